@@ -1,0 +1,171 @@
+// Flags (Prometheus exporter conventions where they overlap), their TCPSTATE_* environment
+// equivalents, and validation: a bad setting is named and the process exits non-zero.
+
+import { Command, CommanderError, Option } from 'commander';
+import { z } from 'zod';
+import type { SourceMode } from './poller/poller.ts';
+
+/** 9812: in the exporter range, not taken on the Prometheus default-port allocation page. */
+export const DEFAULT_PORT = 9812;
+
+export interface Config {
+  listenHost: string;
+  listenPort: number;
+  telemetryPath: string;
+  procfs: string;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  logFormat: 'json' | 'logfmt';
+  source: SourceMode;
+  pollIntervalMs: number;
+  /** node-cron expression with a seconds field, firing every pollIntervalMs. */
+  cronExpression: string;
+  ssPath: string;
+  ssTimeoutMs: number;
+}
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Prometheus-style duration: `500ms`, `15s`, `1m`, `1h30m`. */
+export function parseDuration(text: string): number | undefined {
+  const re = /(\d+)(ms|s|m|h)/gy;
+  let total = 0;
+  let matched = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    matched = re.lastIndex;
+  }
+  return matched === text.length && text.length > 0 ? total : undefined;
+}
+
+/**
+ * node-cron fires on wall-clock fields, so an interval must divide its field evenly to give a
+ * steady cadence: whole seconds dividing a minute, whole minutes dividing an hour, or whole
+ * hours dividing a day.
+ */
+export function cronFor(ms: number): string | undefined {
+  if (ms % 1000 !== 0 || ms <= 0) return undefined;
+  const s = ms / 1000;
+  if (s < 60) return 60 % s === 0 ? `*/${s} * * * * *` : undefined;
+  if (s % 60 !== 0) return undefined;
+  const m = s / 60;
+  if (m < 60) return 60 % m === 0 ? `0 */${m} * * * *` : undefined;
+  if (m % 60 !== 0) return undefined;
+  const h = m / 60;
+  return h <= 24 && 24 % h === 0 ? `0 0 */${h} * * *` : undefined;
+}
+
+const duration = (flag: string) =>
+  z.string().transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined || ms === 0) {
+      ctx.addIssue({ code: 'custom', message: `${flag}: "${v}" is not a duration like 500ms, 15s, 1m` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const schema = z
+  .object({
+    'web.listenAddress': z.string().transform((v, ctx) => {
+      const colon = v.lastIndexOf(':');
+      const port = Number(v.slice(colon + 1));
+      let host = colon < 0 ? '' : v.slice(0, colon);
+      if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+      if (colon < 0 || !Number.isInteger(port) || port < 1 || port > 65535 || v.slice(colon + 1) === '') {
+        ctx.addIssue({ code: 'custom', message: `--web.listen-address: "${v}" is not host:port (e.g. :${DEFAULT_PORT}, 127.0.0.1:${DEFAULT_PORT}, [::1]:${DEFAULT_PORT})` });
+        return z.NEVER;
+      }
+      return { host: host === '' ? '0.0.0.0' : host, port };
+    }),
+    'web.telemetryPath': z
+      .string()
+      .refine((v) => v.startsWith('/') && v.length > 1 && !/[\s?#]/.test(v), {
+        message: '--web.telemetry-path must start with / and be a plain path (not "/")',
+      })
+      .refine((v) => !['/healthz', '/readyz'].includes(v), { message: '--web.telemetry-path clashes with a built-in route' }),
+    'path.procfs': z.string().min(1, '--path.procfs must not be empty'),
+    'log.level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], {
+      message: '--log.level must be one of trace, debug, info, warn, error, fatal',
+    }),
+    'log.format': z.enum(['json', 'logfmt'], { message: '--log.format must be json or logfmt' }),
+    source: z.enum(['auto', 'ss', 'proc'], { message: '--source must be auto, ss or proc' }),
+    'poll.interval': duration('--poll.interval'),
+    'ss.path': z.string().min(1, '--ss.path must not be empty'),
+    'ss.timeout': duration('--ss.timeout'),
+  })
+  .transform((o, ctx): Config => {
+    const cronExpression = cronFor(o['poll.interval']);
+    if (cronExpression === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          '--poll.interval must be whole seconds dividing a minute (1s…30s), whole minutes dividing an hour, or whole hours dividing a day, so polls fire at a steady cadence',
+      });
+      return z.NEVER;
+    }
+    return {
+      listenHost: o['web.listenAddress'].host,
+      listenPort: o['web.listenAddress'].port,
+      telemetryPath: o['web.telemetryPath'],
+      procfs: o['path.procfs'],
+      logLevel: o['log.level'],
+      logFormat: o['log.format'],
+      source: o.source,
+      pollIntervalMs: o['poll.interval'],
+      cronExpression,
+      ssPath: o['ss.path'],
+      ssTimeoutMs: o['ss.timeout'],
+    };
+  });
+
+/** Flag, env var, default, help — the single table --help and the README follow. `key` is commander's camel-cased name. */
+const FLAGS: ReadonlyArray<{ flag: string; env: string; def: string; help: string }> = [
+  { flag: '--web.listen-address <host:port>', env: 'TCPSTATE_WEB_LISTEN_ADDRESS', def: `:${DEFAULT_PORT}`, help: 'address to serve /metrics on (empty host = all interfaces)' },
+  { flag: '--web.telemetry-path <path>', env: 'TCPSTATE_WEB_TELEMETRY_PATH', def: '/metrics', help: 'path under which to expose metrics' },
+  { flag: '--path.procfs <dir>', env: 'TCPSTATE_PATH_PROCFS', def: '/proc', help: 'procfs mount point (a host /proc mounted into a container, or a fixture tree)' },
+  { flag: '--log.level <level>', env: 'TCPSTATE_LOG_LEVEL', def: 'info', help: 'trace, debug, info, warn, error, fatal' },
+  { flag: '--log.format <format>', env: 'TCPSTATE_LOG_FORMAT', def: 'json', help: 'json or logfmt' },
+  { flag: '--source <source>', env: 'TCPSTATE_SOURCE', def: 'auto', help: 'socket table source: auto (ss, else /proc), ss, proc' },
+  { flag: '--poll.interval <duration>', env: 'TCPSTATE_POLL_INTERVAL', def: '15s', help: 'how often to read the socket table (e.g. 5s, 15s, 1m)' },
+  { flag: '--ss.path <path>', env: 'TCPSTATE_SS_PATH', def: 'ss', help: 'the ss binary (iproute2)' },
+  { flag: '--ss.timeout <duration>', env: 'TCPSTATE_SS_TIMEOUT', def: '10s', help: 'kill ss when a poll runs longer than this' },
+];
+
+export class ConfigError extends Error {}
+
+/**
+ * Parses argv (without node and script) and the environment. Returns the config, or throws
+ * ConfigError with every problem named; --help/--version print and throw CommanderError
+ * (exit code 0).
+ */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, version: string): Config {
+  const program = new Command('tcpstate-exporter')
+    .description('Prometheus exporter for Linux TCP socket state (FIN-WAIT-1 send queues, persist timers, orphans).')
+    .version(version, '--version', 'print the version and exit')
+    .helpOption('-h, --help', 'show this help and exit')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) })
+    .allowExcessArguments(false)
+    .showHelpAfterError('(run with --help for all flags)');
+  for (const f of FLAGS) {
+    // Command line wins over the environment, which wins over the default.
+    program.addOption(new Option(f.flag, f.help).env(f.env).default(f.def));
+  }
+  // commander reads option env vars from process.env; parse against the given environment.
+  const saved = process.env;
+  process.env = env;
+  try {
+    program.parse([...argv], { from: 'user' });
+  } finally {
+    process.env = saved;
+  }
+  const raw = program.opts<Record<string, string>>();
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(`invalid configuration:\n${result.error.issues.map((i) => `  ${i.message}`).join('\n')}`);
+  }
+  return result.data;
+}
+
+export { CommanderError };

@@ -1,0 +1,73 @@
+// The one record type every source produces. Units are converted once, by the parser that
+// reads the raw text: queue sizes in bytes, timers in seconds.
+
+/** `state` label values, spelled as node_exporter's tcpstat collector spells them. */
+export const TCP_STATES = [
+  'established',
+  'syn_sent',
+  'syn_recv',
+  'fin_wait1',
+  'fin_wait2',
+  'time_wait',
+  'close',
+  'close_wait',
+  'last_ack',
+  'listen',
+  'closing',
+] as const;
+export type TcpState = (typeof TCP_STATES)[number];
+
+export const FAMILIES = ['ipv4', 'ipv6'] as const;
+export type Family = (typeof FAMILIES)[number];
+
+/** Timer kinds exported as `timer` label values. */
+export const TIMER_KINDS = ['retransmit', 'keepalive', 'timewait', 'persist'] as const;
+export type TimerKind = (typeof TIMER_KINDS)[number];
+
+/**
+ * States a socket only reaches after the application called close(): with inode 0 in one of
+ * these, nobody owns the socket any more (DOMAIN.md §5, §7.6). TIME-WAIT, SYN-RECV and
+ * not-yet-accepted children also have inode 0 but are not orphans.
+ */
+export const ORPHAN_STATES: ReadonlySet<TcpState> = new Set<TcpState>([
+  'fin_wait1',
+  'fin_wait2',
+  'closing',
+  'last_ack',
+]);
+
+export interface SocketRecord {
+  family: Family;
+  state: TcpState;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  /** Bytes not yet read by the application (LISTEN: accept-queue length). */
+  recvQueue: number;
+  /** Bytes written but not yet acknowledged, +1 for a queued FIN (LISTEN via ss: the backlog). */
+  sendQueue: number;
+  /** Pending timer, or undefined when none (or one we do not export, e.g. delack). */
+  timer: TimerKind | undefined;
+  /** Seconds until that timer fires; 0 when due or overdue. */
+  timerSeconds: number;
+  /** Retransmits (retransmit timer) or unanswered probes (persist/keepalive). */
+  timerCount: number;
+  /** Socket inode; 0 when no file refers to it; undefined when the source did not show it. */
+  inode: number | undefined;
+  /** skmem `w` (sk_wmem_queued): memory the write queue really pins, when the source shows it. */
+  wmemQueued: number | undefined;
+  /** Zero-window probe backoff exponent (`ss -i` backoff:N), when the source shows it. */
+  backoff: number | undefined;
+}
+
+export function isOrphan(r: Pick<SocketRecord, 'state' | 'inode'>): boolean {
+  return r.inode === 0 && ORPHAN_STATES.has(r.state);
+}
+
+/**
+ * A timer further away than this is a wrapped negative value: kernels < 3.7 (/proc) and
+ * < 5.5 (inet_diag) print overdue timers as huge numbers (DOMAIN.md §1.6, §2.1). The longest
+ * real timer is keepalive, capped at 32767 s by TCP_KEEPIDLE.
+ */
+export const TIMER_WRAP_SECONDS = 86_400;

@@ -1,0 +1,214 @@
+// Streaming parser for /proc/net/tcp and /proc/net/tcp6 (DOMAIN.md §1).
+//
+//   sl local rem st tx:rx tr:when retrnsmt uid timeout inode refcnt ptr [rto ato qack cwnd ssthresh]
+//
+// Full sockets have 16 tokens after `sl:`, TIME-WAIT / SYN-RECV minisocks 11. Addresses are
+// 32-bit words printed as host-order hex (little-endian assumed, as on x86-64 and arm64),
+// ports plain hex, `tm->when` in USER_HZ ticks, `timeout` is icsk_probes_out.
+//
+// /proc/net/tcp is not an atomic snapshot: under churn the seq_file iterator can hand out the
+// same socket twice in one read, so lines are deduplicated on (local, remote, state).
+
+import { TIMER_WRAP_SECONDS, type Family, type TcpState, type TimerKind } from '../model.ts';
+import { parseCount, tokenize, type ParseSink } from './sink.ts';
+
+/**
+ * USER_HZ: the unit of clock_t values the kernel exports to user space. It is 100 on every
+ * architecture Linux supports today (only alpha/ia64 differed, both gone from the tree).
+ */
+export const USER_HZ = 100;
+
+/** `st` codes (include/net/tcp_states.h). 0x0C NEW_SYN_RECV is printed as 03; 0x0D has no label. */
+const PROC_STATES: ReadonlyArray<TcpState | undefined> = [
+  undefined,
+  'established', // 01
+  'syn_sent', // 02
+  'syn_recv', // 03
+  'fin_wait1', // 04
+  'fin_wait2', // 05
+  'time_wait', // 06
+  'close', // 07
+  'close_wait', // 08
+  'last_ack', // 09
+  'listen', // 0A
+  'closing', // 0B
+];
+
+/** `tr` codes (get_tcp4_sock(): timer_active). */
+const PROC_TIMERS: ReadonlyArray<TimerKind | undefined> = [undefined, 'retransmit', 'keepalive', 'timewait', 'persist'];
+
+function hexValue(text: string, maxDigits: number): number | undefined {
+  if (text.length === 0 || text.length > maxDigits) return undefined;
+  let v = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    let d: number;
+    if (c >= 48 && c <= 57) d = c - 48;
+    else if (c >= 65 && c <= 70) d = c - 55;
+    else if (c >= 97 && c <= 102) d = c - 87;
+    else return undefined;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/** Two hex numbers joined by a colon (`tx:rx`, `tr:when`, `addr:port`). */
+function splitColon(text: string): [string, string] | undefined {
+  const c = text.indexOf(':');
+  if (c < 0) return undefined;
+  return [text.slice(0, c), text.slice(c + 1)];
+}
+
+/** One little-endian 32-bit word as the four address bytes it holds. */
+function wordBytes(hex: string): [number, number, number, number] | undefined {
+  const v = hexValue(hex, 8);
+  if (v === undefined || hex.length !== 8) return undefined;
+  return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
+}
+
+/** Decodes `0100007F` → 127.0.0.1 and the 32-digit IPv6 form → RFC 5952-ish text. */
+export function decodeProcAddress(hex: string, family: Family): string | undefined {
+  if (family === 'ipv4') {
+    const b = wordBytes(hex);
+    return b === undefined ? undefined : `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  }
+  if (hex.length !== 32) return undefined;
+  const bytes: number[] = [];
+  for (let w = 0; w < 4; w++) {
+    const b = wordBytes(hex.slice(w * 8, w * 8 + 8));
+    if (b === undefined) return undefined;
+    bytes.push(...b);
+  }
+  // IPv4-mapped (::ffff:a.b.c.d), printed the way ss prints it.
+  if (bytes.slice(0, 10).every((x) => x === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  }
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  // Compress the longest run of zero groups (length >= 2) to "::".
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hexGroups = groups.map((g) => g.toString(16));
+  if (bestLen < 2) return hexGroups.join(':');
+  return `${hexGroups.slice(0, bestStart).join(':')}::${hexGroups.slice(bestStart + bestLen).join(':')}`;
+}
+
+/** A full /proc/net/tcp{,6} table read: one instance per file per poll. */
+export class ProcNetTcpParser {
+  private readonly tokens: string[] = [];
+  private readonly seen = new Set<string>();
+  private readonly addrDigits: number;
+
+  constructor(
+    private readonly sink: ParseSink,
+    private readonly family: Family,
+  ) {
+    this.addrDigits = family === 'ipv4' ? 8 : 32;
+  }
+
+  line(line: string): void {
+    const t = tokenize(line, this.tokens);
+    if (t.length === 0) return;
+    if (t[0] === 'sl') return; // header
+    if (t.length < 12 || !t[0]!.endsWith(':')) {
+      this.sink.error(t.length < 12 ? 'truncated line' : 'unrecognised line', line);
+      return;
+    }
+    const localTok = t[1]!;
+    const remoteTok = t[2]!;
+    const stTok = t[3]!;
+    const local = splitColon(localTok);
+    const remote = splitColon(remoteTok);
+    const st = hexValue(stTok, 2);
+    const txrx = splitColon(t[4]!);
+    const trwhen = splitColon(t[5]!);
+    if (local === undefined || remote === undefined || txrx === undefined || trwhen === undefined || st === undefined) {
+      this.sink.error('malformed field', line);
+      return;
+    }
+    if (local[0].length !== this.addrDigits || remote[0].length !== this.addrDigits) {
+      this.sink.error(`address is not ${this.addrDigits} hex digits`, line);
+      return;
+    }
+    const localAddress = decodeProcAddress(local[0], this.family);
+    const remoteAddress = decodeProcAddress(remote[0], this.family);
+    const localPort = hexValue(local[1], 4);
+    const remotePort = hexValue(remote[1], 4);
+    const sendQueue = hexValue(txrx[0], 8);
+    const recvQueue = hexValue(txrx[1], 8);
+    const tr = hexValue(trwhen[0], 2);
+    // Kernels <= 3.6 print an overdue timer as a wrapped value wider than 8 digits.
+    const when = hexValue(trwhen[1], 16);
+    const retrnsmt = hexValue(t[6]!, 8);
+    const probes = parseCount(t[8]!);
+    const inode = parseCount(t[9]!);
+    if (
+      localAddress === undefined ||
+      remoteAddress === undefined ||
+      localPort === undefined ||
+      remotePort === undefined ||
+      sendQueue === undefined ||
+      recvQueue === undefined ||
+      tr === undefined ||
+      when === undefined ||
+      retrnsmt === undefined ||
+      probes === undefined ||
+      inode === undefined
+    ) {
+      this.sink.error('malformed field', line);
+      return;
+    }
+    const state = PROC_STATES[st];
+    if (state === undefined) {
+      // 0x0C (NEW_SYN_RECV, never printed) and 0x0D (BOUND_INACTIVE): real, but no label value.
+      if (st === 0x0c || st === 0x0d) return;
+      this.sink.error('unknown state code', line);
+      return;
+    }
+    const key = `${localTok} ${remoteTok} ${stTok}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    const timer = tr < PROC_TIMERS.length ? PROC_TIMERS[tr] : undefined;
+    let timerSeconds = timer === undefined ? 0 : when / USER_HZ;
+    if (timerSeconds > TIMER_WRAP_SECONDS) timerSeconds = 0;
+    this.sink.record({
+      family: this.family,
+      state,
+      localAddress,
+      localPort,
+      remoteAddress,
+      remotePort,
+      recvQueue,
+      sendQueue,
+      timer,
+      timerSeconds,
+      // The retransmit timer counts in `retrnsmt`; persist and keepalive in `timeout` (probes).
+      timerCount: timer === undefined ? 0 : timer === 'retransmit' ? retrnsmt : probes,
+      inode,
+      wmemQueued: undefined,
+      backoff: undefined,
+    });
+  }
+
+  /** Number of distinct sockets seen; duplicates are dropped silently. */
+  get sockets(): number {
+    return this.seen.size;
+  }
+
+  end(): void {
+    this.seen.clear();
+  }
+}

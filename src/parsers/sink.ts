@@ -1,0 +1,42 @@
+import type { SocketRecord } from '../model.ts';
+
+/**
+ * Where a streaming parser delivers its results. A malformed line is reported, never thrown:
+ * the source counts it and carries on with the next line.
+ */
+export interface ParseSink {
+  record(record: SocketRecord): void;
+  error(reason: string, line: string): void;
+}
+
+/** Splits on runs of spaces/tabs without a regex; `out` is reused between lines. */
+export function tokenize(line: string, out: string[]): string[] {
+  out.length = 0;
+  const n = line.length;
+  let i = 0;
+  while (i < n) {
+    let c = line.charCodeAt(i);
+    while (c === 32 || c === 9) {
+      if (++i >= n) return out;
+      c = line.charCodeAt(i);
+    }
+    const start = i;
+    while (i < n) {
+      c = line.charCodeAt(i);
+      if (c === 32 || c === 9) break;
+      i++;
+    }
+    out.push(line.slice(start, i));
+  }
+  return out;
+}
+
+/** A non-negative decimal integer, or undefined. */
+export function parseCount(text: string): number | undefined {
+  if (text.length === 0 || text.length > 15) return undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+  }
+  return Number(text);
+}

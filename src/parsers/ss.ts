@@ -1,0 +1,280 @@
+// Streaming parser for `ss -t…` text output, from iproute2 2.6.33 (RHEL/CentOS 6) to 7.x.
+// It is fed one line at a time and never holds more than the socket it is completing
+// (a `-m`/`-i` continuation line belongs to the socket line before it).
+//
+// Format facts it relies on (DOMAIN.md §3):
+// - header `[Netid] [State] Recv-Q Send-Q Local Address:Port Peer Address:Port [Process]`, or
+//   none with -H; the State column is absent when the capture was filtered to one state;
+// - `-m`/`-i` details go on a continuation line starting with a tab unless -O was given;
+// - addresses: `*:22`, `:::22`, `::ffff:1.2.3.4:80` (<= 4.12), `0.0.0.0:22`, `*:22` (dual-stack
+//   IPv6), `[::]:22`, `[::ffff:1.2.3.4]:80` (>= 4.14), `addr%ifname:port` (>= 3.14);
+//   split at the last colon;
+// - extras in any order: `timer:(…)`, `users:((…))`, `uid:`, `ino:`, `sk:`, `cgroup:`, `v6only:`,
+//   shutdown markers, `mem:(r,w,f,t)` / `skmem:(r,rb,t,tb,f,w,o[,bl][,d])`, `backoff:N` (-i).
+
+import type { Family, SocketRecord, TcpState } from '../model.ts';
+import { parseCount, tokenize, type ParseSink } from './sink.ts';
+import { parseSsTimer } from './ss-timer.ts';
+
+/** ss state names (iproute2 sock_state_print()) → our label values. */
+const SS_STATES: Readonly<Record<string, TcpState>> = {
+  ESTAB: 'established',
+  'SYN-SENT': 'syn_sent',
+  'SYN-RECV': 'syn_recv',
+  'FIN-WAIT-1': 'fin_wait1',
+  'FIN-WAIT-2': 'fin_wait2',
+  'TIME-WAIT': 'time_wait',
+  UNCONN: 'close',
+  'CLOSE-WAIT': 'close_wait',
+  'LAST-ACK': 'last_ack',
+  LISTEN: 'listen',
+  CLOSING: 'closing',
+};
+
+/** States ss can print that have no label value: the kernel-internal 0x0C and newer pseudo-states. */
+const SS_IGNORED_STATES = new Set(['UNDEF', 'UNKNOWN', 'BOUND-INACTIVE']);
+
+/** ss filter names (`ss state NAME`) and our label values, for captures without a State column. */
+const STATE_FILTER_NAMES: Readonly<Record<string, TcpState>> = {
+  established: 'established',
+  'syn-sent': 'syn_sent',
+  'syn-recv': 'syn_recv',
+  'syn-rcv': 'syn_recv',
+  'fin-wait-1': 'fin_wait1',
+  'fin-wait-2': 'fin_wait2',
+  'time-wait': 'time_wait',
+  closed: 'close',
+  close: 'close',
+  unconnected: 'close',
+  'close-wait': 'close_wait',
+  'last-ack': 'last_ack',
+  listening: 'listen',
+  listen: 'listen',
+  closing: 'closing',
+  syn_sent: 'syn_sent',
+  syn_recv: 'syn_recv',
+  fin_wait1: 'fin_wait1',
+  fin_wait2: 'fin_wait2',
+  time_wait: 'time_wait',
+  close_wait: 'close_wait',
+  last_ack: 'last_ack',
+};
+
+/** Accepts an ss state filter name or a label value; undefined when unknown. */
+export function stateFromName(name: string): TcpState | undefined {
+  return Object.hasOwn(STATE_FILTER_NAMES, name) ? STATE_FILTER_NAMES[name] : undefined;
+}
+
+const HEADER_FIRST = new Set(['State', 'Netid', 'Recv-Q']);
+const NETIDS = new Set(['tcp', 'tcp6']);
+
+export interface SsParserOptions {
+  /** State of every socket in a capture filtered to one state (`ss state fin-wait-1`), which has no State column. */
+  state?: TcpState;
+}
+
+interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** `host:port` with the forms listed at the top of this file; undefined if malformed. */
+export function parseSsEndpoint(text: string): Endpoint | undefined {
+  const colon = text.lastIndexOf(':');
+  if (colon <= 0 || colon === text.length - 1) return undefined;
+  const portText = text.slice(colon + 1);
+  let port: number | undefined;
+  if (portText === '*') port = 0;
+  else {
+    port = parseCount(portText);
+    // Without -n ports are service names; the socket still counts, its port is unknown (0).
+    if (port === undefined) port = 0;
+    else if (port > 65535) return undefined;
+  }
+  let host = text.slice(0, colon);
+  const pct = host.indexOf('%');
+  if (pct >= 0) host = host.slice(0, pct);
+  if (host.charCodeAt(0) === 91 /* [ */) {
+    if (host.charCodeAt(host.length - 1) !== 93 /* ] */) return undefined;
+    host = host.slice(1, -1);
+  }
+  if (host === '') return undefined;
+  return { host, port };
+}
+
+function parenInner(token: string, prefixLength: number): string | undefined {
+  if (token.charCodeAt(prefixLength) !== 40 /* ( */ || !token.endsWith(')')) return undefined;
+  return token.slice(prefixLength + 1, -1);
+}
+
+/** `w` of `mem:(r,w,f,t)` or `skmem:(r,rb,t,tb,f,w,o…)`: sk_wmem_queued. */
+function wmemFrom(inner: string): number | undefined {
+  for (const item of inner.split(',')) {
+    if (item.length > 1 && item.charCodeAt(0) === 119 /* w */) {
+      const v = parseCount(item.slice(1));
+      if (v !== undefined) return v;
+    }
+  }
+  return undefined;
+}
+
+export class SsParser {
+  private readonly tokens: string[] = [];
+  private pending: SocketRecord | undefined;
+  /** Set once an address in iproute2 >= 4.14 form is seen: then a bare `*` host is dual-stack IPv6. */
+  private modernAddresses = false;
+
+  constructor(
+    private readonly sink: ParseSink,
+    private readonly options: SsParserOptions = {},
+  ) {}
+
+  line(line: string): void {
+    if (line.charCodeAt(0) === 9 /* \t */) {
+      this.continuation(line);
+      return;
+    }
+    this.flush();
+    const t = tokenize(line, this.tokens);
+    if (t.length === 0) return;
+    let i = 0;
+    if (HEADER_FIRST.has(t[0]!)) return;
+    if (NETIDS.has(t[0]!)) i++;
+    else if (t.length > 1 && SS_STATES[t[1]!] !== undefined) {
+      this.sink.error('not a TCP socket line', line);
+      return;
+    }
+    let state: TcpState | undefined;
+    const first = t[i];
+    if (first !== undefined && Object.hasOwn(SS_STATES, first)) {
+      state = SS_STATES[first];
+      i++;
+    } else if (first !== undefined && SS_IGNORED_STATES.has(first)) {
+      return;
+    } else if (first !== undefined && parseCount(first) !== undefined) {
+      state = this.options.state;
+      if (state === undefined) {
+        this.sink.error('line without a State column (capture filtered to one state?): give the state', line);
+        return;
+      }
+    } else {
+      this.sink.error('unrecognised line', line);
+      return;
+    }
+    if (t.length < i + 4) {
+      this.sink.error('truncated line', line);
+      return;
+    }
+    const recvQueue = parseCount(t[i]!);
+    const sendQueue = parseCount(t[i + 1]!);
+    const local = parseSsEndpoint(t[i + 2]!);
+    const remote = parseSsEndpoint(t[i + 3]!);
+    if (recvQueue === undefined || sendQueue === undefined) {
+      this.sink.error('Recv-Q/Send-Q not numbers', line);
+      return;
+    }
+    if (local === undefined || remote === undefined) {
+      this.sink.error('malformed address', line);
+      return;
+    }
+    const record: SocketRecord = {
+      family: 'ipv4',
+      state: state!,
+      localAddress: local.host,
+      localPort: local.port,
+      remoteAddress: remote.host,
+      remotePort: remote.port,
+      recvQueue,
+      sendQueue,
+      timer: undefined,
+      timerSeconds: 0,
+      timerCount: 0,
+      inode: undefined,
+      wmemQueued: undefined,
+      backoff: undefined,
+    };
+    let v6only = false;
+    for (let k = i + 4; k < t.length; k++) {
+      const tok = t[k]!;
+      if (tok.startsWith('users:(')) {
+        // Process names may contain spaces: skip to the token that closes the list.
+        while (!t[k]!.endsWith('))') && k + 1 < t.length) k++;
+      } else if (!this.extra(record, tok, line)) {
+        return;
+      } else if (tok.startsWith('v6only:')) {
+        v6only = true;
+      }
+    }
+    const a = t[i + 2]!;
+    if (!this.modernAddresses && (a.charCodeAt(0) === 91 || local.host === '0.0.0.0' || remote.host === '0.0.0.0')) {
+      this.modernAddresses = true;
+    }
+    record.family = familyOf(local.host, v6only || this.modernAddresses);
+    this.pending = record;
+  }
+
+  /** Handles one extra token; false (after reporting) when it is malformed. */
+  private extra(r: SocketRecord, tok: string, line: string): boolean {
+    if (tok.startsWith('timer:')) {
+      const inner = parenInner(tok, 6);
+      const timer = inner === undefined ? undefined : parseSsTimer(inner);
+      if (timer === undefined) {
+        this.sink.error('malformed timer', line);
+        return false;
+      }
+      r.timer = timer.kind;
+      r.timerSeconds = timer.kind === undefined ? 0 : timer.seconds;
+      r.timerCount = timer.kind === undefined ? 0 : timer.count;
+    } else if (tok.startsWith('ino:')) {
+      const ino = parseCount(tok.slice(4));
+      if (ino === undefined) {
+        this.sink.error('malformed inode', line);
+        return false;
+      }
+      r.inode = ino;
+    } else {
+      this.detail(r, tok);
+    }
+    return true;
+  }
+
+  /** Memory and `-i` details, which may sit on the socket line (-O) or a continuation line. */
+  private detail(r: SocketRecord, tok: string): void {
+    if (tok.startsWith('skmem:')) {
+      const inner = parenInner(tok, 6);
+      if (inner !== undefined) r.wmemQueued = wmemFrom(inner);
+    } else if (tok.startsWith('mem:')) {
+      const inner = parenInner(tok, 4);
+      if (inner !== undefined) r.wmemQueued = wmemFrom(inner);
+    } else if (tok.startsWith('backoff:')) {
+      r.backoff = parseCount(tok.slice(8));
+    }
+  }
+
+  private continuation(line: string): void {
+    const r = this.pending;
+    if (r === undefined) {
+      if (line.trim() !== '') this.sink.error('continuation line without a socket line', line);
+      return;
+    }
+    for (const tok of tokenize(line, this.tokens)) this.detail(r, tok);
+  }
+
+  private flush(): void {
+    if (this.pending !== undefined) {
+      const r = this.pending;
+      this.pending = undefined;
+      this.sink.record(r);
+    }
+  }
+
+  /** Call at end of input: delivers the last socket. */
+  end(): void {
+    this.flush();
+  }
+}
+
+function familyOf(host: string, starIsIpv6: boolean): Family {
+  if (host === '*') return starIsIpv6 ? 'ipv6' : 'ipv4';
+  return host.includes(':') ? 'ipv6' : 'ipv4';
+}

@@ -1,0 +1,192 @@
+// Runs the sources on a node-cron schedule and publishes each result as an immutable snapshot.
+// Scrapes only read the latest snapshot, so a scrape costs the same at 100 or 100 000 sockets.
+
+import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
+import type { Logger } from 'pino';
+import { mergeTables, type SocketTable } from '../aggregate/table.ts';
+import { readProc } from '../sources/proc.ts';
+import type { SourceReport } from '../sources/report.ts';
+import { readSs, type SsSourceOptions } from '../sources/ss.ts';
+
+export type SourceMode = 'auto' | 'ss' | 'proc';
+
+export interface SourceStatus {
+  readonly source: string;
+  readonly up: boolean;
+  readonly durationSeconds: number;
+}
+
+export interface Snapshot {
+  /** When the poll finished (ms since the epoch). */
+  readonly takenAtMs: number;
+  readonly pollDurationSeconds: number;
+  /** Tables of the families some source could read; a family whose source failed is absent. */
+  readonly table: SocketTable;
+  /** Every source tried in this poll. */
+  readonly sources: readonly SourceStatus[];
+}
+
+export interface PollerStats {
+  readonly pollsTotal: number;
+  readonly pollsSkippedTotal: number;
+  /** Cumulative unparsable lines per source since start. */
+  readonly parseErrorsTotal: ReadonlyMap<string, number>;
+}
+
+/** What the metrics and HTTP layers see of the poller. */
+export interface SnapshotView {
+  snapshot(): Snapshot | undefined;
+  stats(): PollerStats;
+}
+
+export interface Readers {
+  ss(options: SsSourceOptions, signal: AbortSignal): Promise<SourceReport>;
+  proc(procfs: string, signal: AbortSignal): Promise<SourceReport[]>;
+}
+
+export interface PollerOptions {
+  mode: SourceMode;
+  ss: SsSourceOptions;
+  procfs: string;
+  /** node-cron expression (with seconds field), derived from --poll.interval. */
+  cronExpression: string;
+  logger: Logger;
+  readers?: Readers;
+}
+
+const DEFAULT_READERS: Readers = { ss: readSs, proc: readProc };
+
+export class Poller implements SnapshotView {
+  private latest: Snapshot | undefined;
+  private running: Promise<void> | undefined;
+  private task: ScheduledTask | undefined;
+  private readonly abort = new AbortController();
+  private readonly readers: Readers;
+  private readonly log: Logger;
+  private pollsTotal = 0;
+  private pollsSkippedTotal = 0;
+  private readonly parseErrorsTotal = new Map<string, number>();
+  /** Last error logged per source, so a persistent failure logs once, not every poll. */
+  private readonly lastError = new Map<string, string>();
+  private fallingBack = false;
+
+  constructor(private readonly options: PollerOptions) {
+    this.readers = options.readers ?? DEFAULT_READERS;
+    this.log = options.logger;
+  }
+
+  snapshot(): Snapshot | undefined {
+    return this.latest;
+  }
+
+  stats(): PollerStats {
+    return {
+      pollsTotal: this.pollsTotal,
+      pollsSkippedTotal: this.pollsSkippedTotal,
+      parseErrorsTotal: this.parseErrorsTotal,
+    };
+  }
+
+  /** Polls once now, then on the schedule. */
+  start(): Promise<void> {
+    const first = this.poll();
+    this.task = cron.schedule(this.options.cronExpression, () => this.poll(), {
+      name: 'poll',
+      logger: cronLogger(this.log),
+    });
+    return first;
+  }
+
+  /** Runs one poll unless one is still running (then the tick is skipped and counted). */
+  poll(): Promise<void> {
+    if (this.abort.signal.aborted) return Promise.resolve();
+    if (this.running !== undefined) {
+      this.pollsSkippedTotal++;
+      this.log.warn({ pollsSkippedTotal: this.pollsSkippedTotal }, 'previous poll still running: tick skipped');
+      return this.running;
+    }
+    this.running = this.runPoll().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** Stops the schedule, kills a running ss and waits for the poll to wind down. */
+  async stop(): Promise<void> {
+    await this.task?.destroy();
+    this.task = undefined;
+    this.abort.abort();
+    await this.running;
+  }
+
+  private async runPoll(): Promise<void> {
+    const started = process.hrtime.bigint();
+    const reports = await this.readSources();
+    if (this.abort.signal.aborted) return;
+    for (const r of reports) this.account(r);
+    const tables: SocketTable[] = [];
+    for (const r of reports) if (r.table !== undefined) tables.push(r.table);
+    this.pollsTotal++;
+    this.latest = Object.freeze({
+      takenAtMs: Date.now(),
+      pollDurationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+      table: mergeTables(tables),
+      sources: Object.freeze(
+        reports.map((r) => Object.freeze({ source: r.source, up: r.up, durationSeconds: r.durationSeconds })),
+      ),
+    });
+  }
+
+  private async readSources(): Promise<SourceReport[]> {
+    const { mode, ss, procfs } = this.options;
+    const signal = this.abort.signal;
+    if (mode === 'proc') return this.readers.proc(procfs, signal);
+    const ssReport = await this.readers.ss(ss, signal);
+    if (mode === 'ss' || ssReport.up || signal.aborted) {
+      if (this.fallingBack && ssReport.up) {
+        this.fallingBack = false;
+        this.log.info('ss works again: reading the socket table with ss');
+      }
+      return [ssReport];
+    }
+    if (!this.fallingBack) {
+      this.fallingBack = true;
+      this.log.warn(
+        { err: ssReport.error },
+        `--source=auto: ss failed, reading ${procfs}/net/tcp{,6} instead until ss works again`,
+      );
+    }
+    return [ssReport, ...(await this.readers.proc(procfs, signal))];
+  }
+
+  private account(r: SourceReport): void {
+    const log = this.log.child({ source: r.source });
+    if (r.parseErrors > 0) {
+      this.parseErrorsTotal.set(r.source, (this.parseErrorsTotal.get(r.source) ?? 0) + r.parseErrors);
+      log.warn({ parseErrors: r.parseErrors, first: r.firstParseError }, 'unparsable lines skipped');
+    } else if (!this.parseErrorsTotal.has(r.source)) {
+      this.parseErrorsTotal.set(r.source, 0);
+    }
+    if (r.error !== undefined) {
+      const message = r.error.message;
+      if (this.lastError.get(r.source) !== message) {
+        log.error({ err: r.error }, 'source failed');
+        this.lastError.set(r.source, message);
+      }
+    } else {
+      if (this.lastError.has(r.source)) log.info('source recovered');
+      this.lastError.delete(r.source);
+      if (r.absent) log.debug('not present on this host: reported as empty');
+    }
+  }
+}
+
+function cronLogger(log: Logger): CronLogger {
+  const l = log.child({ component: 'node-cron' });
+  return {
+    info: (m: string) => l.info(m),
+    warn: (m: string) => l.warn(m),
+    error: (m: string | Error, err?: Error) => l.error({ err: err ?? m }, typeof m === 'string' ? m : m.message),
+    debug: (m: string | Error) => l.debug(typeof m === 'string' ? m : m.message),
+  };
+}

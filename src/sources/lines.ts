@@ -1,0 +1,31 @@
+/**
+ * Cuts a stream of text chunks into lines without holding more than one partial line.
+ * A trailing '\r' is dropped so that captures copied through Windows tools still parse.
+ */
+export class LineSplitter {
+  private rest = '';
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  push(chunk: string): void {
+    const text = this.rest === '' ? chunk : this.rest + chunk;
+    let start = 0;
+    let nl = text.indexOf('\n', start);
+    while (nl >= 0) {
+      this.emit(text, start, nl);
+      start = nl + 1;
+      nl = text.indexOf('\n', start);
+    }
+    this.rest = start === 0 ? text : text.slice(start);
+  }
+
+  end(): void {
+    if (this.rest !== '') this.emit(this.rest, 0, this.rest.length);
+    this.rest = '';
+  }
+
+  private emit(text: string, start: number, end: number): void {
+    const e = end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end;
+    this.onLine(text.slice(start, e));
+  }
+}
