@@ -37,13 +37,14 @@ export function parseSsTimerValue(value: string): number | undefined {
   const whole = Number(value.slice(pos, end));
   const rest = value.slice(end);
   if (rest === 'sec') return seconds + whole;
-  if (rest === 'ms') return seconds + whole / 1000;
+  if (rest === 'ms') return (seconds * 1000 + whole) / 1000;
   // "<secs>.<3 digits>ms" (old) or "<secs>.<3 digits>sec" (new): seconds with milliseconds.
   if (rest.length >= 6 && rest.charCodeAt(0) === 46 /* . */) {
     const fracEnd = digitsAt(rest, 1);
     const suffix = rest.slice(fracEnd);
     if (fracEnd === 4 && (suffix === 'ms' || suffix === 'sec')) {
-      return seconds + whole + Number(rest.slice(1, 4)) / 1000;
+      // Integer milliseconds first, one division: 1.356 stays 1.356, not 1.3559999999999999.
+      return (seconds * 1000 + whole * 1000 + Number(rest.slice(1, 4))) / 1000;
     }
   }
   return undefined;

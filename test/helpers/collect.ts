@@ -1,0 +1,19 @@
+import type { SocketRecord } from '../../src/model.ts';
+import type { ParseSink } from '../../src/parsers/sink.ts';
+
+/** A sink that keeps everything, for parser tests (the product never keeps records). */
+export class CollectingSink implements ParseSink {
+  readonly records: SocketRecord[] = [];
+  readonly errors: Array<{ reason: string; line: string }> = [];
+  record(r: SocketRecord): void {
+    this.records.push(r);
+  }
+  error(reason: string, line: string): void {
+    this.errors.push({ reason, line });
+  }
+}
+
+export function feed(parser: { line(l: string): void; end(): void }, text: string): void {
+  for (const l of text.split('\n')) parser.line(l);
+  parser.end();
+}
