@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, DEFAULT_PORT, cronFor, parseConfig, parseDuration } from '../../src/config.ts';
+
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseConfig(argv, env, '1.2.3');
+
+function rejects(argv: string[], pattern: RegExp, env: NodeJS.ProcessEnv = {}) {
+  assert.throws(() => parse(argv, env), (e: unknown) => e instanceof ConfigError && pattern.test(e.message));
+}
+
+describe('config', () => {
+  it('has production defaults', () => {
+    assert.deepEqual(parse([]), {
+      listenHost: '0.0.0.0', listenPort: DEFAULT_PORT, telemetryPath: '/metrics', procfs: '/proc', logLevel: 'info',
+      logFormat: 'json', source: 'auto', pollIntervalMs: 15000, cronExpression: '*/15 * * * * *', ssPath: 'ss', ssTimeoutMs: 10000,
+    });
+  });
+  it('reads every flag', () => {
+    const c = parse([
+      '--web.listen-address', '[::1]:9999', '--web.telemetry-path', '/m', '--path.procfs', '/host/proc', '--log.level', 'debug',
+      '--log.format', 'logfmt', '--source', 'proc', '--poll.interval', '1m', '--ss.path', '/sbin/ss', '--ss.timeout', '2500ms',
+    ]);
+    assert.deepEqual(
+      [c.listenHost, c.listenPort, c.telemetryPath, c.procfs, c.logLevel, c.logFormat, c.source, c.pollIntervalMs, c.cronExpression, c.ssPath, c.ssTimeoutMs],
+      ['::1', 9999, '/m', '/host/proc', 'debug', 'logfmt', 'proc', 60000, '0 */1 * * * *', '/sbin/ss', 2500],
+    );
+  });
+  it('takes TCPSTATE_* environment variables, flags win', () => {
+    const env = { TCPSTATE_SOURCE: 'ss', TCPSTATE_POLL_INTERVAL: '5s', TCPSTATE_WEB_LISTEN_ADDRESS: '127.0.0.1:1234' };
+    const c = parse([], env);
+    assert.deepEqual([c.source, c.pollIntervalMs, c.listenHost, c.listenPort], ['ss', 5000, '127.0.0.1', 1234]);
+    assert.equal(parse(['--source', 'proc'], env).source, 'proc');
+  });
+  it('names the bad setting', () => {
+    rejects(['--source', 'netlink'], /--source must be auto, ss or proc/);
+    rejects(['--poll.interval', 'often'], /--poll\.interval: "often" is not a duration/);
+    rejects(['--poll.interval', '7s'], /--poll\.interval must be whole seconds dividing a minute/);
+    rejects(['--poll.interval', '1500ms'], /--poll\.interval must be/);
+    rejects(['--ss.timeout', '0s'], /--ss\.timeout/);
+    rejects(['--web.listen-address', 'localhost'], /--web\.listen-address: "localhost" is not host:port/);
+    rejects(['--web.listen-address', ':99999'], /--web\.listen-address/);
+    rejects(['--web.telemetry-path', 'metrics'], /--web\.telemetry-path must start with \//);
+    rejects(['--web.telemetry-path', '/readyz'], /clashes/);
+    rejects(['--log.level', 'loud'], /--log\.level must be one of/);
+    rejects(['--log.format', 'xml'], /--log\.format must be json or logfmt/);
+    rejects([], /--source must be/, { TCPSTATE_SOURCE: 'bogus' });
+  });
+  it('reports several bad settings at once', () => {
+    assert.throws(() => parse(['--source', 'x', '--log.level', 'y']), (e: unknown) => e instanceof ConfigError && /--source/.test(e.message) && /--log\.level/.test(e.message));
+  });
+});
+
+describe('parseDuration / cronFor', () => {
+  it('parses Prometheus durations', () => {
+    assert.equal(parseDuration('15s'), 15000);
+    assert.equal(parseDuration('1m30s'), 90000);
+    assert.equal(parseDuration('250ms'), 250);
+    assert.equal(parseDuration('2h'), 7200000);
+    for (const bad of ['', '15', 's', '1.5s', '15 s', '-1s', '1d']) assert.equal(parseDuration(bad), undefined, bad);
+  });
+  it('maps intervals to steady cron cadences', () => {
+    assert.equal(cronFor(1000), '*/1 * * * * *');
+    assert.equal(cronFor(15000), '*/15 * * * * *');
+    assert.equal(cronFor(30000), '*/30 * * * * *');
+    assert.equal(cronFor(60000), '0 */1 * * * *');
+    assert.equal(cronFor(300000), '0 */5 * * * *');
+    assert.equal(cronFor(3600000), '0 0 */1 * * *');
+    for (const bad of [500, 7000, 45000, 90000, 420000, 5 * 3600000]) assert.equal(cronFor(bad), undefined, String(bad));
+  });
+});
