@@ -72,7 +72,7 @@ const schema = z
       const port = Number(v.slice(colon + 1));
       let host = colon < 0 ? '' : v.slice(0, colon);
       if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-      if (colon < 0 || !Number.isInteger(port) || port < 1 || port > 65535 || v.slice(colon + 1) === '') {
+      if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535 || v.slice(colon + 1) === '') {
         ctx.addIssue({ code: 'custom', message: `--web.listen-address: "${v}" is not host:port (e.g. :${DEFAULT_PORT}, 127.0.0.1:${DEFAULT_PORT}, [::1]:${DEFAULT_PORT})` });
         return z.NEVER;
       }

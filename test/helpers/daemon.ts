@@ -1,0 +1,106 @@
+// Starts the real daemon (node + tsx on src/main.ts) as a child process, optionally inside a
+// network namespace, and scrapes it.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface Daemon {
+  url: string;
+  /** GET a path; inside a netns the request is made from a process in that namespace. */
+  get(path: string): Promise<{ status: number; body: string; contentType: string }>;
+  logs(): string;
+  /** SIGTERM, and the exit code. */
+  stop(): Promise<number | null>;
+  child: ChildProcess;
+}
+
+export async function startDaemon(args: string[], opts: { netns?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Daemon> {
+  const cmd = [process.execPath, '--import', 'tsx', 'src/main.ts', '--web.listen-address', '127.0.0.1:0', ...args];
+  const full = opts.netns === undefined ? cmd : ['ip', 'netns', 'exec', opts.netns, ...cmd];
+  const child = spawn(full[0]!, full.slice(1), { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start:\n${out}`)), 20_000);
+    const check = () => {
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code}:\n${out}`));
+    });
+  });
+  const get = async (path: string) => {
+    if (opts.netns === undefined) {
+      const res = await fetch(url + path);
+      return { status: res.status, body: await res.text(), contentType: res.headers.get('content-type') ?? '' };
+    }
+    const script =
+      'const r=await fetch(process.argv[1]);process.stdout.write(JSON.stringify({status:r.status,body:await r.text(),contentType:r.headers.get("content-type")??""}))';
+    const { stdout } = await run('ip', ['netns', 'exec', opts.netns, process.execPath, '--input-type=module', '-e', script, url + path], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return JSON.parse(stdout) as { status: number; body: string; contentType: string };
+  };
+  return {
+    url,
+    get,
+    logs: () => out,
+    child,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** Waits until /readyz answers 200 (the first poll has completed). */
+export async function waitReady(d: Daemon, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if ((await d.get('/readyz')).status === 200) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`daemon not ready after ${timeoutMs} ms:\n${d.logs()}`);
+}
+
+/** Value of one sample in an exposition, or undefined. */
+export function sample(body: string, series: string): number | undefined {
+  for (const line of body.split('\n')) {
+    if (line.startsWith(series + ' ')) return Number(line.slice(series.length + 1));
+  }
+  return undefined;
+}
+
+const PROM_CLIENT_LINT = /^nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
+
+/** `promtool check metrics` on an exposition; throws with its complaints. */
+export async function promtoolCheckMetrics(body: string): Promise<void> {
+  const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', (e) => reject(new Error(`promtool not runnable (apt-get install prometheus): ${e.message}`)));
+    child.once('exit', resolve);
+    child.stdin.end(body);
+  });
+  // prom-client's default metrics name three gauges *_total (prom-client issue, not ours): promtool
+  // reports them as lint problems (exit 3). Every other complaint fails the check.
+  const problems = out.split('\n').filter((l) => l.trim() !== '' && !PROM_CLIENT_LINT.test(l));
+  if (code !== 0 && !(code === 3 && problems.length === 0)) {
+    throw new Error(`promtool check metrics failed (${code}):\n${out}`);
+  }
+}
