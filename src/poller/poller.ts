@@ -127,7 +127,7 @@ export class Poller implements SnapshotView {
     const tables: SocketTable[] = [];
     for (const r of reports) if (r.table !== undefined) tables.push(r.table);
     this.pollsTotal++;
-    this.latest = Object.freeze({
+    const snapshot: Snapshot = Object.freeze({
       takenAtMs: Date.now(),
       pollDurationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
       table: mergeTables(tables),
@@ -135,6 +135,8 @@ export class Poller implements SnapshotView {
         reports.map((r) => Object.freeze({ source: r.source, up: r.up, durationSeconds: r.durationSeconds })),
       ),
     });
+    this.latest = snapshot;
+    this.log.debug({ poll: this.pollsTotal, durationSeconds: snapshot.pollDurationSeconds, sources: snapshot.sources }, 'poll complete');
   }
 
   private async readSources(): Promise<SourceReport[]> {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { ROOT, promtoolCheckMetrics, startDaemon, waitReady, type Daemon } from '../helpers/daemon.ts';
+import { ROOT, promtoolCheckMetrics, sample, startDaemon, waitReady, type Daemon } from '../helpers/daemon.ts';
 
 const VOLATILE = /^(tcpstate_source_duration_seconds|tcpstate_last_poll_timestamp_seconds|tcpstate_snapshot_age_seconds|tcpstate_poll_duration_seconds)(\{[^}]*\})? .*/;
 
@@ -23,6 +23,8 @@ const CASES: ReadonlyArray<{ name: string; args: string[] }> = [
   { name: 'proc', args: ['--source', 'proc', '--path.procfs', 'test/fixtures/proc'] },
   { name: 'ss-v61', args: ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-v61'] },
   { name: 'ss-v2633', args: ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-v2633'] },
+  { name: 'lab-proc', args: ['--source', 'proc', '--path.procfs', 'test/fixtures/lab-proc'] },
+  { name: 'lab-ss', args: ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-lab'] },
   { name: 'auto-fallback', args: ['--source', 'auto', '--ss.path', 'test/fixtures/bin/ss-broken', '--path.procfs', 'test/fixtures/proc'] },
 ];
 
@@ -55,6 +57,27 @@ describe('golden /metrics from fixtures', () => {
     const proc = figures('proc');
     assert.ok(proc.length > 100);
     for (const other of ['ss-v61', 'ss-v2633', 'auto-fallback']) assert.deepEqual(figures(other), proc, other);
+  });
+
+  it('the real lab capture shows the lab orphans, from both sources', () => {
+    const fig = JSON.parse(readFileSync(`${ROOT}test/fixtures/lab-proc/figures.json`, 'utf8')) as {
+      fin_wait1: number;
+      fin_wait1_send_queue_without_fin: number;
+      peer_recv_queue: number;
+    };
+    for (const name of ['lab-proc', 'lab-ss']) {
+      const body = readFileSync(`${ROOT}test/golden/${name}.metrics`, 'utf8');
+      assert.equal(sample(body, 'tcpstate_sockets{state="fin_wait1",family="ipv4"}'), fig.fin_wait1, name);
+      // +1 per socket: the FIN queued behind the data.
+      assert.equal(sample(body, 'tcpstate_orphan_send_queue_bytes{state="fin_wait1"}'), fig.fin_wait1_send_queue_without_fin + fig.fin_wait1, name);
+      assert.equal(sample(body, 'tcpstate_timer_sockets{state="fin_wait1",timer="persist"}'), fig.fin_wait1, name);
+      assert.equal(sample(body, 'tcpstate_recv_queue_bytes{state="established",family="ipv4"}'), fig.peer_recv_queue, name);
+    }
+    const figures = (name: string) =>
+      readFileSync(`${ROOT}test/golden/${name}.metrics`, 'utf8')
+        .split('\n')
+        .filter((l) => /^tcpstate_(sockets|send_queue_bytes|recv_queue_bytes|timer_sockets|orphan_sockets|orphan_send_queue_bytes)\{/.test(l));
+    assert.deepEqual(figures('lab-ss'), figures('lab-proc'));
   });
 
   it('SIGTERM exits 0', async () => {

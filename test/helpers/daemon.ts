@@ -2,24 +2,33 @@
 // network namespace, and scrapes it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
-const run = promisify(execFile);
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface Daemon {
   url: string;
-  /** GET a path; inside a netns the request is made from a process in that namespace. */
+  port: number;
   get(path: string): Promise<{ status: number; body: string; contentType: string }>;
+  /** Polls completed so far, counted from the log (needs --log.level debug). */
+  pollsCompleted(): number;
   logs(): string;
   /** SIGTERM, and the exit code. */
   stop(): Promise<number | null>;
   child: ChildProcess;
 }
 
-export async function startDaemon(args: string[], opts: { netns?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Daemon> {
+type Get = (port: number, path: string) => Promise<{ status: number; body: string; contentType: string }>;
+
+export interface DaemonOptions {
+  /** Run the daemon inside this network namespace. */
+  netns?: string;
+  /** How to make requests (inside a netns the test process cannot reach the daemon itself). */
+  get?: Get;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startDaemon(args: string[], opts: DaemonOptions = {}): Promise<Daemon> {
   const cmd = [process.execPath, '--import', 'tsx', 'src/main.ts', '--web.listen-address', '127.0.0.1:0', ...args];
   const full = opts.netns === undefined ? cmd : ['ip', 'netns', 'exec', opts.netns, ...cmd];
   const child = spawn(full[0]!, full.slice(1), { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,21 +51,17 @@ export async function startDaemon(args: string[], opts: { netns?: string; env?: 
       reject(new Error(`daemon exited with ${code}:\n${out}`));
     });
   });
+  const port = Number(new URL(url).port);
   const get = async (path: string) => {
-    if (opts.netns === undefined) {
-      const res = await fetch(url + path);
-      return { status: res.status, body: await res.text(), contentType: res.headers.get('content-type') ?? '' };
-    }
-    const script =
-      'const r=await fetch(process.argv[1]);process.stdout.write(JSON.stringify({status:r.status,body:await r.text(),contentType:r.headers.get("content-type")??""}))';
-    const { stdout } = await run('ip', ['netns', 'exec', opts.netns, process.execPath, '--input-type=module', '-e', script, url + path], {
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return JSON.parse(stdout) as { status: number; body: string; contentType: string };
+    if (opts.get !== undefined) return opts.get(port, path);
+    const res = await fetch(url + path);
+    return { status: res.status, body: await res.text(), contentType: res.headers.get('content-type') ?? '' };
   };
   return {
     url,
+    port,
     get,
+    pollsCompleted: () => (out.match(/"msg":"poll complete"/g) ?? []).length,
     logs: () => out,
     child,
     stop: async () => {
@@ -64,6 +69,16 @@ export async function startDaemon(args: string[], opts: { netns?: string; env?: 
       return exited;
     },
   };
+}
+
+/** Waits for the next poll to complete, without touching the network (needs --log.level debug). */
+export async function waitForPoll(d: Daemon, timeoutMs = 20_000): Promise<void> {
+  const start = d.pollsCompleted();
+  const until = Date.now() + timeoutMs;
+  while (d.pollsCompleted() === start) {
+    if (Date.now() > until) throw new Error(`no poll completed in ${timeoutMs} ms:\n${d.logs()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Waits until /readyz answers 200 (the first poll has completed). */
