@@ -9,6 +9,8 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Lo
     level: config.logLevel,
     base: { service: 'tcpstate-exporter' },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // level=info rather than level=30, as other Prometheus exporters log.
+    formatters: { level: (label: string) => ({ level: label }) },
   };
   if (config.logFormat === 'logfmt') {
     return pino(options, pino.transport({ target: 'pino-logfmt', options: { flattenNested: true } }));

@@ -1,0 +1,37 @@
+// The Grafana dashboard must only query metrics the exporter really serves.
+
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { describe, it } from 'node:test';
+
+const ROOT = new URL('../../', import.meta.url);
+const served = new Set(
+  readFileSync(new URL('test/golden/proc.metrics', ROOT), 'utf8')
+    .split('\n')
+    .map((l) => /^# TYPE (\S+)/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined),
+);
+
+interface Panel {
+  title: string;
+  targets?: Array<{ expr: string }>;
+}
+
+describe('grafana dashboards', () => {
+  for (const file of readdirSync(new URL('grafana/dashboards/', ROOT))) {
+    it(`${file}: every query names served tcpstate_ metrics`, () => {
+      const dash = JSON.parse(readFileSync(new URL(`grafana/dashboards/${file}`, ROOT), 'utf8')) as { uid: string; panels: Panel[] };
+      assert.match(dash.uid, /^[a-z0-9-]+$/);
+      let queries = 0;
+      for (const p of dash.panels) {
+        for (const t of p.targets ?? []) {
+          queries++;
+          const names = t.expr.match(/tcpstate_[a-z0-9_]+/g) ?? [];
+          assert.ok(names.length > 0, `${p.title}: ${t.expr}`);
+          for (const n of names) assert.ok(served.has(n), `${p.title}: ${n} is not served`);
+        }
+      }
+      assert.ok(queries > 0);
+    });
+  }
+});
