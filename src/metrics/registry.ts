@@ -63,40 +63,41 @@ export function createRegistry(options: MetricsOptions): Registry {
   }).set({ version: options.version, nodejs: process.version }, 1);
 
   // --- the socket table --------------------------------------------------------------------
-  fromSnapshot(
-    'tcpstate_sockets',
-    'TCP sockets per state and address family in the latest poll.',
-    ['state', 'family'],
-    (g, s) => {
+  /** A {state, family} gauge over the families present. */
+  const perFamily = (name: string, help: string, pick: (f: StateFigures) => number, states: readonly TcpState[]): void =>
+    fromSnapshot(name, help, ['state', 'family'], (g, s) => {
       for (const f of FAMILIES) {
         const t = s.table[f];
-        if (t !== undefined) for (const st of TCP_STATES) g.set({ state: st, family: f }, t[st].sockets);
+        if (t !== undefined) for (const st of states) g.set({ state: st, family: f }, pick(t[st]));
       }
-    },
-  );
-  fromSnapshot(
+    });
+  /** A {state} gauge combining the families present (sum, or max for maxima). */
+  const perState = (
+    name: string,
+    help: string,
+    states: Iterable<TcpState>,
+    pick: (f: StateFigures) => number,
+    combine: (a: number, b: number) => number = (a, b) => a + b,
+  ): void =>
+    fromSnapshot(name, help, ['state'], (g, s) => {
+      const tables = tablesOf(s);
+      if (tables.length === 0) return;
+      for (const st of states) g.set({ state: st }, tables.map((t) => pick(t[st])).reduce(combine, 0));
+    });
+  const NOT_LISTEN = TCP_STATES.filter((s) => s !== 'listen');
+
+  perFamily('tcpstate_sockets', 'TCP sockets per state and address family in the latest poll.', (f) => f.sockets, TCP_STATES);
+  perFamily(
     'tcpstate_send_queue_bytes',
     'Sum of Send-Q (bytes written but not yet acknowledged by the peer, +1 per queued FIN) per state and family. LISTEN excluded.',
-    ['state', 'family'],
-    (g, s) => {
-      for (const f of FAMILIES) {
-        const t = s.table[f];
-        if (t === undefined) continue;
-        for (const st of TCP_STATES) if (st !== 'listen') g.set({ state: st, family: f }, t[st].sendQueueBytes);
-      }
-    },
+    (f) => f.sendQueueBytes,
+    NOT_LISTEN,
   );
-  fromSnapshot(
+  perFamily(
     'tcpstate_recv_queue_bytes',
     'Sum of Recv-Q (bytes received but not yet read by the application) per state and family. LISTEN excluded.',
-    ['state', 'family'],
-    (g, s) => {
-      for (const f of FAMILIES) {
-        const t = s.table[f];
-        if (t === undefined) continue;
-        for (const st of TCP_STATES) if (st !== 'listen') g.set({ state: st, family: f }, t[st].recvQueueBytes);
-      }
-    },
+    (f) => f.recvQueueBytes,
+    NOT_LISTEN,
   );
   fromSnapshot(
     'tcpstate_timer_sockets',
@@ -110,39 +111,24 @@ export function createRegistry(options: MetricsOptions): Registry {
       }
     },
   );
-  fromSnapshot(
+  perState(
     'tcpstate_orphan_sockets',
     'Sockets no process owns any more (inode 0 in a state only reached after close()) per state.',
-    ['state'],
-    (g, s) => {
-      const tables = tablesOf(s);
-      if (tables.length === 0) return;
-      for (const st of ORPHAN_STATES) g.set({ state: st }, sumOver(tables, st, (f) => f.orphanSockets));
-    },
+    ORPHAN_STATES,
+    (f) => f.orphanSockets,
   );
-  fromSnapshot(
+  perState(
     'tcpstate_orphan_send_queue_bytes',
     'Send-Q bytes held by orphan sockets per state: data the application handed over and will never see acknowledged or lost.',
-    ['state'],
-    (g, s) => {
-      const tables = tablesOf(s);
-      if (tables.length === 0) return;
-      for (const st of ORPHAN_STATES) g.set({ state: st }, sumOver(tables, st, (f) => f.orphanSendQueueBytes));
-    },
+    ORPHAN_STATES,
+    (f) => f.orphanSendQueueBytes,
   );
-  fromSnapshot(
+  perState(
     'tcpstate_persist_timer_max_seconds',
     'Longest pending persist (zero-window probe) timer per state, in seconds; the kernel caps the backoff at 120 s. 0 when none is pending.',
-    ['state'],
-    (g, s) => {
-      const tables = tablesOf(s);
-      if (tables.length === 0) return;
-      for (const st of TCP_STATES) {
-        let max = 0;
-        for (const t of tables) max = Math.max(max, t[st].persistMaxSeconds);
-        g.set({ state: st }, max);
-      }
-    },
+    TCP_STATES,
+    (f) => f.persistMaxSeconds,
+    (a, b) => Math.max(a, b),
   );
 
   // --- self-health -------------------------------------------------------------------------
