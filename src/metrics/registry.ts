@@ -1,16 +1,17 @@
-// The exposition: prom-client gauges whose collect() callbacks read the latest snapshot.
-// Only this module imports prom-client. Every collect() resets its family first, so a label set
-// that vanished from the snapshot never lingers (prom-client keeps old series until reset()).
+// The exposition: every tcpstate_ family is computed at scrape time from the latest snapshot.
+// Only metrics/ imports prom-client.
 
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FamilyTable, StateFigures } from '../aggregate/table.ts';
 import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type TcpState } from '../model.ts';
 import type { Snapshot, SnapshotView } from '../poller/poller.ts';
+import { registerKernelMetrics } from './kernel.ts';
+import { snapshotCounter, snapshotGauge, type Emit } from './snapshot-metric.ts';
 
 export interface MetricsOptions {
   view: SnapshotView;
   version: string;
-  /** prom-client's process_* and nodejs_* metrics (off in golden tests: they vary by run). */
+  /** prom-client's process_* and nodejs_* metrics (on unless turned off). */
   defaultMetrics?: boolean;
 }
 
@@ -23,37 +24,24 @@ function tablesOf(s: Snapshot): FamilyTable[] {
   return out;
 }
 
-/** Sum of a figure over the families present. */
-function sumOver(tables: readonly FamilyTable[], state: TcpState, pick: (f: StateFigures) => number): number {
-  let v = 0;
-  for (const t of tables) v += pick(t[state]);
-  return v;
-}
+const NOT_LISTEN = TCP_STATES.filter((s) => s !== 'listen');
 
 export function createRegistry(options: MetricsOptions): Registry {
   const { view } = options;
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
 
-  /** A gauge set from the snapshot at scrape time; absent while there is no snapshot. */
-  const fromSnapshot = <L extends string>(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    fill: (g: Gauge<L>, s: Snapshot) => void,
-  ): void => {
-    new Gauge<L>({
+  /** A family computed from the snapshot; absent while there is none. */
+  const fromSnapshot = (name: string, help: string, labelNames: readonly string[], fill: (emit: Emit, s: Snapshot) => void) =>
+    snapshotGauge(registry, {
       name,
       help,
       labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
+      fill: (emit) => {
         const s = view.snapshot();
-        if (s !== undefined) fill(this, s);
+        if (s !== undefined) fill(emit, s);
       },
     });
-  };
 
   new Gauge({
     name: 'tcpstate_build_info',
@@ -64,11 +52,11 @@ export function createRegistry(options: MetricsOptions): Registry {
 
   // --- the socket table --------------------------------------------------------------------
   /** A {state, family} gauge over the families present. */
-  const perFamily = (name: string, help: string, pick: (f: StateFigures) => number, states: readonly TcpState[]): void =>
-    fromSnapshot(name, help, ['state', 'family'], (g, s) => {
-      for (const f of FAMILIES) {
-        const t = s.table[f];
-        if (t !== undefined) for (const st of states) g.set({ state: st, family: f }, pick(t[st]));
+  const perFamily = (name: string, help: string, pick: (f: StateFigures) => number, states: readonly TcpState[]) =>
+    fromSnapshot(name, help, ['state', 'family'], (emit, s) => {
+      for (const family of FAMILIES) {
+        const t = s.table[family];
+        if (t !== undefined) for (const state of states) emit(pick(t[state]), { state, family });
       }
     });
   /** A {state} gauge combining the families present (sum, or max for maxima). */
@@ -78,13 +66,12 @@ export function createRegistry(options: MetricsOptions): Registry {
     states: Iterable<TcpState>,
     pick: (f: StateFigures) => number,
     combine: (a: number, b: number) => number = (a, b) => a + b,
-  ): void =>
-    fromSnapshot(name, help, ['state'], (g, s) => {
+  ) =>
+    fromSnapshot(name, help, ['state'], (emit, s) => {
       const tables = tablesOf(s);
       if (tables.length === 0) return;
-      for (const st of states) g.set({ state: st }, tables.map((t) => pick(t[st])).reduce(combine, 0));
+      for (const state of states) emit(tables.map((t) => pick(t[state])).reduce(combine, 0), { state });
     });
-  const NOT_LISTEN = TCP_STATES.filter((s) => s !== 'listen');
 
   perFamily('tcpstate_sockets', 'TCP sockets per state and address family in the latest poll.', (f) => f.sockets, TCP_STATES);
   perFamily(
@@ -103,11 +90,11 @@ export function createRegistry(options: MetricsOptions): Registry {
     'tcpstate_timer_sockets',
     'Sockets with a pending timer per state and timer kind (retransmit, keepalive, timewait, persist = zero-window probe).',
     ['state', 'timer'],
-    (g, s) => {
+    (emit, s) => {
       const tables = tablesOf(s);
       if (tables.length === 0) return;
-      for (const st of TCP_STATES) {
-        for (const k of TIMER_KINDS) g.set({ state: st, timer: k }, sumOver(tables, st, (f) => f.timers[k]));
+      for (const state of TCP_STATES) {
+        for (const timer of TIMER_KINDS) emit(tables.reduce((a, t) => a + t[state].timers[timer], 0), { state, timer });
       }
     },
   );
@@ -131,60 +118,40 @@ export function createRegistry(options: MetricsOptions): Registry {
     (a, b) => Math.max(a, b),
   );
 
-  // --- self-health -------------------------------------------------------------------------
-  fromSnapshot(
-    'tcpstate_source_up',
-    'Whether the source was read successfully in the latest poll (1) or failed (0).',
-    ['source'],
-    (g, s) => {
-      for (const src of s.sources) g.set({ source: src.source }, src.up ? 1 : 0);
-    },
-  );
-  fromSnapshot(
-    'tcpstate_source_duration_seconds',
-    'Time the latest poll spent reading and parsing the source.',
-    ['source'],
-    (g, s) => {
-      for (const src of s.sources) g.set({ source: src.source }, src.durationSeconds);
-    },
-  );
-  fromSnapshot('tcpstate_last_poll_timestamp_seconds', 'When the latest poll finished, in seconds since the epoch.', [], (g, s) =>
-    g.set(s.takenAtMs / 1000),
-  );
-  fromSnapshot('tcpstate_snapshot_age_seconds', 'Age of the snapshot this scrape is served from.', [], (g, s) =>
-    g.set(Math.max(0, (Date.now() - s.takenAtMs) / 1000)),
-  );
-  fromSnapshot('tcpstate_poll_duration_seconds', 'Wall time of the latest poll, all sources included.', [], (g, s) =>
-    g.set(s.pollDurationSeconds),
-  );
+  registerKernelMetrics(registry, view);
 
-  new Counter({
+  // --- self-health -------------------------------------------------------------------------
+  fromSnapshot('tcpstate_source_up', 'Whether the source was read successfully in the latest poll (1) or failed (0).', ['source'], (emit, s) => {
+    for (const src of s.sources) emit(src.up ? 1 : 0, { source: src.source });
+  });
+  fromSnapshot('tcpstate_source_duration_seconds', 'Time the latest poll spent reading and parsing the source.', ['source'], (emit, s) => {
+    for (const src of s.sources) emit(src.durationSeconds, { source: src.source });
+  });
+  fromSnapshot('tcpstate_last_poll_timestamp_seconds', 'When the latest poll finished, in seconds since the epoch.', [], (emit, s) =>
+    emit(s.takenAtMs / 1000),
+  );
+  fromSnapshot('tcpstate_snapshot_age_seconds', 'Age of the snapshot this scrape is served from.', [], (emit, s) =>
+    emit(Math.max(0, (Date.now() - s.takenAtMs) / 1000)),
+  );
+  fromSnapshot('tcpstate_poll_duration_seconds', 'Wall time of the latest poll, all sources included.', [], (emit, s) => emit(s.pollDurationSeconds));
+
+  snapshotCounter(registry, {
     name: 'tcpstate_parse_errors_total',
     help: 'Source lines that could not be parsed and were skipped.',
-    labelNames: ['source'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [source, n] of view.stats().parseErrorsTotal) this.inc({ source }, n);
+    labelNames: ['source'],
+    fill: (emit) => {
+      for (const [source, n] of view.stats().parseErrorsTotal) emit(n, { source });
     },
   });
-  new Counter({
+  snapshotCounter(registry, {
     name: 'tcpstate_polls_total',
     help: 'Polls completed since start.',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(view.stats().pollsTotal);
-    },
+    fill: (emit) => emit(view.stats().pollsTotal),
   });
-  new Counter({
+  snapshotCounter(registry, {
     name: 'tcpstate_polls_skipped_total',
     help: 'Scheduled polls skipped because the previous poll was still running.',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(view.stats().pollsSkippedTotal);
-    },
+    fill: (emit) => emit(view.stats().pollsSkippedTotal),
   });
   return registry;
 }

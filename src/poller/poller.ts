@@ -4,6 +4,7 @@
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { mergeTables, type SocketTable } from '../aggregate/table.ts';
+import { PageSize, readKernel, type KernelFigures, type KernelReport } from '../sources/kernel.ts';
 import { readProc } from '../sources/proc.ts';
 import type { SourceReport } from '../sources/report.ts';
 import { readSs, type SsSourceOptions } from '../sources/ss.ts';
@@ -22,6 +23,8 @@ export interface Snapshot {
   readonly pollDurationSeconds: number;
   /** Tables of the families some source could read; a family whose source failed is absent. */
   readonly table: SocketTable;
+  /** Kernel-wide figures from the sources that could be read; a failed source's figures are absent. */
+  readonly kernel: Readonly<KernelFigures>;
   /** Every source tried in this poll. */
   readonly sources: readonly SourceStatus[];
 }
@@ -42,7 +45,13 @@ export interface SnapshotView {
 export interface Readers {
   ss(options: SsSourceOptions, signal: AbortSignal): Promise<SourceReport>;
   proc(procfs: string, signal: AbortSignal): Promise<SourceReport[]>;
+  kernel(procfs: string, pageSize: PageSize): Promise<KernelReport[]>;
 }
+
+/** What the poller needs to know of any source's outcome. */
+type Outcome = Pick<SourceReport, 'source' | 'up' | 'durationSeconds' | 'parseErrors' | 'firstParseError' | 'error'> & {
+  absent?: boolean;
+};
 
 export interface PollerOptions {
   mode: SourceMode;
@@ -54,7 +63,7 @@ export interface PollerOptions {
   readers?: Readers;
 }
 
-const DEFAULT_READERS: Readers = { ss: readSs, proc: readProc };
+const DEFAULT_READERS: Readers = { ss: readSs, proc: readProc, kernel: readKernel };
 
 export class Poller implements SnapshotView {
   private latest: Snapshot | undefined;
@@ -69,10 +78,12 @@ export class Poller implements SnapshotView {
   /** Last error logged per source, so a persistent failure logs once, not every poll. */
   private readonly lastError = new Map<string, string>();
   private fallingBack = false;
+  private readonly pageSize: PageSize;
 
   constructor(private readonly options: PollerOptions) {
     this.readers = options.readers ?? DEFAULT_READERS;
     this.log = options.logger;
+    this.pageSize = new PageSize(options.procfs);
   }
 
   snapshot(): Snapshot | undefined {
@@ -121,18 +132,29 @@ export class Poller implements SnapshotView {
 
   private async runPoll(): Promise<void> {
     const started = process.hrtime.bigint();
-    const reports = await this.readSources();
+    const [reports, kernelReports] = await Promise.all([
+      this.readSources(),
+      this.readers.kernel(this.options.procfs, this.pageSize),
+    ]);
     if (this.abort.signal.aborted) return;
-    for (const r of reports) this.account(r);
+    for (const r of [...reports, ...kernelReports]) this.account(r);
     const tables: SocketTable[] = [];
     for (const r of reports) if (r.table !== undefined) tables.push(r.table);
+    const kernel: KernelFigures = {};
+    for (const r of kernelReports) {
+      if (!r.up) continue;
+      const { inuse, ...rest } = r.figures;
+      Object.assign(kernel, rest);
+      if (inuse !== undefined) kernel.inuse = { ...kernel.inuse, ...inuse };
+    }
     this.pollsTotal++;
     const snapshot: Snapshot = Object.freeze({
       takenAtMs: Date.now(),
       pollDurationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
       table: mergeTables(tables),
+      kernel: Object.freeze(kernel),
       sources: Object.freeze(
-        reports.map((r) => Object.freeze({ source: r.source, up: r.up, durationSeconds: r.durationSeconds })),
+        [...reports, ...kernelReports].map((r) => Object.freeze({ source: r.source, up: r.up, durationSeconds: r.durationSeconds })),
       ),
     });
     this.latest = snapshot;
@@ -161,7 +183,7 @@ export class Poller implements SnapshotView {
     return [ssReport, ...(await this.readers.proc(procfs, signal))];
   }
 
-  private account(r: SourceReport): void {
+  private account(r: Outcome): void {
     const log = this.log.child({ source: r.source });
     if (r.parseErrors > 0) {
       this.parseErrorsTotal.set(r.source, (this.parseErrorsTotal.get(r.source) ?? 0) + r.parseErrors);
@@ -178,7 +200,7 @@ export class Poller implements SnapshotView {
     } else {
       if (this.lastError.has(r.source)) log.info('source recovered');
       this.lastError.delete(r.source);
-      if (r.absent) log.debug('not present on this host: reported as empty');
+      if (r.absent === true) log.debug('not present on this host: reported as empty');
     }
   }
 }

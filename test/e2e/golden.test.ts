@@ -21,10 +21,13 @@ function normalise(body: string): string {
 
 const CASES: ReadonlyArray<{ name: string; args: string[] }> = [
   { name: 'proc', args: ['--source', 'proc', '--path.procfs', 'test/fixtures/proc'] },
-  { name: 'ss-v61', args: ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-v61'] },
-  { name: 'ss-v2633', args: ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-v2633'] },
+  // Kernel-wide files always come from --path.procfs, so ss cases point it at the same fixture tree.
+  { name: 'ss-v61', args: ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-v61', '--path.procfs', 'test/fixtures/proc'] },
+  { name: 'ss-v2633', args: ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-v2633', '--path.procfs', 'test/fixtures/proc'] },
   { name: 'lab-proc', args: ['--source', 'proc', '--path.procfs', 'test/fixtures/lab-proc'] },
-  { name: 'lab-ss', args: ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-lab'] },
+  { name: 'lab-ss', args: ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-lab', '--path.procfs', 'test/fixtures/lab-proc'] },
+  { name: 'old-kernel', args: ['--source', 'proc', '--path.procfs', 'test/fixtures/proc-old-kernel'] },
+  { name: 'broken', args: ['--source', 'proc', '--path.procfs', 'test/fixtures/proc-broken'] },
   { name: 'auto-fallback', args: ['--source', 'auto', '--ss.path', 'test/fixtures/bin/ss-broken', '--path.procfs', 'test/fixtures/proc'] },
 ];
 

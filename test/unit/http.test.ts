@@ -16,6 +16,7 @@ function setup(telemetryPath = '/metrics') {
     cronExpression: '*/1 * * * * *',
     logger: silent,
     readers: {
+      kernel: async () => [],
       ss: () => Promise.reject(new Error('unused')),
       proc: async () => [
         okReport('proc_tcp', ['ipv4'], [

@@ -7,8 +7,15 @@ import { failedReport, okReport, rec } from '../helpers/reports.ts';
 
 const silent = pino({ level: 'silent' });
 
-function poller(mode: 'auto' | 'ss' | 'proc', readers: Readers): Poller {
-  return new Poller({ mode, ss: { path: 'ss', timeoutMs: 1000 }, procfs: '/proc', cronExpression: '*/1 * * * * *', logger: silent, readers });
+function poller(mode: 'auto' | 'ss' | 'proc', readers: Omit<Readers, 'kernel'>): Poller {
+  return new Poller({
+    mode,
+    ss: { path: 'ss', timeoutMs: 1000 },
+    procfs: '/proc',
+    cronExpression: '*/1 * * * * *',
+    logger: silent,
+    readers: { kernel: async () => [], ...readers },
+  });
 }
 
 const procOk = async (): Promise<SourceReport[]> => [

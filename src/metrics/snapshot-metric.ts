@@ -1,0 +1,70 @@
+// prom-client gauges and counters whose every sample is computed at scrape time from the latest
+// snapshot. prom-client keeps old label sets until reset(), and a metric without labels always
+// shows a value (0 after reset()); here a family shows exactly what `fill` emitted, and nothing
+// when it emitted nothing: a value we do not know is absent, not 0.
+
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export type Labels = Record<string, string>;
+export type Emit = (value: number, labels?: Labels) => void;
+
+interface Spec {
+  name: string;
+  help: string;
+  labelNames?: readonly string[];
+  /** Calls emit once per sample; called on every scrape. */
+  fill: (emit: Emit) => void;
+}
+
+class SnapshotGauge extends Gauge {
+  emitted = 0;
+  override async get() {
+    const m = await super.get();
+    return this.emitted === 0 ? { ...m, values: [] } : m;
+  }
+}
+
+class SnapshotCounter extends Counter {
+  emitted = 0;
+  override async get() {
+    const m = await super.get();
+    return this.emitted === 0 ? { ...m, values: [] } : m;
+  }
+}
+
+export function snapshotGauge(registry: Registry, spec: Spec): void {
+  const g: SnapshotGauge = new SnapshotGauge({
+    name: spec.name,
+    help: spec.help,
+    labelNames: spec.labelNames ?? [],
+    registers: [registry],
+    collect() {
+      g.reset();
+      g.emitted = 0;
+      spec.fill((value, labels) => {
+        g.emitted++;
+        if (labels === undefined) g.set(value);
+        else g.set(labels, value);
+      });
+    },
+  });
+}
+
+/** A counter mirroring a cumulative value kept elsewhere (a kernel counter, a poller total). */
+export function snapshotCounter(registry: Registry, spec: Spec): void {
+  const c: SnapshotCounter = new SnapshotCounter({
+    name: spec.name,
+    help: spec.help,
+    labelNames: spec.labelNames ?? [],
+    registers: [registry],
+    collect() {
+      c.reset();
+      c.emitted = 0;
+      spec.fill((value, labels) => {
+        c.emitted++;
+        if (labels === undefined) c.inc(value);
+        else c.inc(labels, value);
+      });
+    },
+  });
+}
