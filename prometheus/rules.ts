@@ -1,0 +1,180 @@
+// Renders the recording and alert rules from a RulesConfig (prometheus/config.ts).
+// `npm run rules` writes prometheus/tcpstate.rules.yml; a test checks that file is up to date.
+
+import { stringify } from 'yaml';
+import type { RulesConfig } from './config.ts';
+
+interface RecordingRule {
+  record: string;
+  expr: string;
+}
+interface AlertRule {
+  alert: string;
+  expr: string;
+  for: string;
+  labels: { severity: 'warning' | 'critical' };
+  annotations: { summary: string; description: string; runbook_url: string };
+}
+export interface RuleFile {
+  groups: Array<{ name: string; rules: Array<RecordingRule | AlertRule> }>;
+}
+
+/** Alert names, in the order of docs/runbook.md. */
+export const ALERTS = [
+  'TcpOrphansNearLimit',
+  'TcpOrphansAtKillThreshold',
+  'TcpMemoryPressure',
+  'TcpMemoryNearMax',
+  'TcpFinWait1SendQueueHigh',
+  'TcpOrphansStuckOnZeroWindow',
+  'TcpOrphansKilledOutOfMemory',
+  'TcpConnectionsAbortedOnTimeout',
+  'TcpstateExporterDown',
+  'TcpstateSourceDown',
+  'TcpstateSnapshotStale',
+] as const;
+export type AlertName = (typeof ALERTS)[number];
+
+export function renderRules(c: RulesConfig): RuleFile {
+  const by = c.groupBy.join(', ');
+  const sel = (extra = '') => `{${[extra, c.selector].filter((x) => x !== '').join(', ')}}`;
+  const alert = (
+    name: AlertName,
+    severity: 'warning' | 'critical',
+    expr: string,
+    forDuration: string,
+    summary: string,
+    description: string,
+  ): AlertRule => ({
+    alert: name,
+    expr,
+    for: forDuration,
+    labels: { severity },
+    annotations: { summary, description, runbook_url: `${c.runbookUrl}#${name.toLowerCase()}` },
+  });
+  const pct = (r: number) => `${Math.round(r * 100)}%`;
+
+  return {
+    groups: [
+      {
+        name: 'tcpstate.rules',
+        rules: [
+          {
+            record: 'tcpstate:fin_wait1_send_queue_bytes:sum',
+            expr: `sum by (${by}) (tcpstate_send_queue_bytes${sel('state="fin_wait1"')})`,
+          },
+          { record: 'tcpstate:orphans:ratio_limit', expr: `tcpstate_orphans${sel()} / tcpstate_orphans_limit${sel()}` },
+          {
+            record: 'tcpstate:memory_bytes:ratio_pressure',
+            expr: `tcpstate_memory_bytes${sel()} / ignoring (level) tcpstate_memory_limit_bytes${sel('level="pressure"')}`,
+          },
+          {
+            record: 'tcpstate:memory_bytes:ratio_max',
+            expr: `tcpstate_memory_bytes${sel()} / ignoring (level) tcpstate_memory_limit_bytes${sel('level="max"')}`,
+          },
+        ],
+      },
+      {
+        name: 'tcpstate.alerts',
+        rules: [
+          alert(
+            'TcpOrphansNearLimit',
+            'warning',
+            `tcpstate:orphans:ratio_limit > ${c.orphansWarningRatio}`,
+            c.orphansFor,
+            'Orphaned TCP sockets approach tcp_max_orphans',
+            `{{ $labels.instance }} holds {{ $value | humanizePercentage }} of tcp_max_orphans in orphaned sockets. The kernel counts orphans up to 4× when their peers stall, so it may start killing them (RST) at ${pct(c.orphansWarningRatio)} of the limit.`,
+          ),
+          alert(
+            'TcpOrphansAtKillThreshold',
+            'critical',
+            `tcpstate:orphans:ratio_limit > ${c.orphansCriticalRatio}`,
+            c.orphansFor,
+            'Orphaned TCP sockets at the kernel kill threshold',
+            `{{ $labels.instance }} holds {{ $value | humanizePercentage }} of tcp_max_orphans in orphaned sockets. Orphans whose peers kept a zero window for over 240 s count double: at ${pct(c.orphansCriticalRatio)} the kernel resets them ("too many orphaned sockets").`,
+          ),
+          alert(
+            'TcpMemoryPressure',
+            'warning',
+            `tcpstate:memory_bytes:ratio_pressure > 1`,
+            c.memoryPressureFor,
+            'TCP memory above the tcp_mem pressure level',
+            `TCP sockets on {{ $labels.instance }} use {{ $value | humanizePercentage }} of the tcp_mem pressure level: the kernel is shrinking socket buffers on every connection.`,
+          ),
+          alert(
+            'TcpMemoryNearMax',
+            'critical',
+            `tcpstate:memory_bytes:ratio_max > ${c.memoryMaxRatio}`,
+            c.memoryMaxFor,
+            'TCP memory close to the tcp_mem maximum',
+            `TCP sockets on {{ $labels.instance }} use {{ $value | humanizePercentage }} of tcp_mem max. At the maximum, socket allocations fail and orphans are killed ("out of memory -- consider tuning tcp_mem").`,
+          ),
+          alert(
+            'TcpFinWait1SendQueueHigh',
+            'warning',
+            `tcpstate:fin_wait1_send_queue_bytes:sum > ${c.finWait1Bytes}`,
+            c.finWait1For,
+            'Closed connections hold a large send queue in FIN-WAIT-1',
+            `{{ $labels.instance }} holds {{ $value | humanize1024 }}B of unacknowledged data in FIN-WAIT-1 sockets: applications closed them, peers are not reading (zero window) or not reachable.`,
+          ),
+          alert(
+            'TcpOrphansStuckOnZeroWindow',
+            'warning',
+            `max by (${by}) (max_over_time(tcpstate_persist_timer_max_seconds${sel('state="fin_wait1"')}[${c.persistCapWindow}])) > ${c.persistCapSeconds}` +
+              ` and on (${by}) sum by (${by}) (tcpstate_orphan_sockets${sel('state="fin_wait1"')}) > 0`,
+            c.persistCapFor,
+            'Orphaned FIN-WAIT-1 sockets probe zero-window peers at the 120 s cap',
+            `{{ $labels.instance }} has orphaned FIN-WAIT-1 sockets whose zero-window probe backoff reached the 120 s cap (longest pending wait {{ $value | humanizeDuration }}): their peers have kept the window closed for minutes.`,
+          ),
+          alert(
+            'TcpOrphansKilledOutOfMemory',
+            'critical',
+            `increase(tcpstate_aborts_total${sel('reason="memory"')}[${c.abortWindow}]) > 0`,
+            '0m',
+            'The kernel is killing TCP connections for lack of memory or orphan slots',
+            `{{ $labels.instance }} aborted {{ $value | humanize }} connections in the last ${c.abortWindow} because of too many orphans or tcp_mem exhausted (TCPAbortOnMemory): peers received RSTs.`,
+          ),
+          alert(
+            'TcpConnectionsAbortedOnTimeout',
+            'warning',
+            `rate(tcpstate_aborts_total${sel('reason="timeout"')}[${c.abortWindow}]) > ${c.abortTimeoutRate}`,
+            c.abortTimeoutFor,
+            'TCP connections are being given up on timeout',
+            `{{ $labels.instance }} gives up {{ $value | humanize }} connections per second on timeout (TCPAbortOnTimeout): zero-window orphans whose probes were never answered, retransmission or keepalive timeouts.`,
+          ),
+          alert(
+            'TcpstateExporterDown',
+            'warning',
+            `up${sel()} == 0`,
+            c.exporterDownFor,
+            'tcpstate-exporter cannot be scraped',
+            `Prometheus has failed to scrape tcpstate-exporter on {{ $labels.instance }} for ${c.exporterDownFor}: TCP socket state of that host is not monitored.`,
+          ),
+          alert(
+            'TcpstateSourceDown',
+            'warning',
+            `tcpstate_source_up${sel()} == 0`,
+            c.sourceDownFor,
+            'tcpstate-exporter cannot read one of its sources',
+            `tcpstate-exporter on {{ $labels.instance }} has failed to read {{ $labels.source }} for ${c.sourceDownFor}; the metrics from it are absent. Its log says why.`,
+          ),
+          alert(
+            'TcpstateSnapshotStale',
+            'warning',
+            `tcpstate_snapshot_age_seconds${sel()} > ${c.staleSeconds}`,
+            c.staleFor,
+            'tcpstate-exporter serves stale data',
+            `tcpstate-exporter on {{ $labels.instance }} serves a snapshot {{ $value | humanizeDuration }} old: its polls are not completing.`,
+          ),
+        ],
+      },
+    ],
+  };
+}
+
+export function renderRulesYaml(c: RulesConfig): string {
+  return (
+    '# Rendered from prometheus/config.ts by `npm run rules`; edit the config, not this file.\n' +
+    stringify(renderRules(c), { lineWidth: 0 })
+  );
+}
