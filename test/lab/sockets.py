@@ -144,7 +144,11 @@ def main():
             break
         if cmd.startswith("get "):
             _, port, path = cmd.split(" ", 2)
-            print(json.dumps(http_get(int(port), path)), flush=True)
+            try:
+                result = http_get(int(port), path)
+            except OSError as e:  # e.g. not listening yet: report, keep the lab alive
+                result = {"status": 0, "body": "", "contentType": "", "error": str(e)}
+            print(json.dumps(result), flush=True)
             continue
         if cmd == "measure":
             held = [inq(p) for p in peers]

@@ -1,0 +1,169 @@
+// Proven on a real Prometheus (Debian's `prometheus` package): the FIN-WAIT-1 lab in a network
+// namespace of our own; the exporter, reading that namespace's socket table with the real ss (run
+// in the namespace by test/fixtures/bin/ss-in-netns) and the host's kernel-wide files (tcp_mem and
+// tcp_max_orphans exist only in the initial namespace); a Prometheus on loopback that scrapes it
+// every second and loads the shipped rules, rendered from prometheus/config.ts with test
+// thresholds. Asserted through Prometheus' HTTP API: the target is up, the FIN-WAIT-1 numbers match
+// the lab, the FIN-WAIT-1 alert goes pending → firing, and every query of every Grafana panel
+// parses and returns data.
+
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_CONFIG, type RulesConfig } from '../../prometheus/config.ts';
+import { renderRulesYaml } from '../../prometheus/rules.ts';
+import { ROOT, startDaemon, type Daemon } from '../helpers/daemon.ts';
+import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
+
+const NETNS = `tcpstate-prom-${process.pid}`;
+const N = 30;
+const PROM_PORT = 19090 + (process.pid % 500);
+
+/** The shipped rules with test thresholds: same renderer, same config object, overridden values. */
+const TEST_CONFIG: RulesConfig = { ...DEFAULT_CONFIG, finWait1Bytes: 1000, finWait1For: '4s' };
+
+interface PromResult {
+  status: string;
+  error?: string;
+  data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 240_000 }, () => {
+  let lab: Lab;
+  let daemon: Daemon;
+  let prom: ChildProcess;
+  let promExit: Promise<number | null>;
+  let promLog = '';
+  const dir = mkdtempSync(join(tmpdir(), 'tcpstate-prom-'));
+
+  const api = async (path: string): Promise<PromResult> => {
+    const res = await fetch(`http://127.0.0.1:${PROM_PORT}${path}`);
+    return (await res.json()) as PromResult;
+  };
+  const query = async (q: string) => api(`/api/v1/query?query=${encodeURIComponent(q)}`);
+  const scalar = async (q: string): Promise<number | undefined> => {
+    const r = await query(q);
+    const v = r.data.result[0]?.value[1];
+    return v === undefined ? undefined : Number(v);
+  };
+
+  before(async () => {
+    await createNetns(NETNS);
+    lab = await Lab.start({ finWait1: N, established: 5, timeWait: 5, netns: NETNS });
+    daemon = await startDaemon(['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-in-netns', '--poll.interval', '1s'], {
+      env: { TCPSTATE_TEST_NETNS: NETNS },
+    });
+    writeFileSync(join(dir, 'tcpstate.rules.yml'), renderRulesYaml(TEST_CONFIG));
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      [
+        'global: { scrape_interval: 1s, evaluation_interval: 1s }',
+        'rule_files: [tcpstate.rules.yml]',
+        'scrape_configs:',
+        '  - job_name: tcpstate',
+        `    static_configs: [{ targets: ['127.0.0.1:${daemon.port}'] }]`,
+        '',
+      ].join('\n'),
+    );
+    prom = spawn(
+      'prometheus',
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${PROM_PORT}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    prom.stdout!.setEncoding('utf8').on('data', (d: string) => (promLog += d));
+    prom.stderr!.setEncoding('utf8').on('data', (d: string) => (promLog += d));
+    promExit = new Promise((resolve) => prom.once('exit', resolve));
+    for (let i = 0; ; i++) {
+      const ready = await fetch(`http://127.0.0.1:${PROM_PORT}/-/ready`).catch(() => undefined);
+      if (ready?.status === 200) break;
+      if (i > 150) throw new Error(`Prometheus not ready:\n${promLog}`);
+      await sleep(200);
+    }
+  });
+
+  after(async () => {
+    if (prom !== undefined && prom.exitCode === null) {
+      prom.kill('SIGTERM');
+      const code = await promExit;
+      assert.equal(code, 0, `Prometheus exit code\n${promLog.slice(-2000)}`);
+    }
+    await daemon?.stop();
+    await lab?.stop();
+    await deleteNetns(NETNS);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('scrapes the exporter: target up, FIN-WAIT-1 numbers match the lab', async () => {
+    let up: number | undefined;
+    for (let i = 0; i < 60 && up !== 1; i++) {
+      up = await scalar('up{job="tcpstate"}');
+      if (up !== 1) await sleep(500);
+    }
+    assert.equal(up, 1, promLog);
+    const m = await lab.measure();
+    let sockets: number | undefined;
+    let bytes: number | undefined;
+    for (let i = 0; i < 20; i++) {
+      sockets = await scalar('sum(tcpstate_sockets{job="tcpstate",state="fin_wait1"})');
+      bytes = await scalar('tcpstate:fin_wait1_send_queue_bytes:sum{job="tcpstate"}');
+      if (sockets === N && bytes !== undefined) break;
+      await sleep(500);
+    }
+    assert.equal(sockets, N);
+    const base = m.fin_wait1_send_queue_without_fin;
+    assert.ok(bytes! >= base && bytes! <= base + N, `FIN-WAIT-1 bytes ${bytes} not within [${base}, ${base + N}]`);
+    assert.equal(await scalar('sum(tcpstate_orphan_sockets{job="tcpstate",state="fin_wait1"})'), N);
+  });
+
+  it('TcpFinWait1SendQueueHigh goes pending, then firing, with its annotations', async () => {
+    const states = new Set<string>();
+    let firing: { labels: Record<string, string>; annotations: Record<string, string> } | undefined;
+    for (let i = 0; i < 60 && firing === undefined; i++) {
+      const r = (await api('/api/v1/alerts')) as unknown as {
+        data: { alerts: Array<{ labels: Record<string, string>; annotations: Record<string, string>; state: string }> };
+      };
+      for (const a of r.data.alerts.filter((x) => x.labels.alertname === 'TcpFinWait1SendQueueHigh')) {
+        states.add(a.state);
+        if (a.state === 'firing') firing = a;
+      }
+      if (firing === undefined) await sleep(250);
+    }
+    assert.ok(states.has('pending'), `seen states: ${[...states].join(', ')}`);
+    assert.ok(firing, `never fired; seen states: ${[...states].join(', ')}`);
+    assert.equal(firing.labels.severity, 'warning');
+    assert.match(firing.annotations.description!, /^127\.0\.0\.1:\d+ holds \d+(\.\d+)?[kMG]iB of unacknowledged data in FIN-WAIT-1 sockets/);
+    assert.equal(firing.annotations.runbook_url, 'docs/runbook.md#tcpfinwait1sendqueuehigh');
+  });
+
+  it('every query of every Grafana panel parses and returns data', async () => {
+    // A few rate() windows must hold two samples.
+    await sleep(3000);
+    for (const file of readdirSync(join(ROOT, 'grafana', 'dashboards'))) {
+      const dash = JSON.parse(readFileSync(join(ROOT, 'grafana', 'dashboards', file), 'utf8')) as {
+        panels: Array<{ title: string; targets?: Array<{ expr: string }> }>;
+      };
+      for (const p of dash.panels) {
+        for (const t of p.targets ?? []) {
+          const q = t.expr.replaceAll('$job', 'tcpstate').replaceAll('$instance', '.+').replaceAll('$__rate_interval', '15s');
+          let r: PromResult | undefined;
+          for (let i = 0; i < 10; i++) {
+            r = await query(q);
+            assert.equal(r.status, 'success', `${p.title}: ${q}: ${r.error ?? ''}`);
+            if (r.data.result.length > 0) break;
+            await sleep(500);
+          }
+          assert.ok(r!.data.result.length > 0, `${file} "${p.title}": no data for ${q}`);
+        }
+      }
+    }
+  });
+});
