@@ -3,7 +3,11 @@
 
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
+import type { ForensicsOptions } from './aggregate/forensics.ts';
 import type { SourceMode } from './poller/poller.ts';
+
+/** Hard cap on attributed ports: each adds 2 × 11 series. */
+export const MAX_PORTS = 50;
 
 /** 9812: in the exporter range, not taken on the Prometheus default-port allocation page. */
 export const DEFAULT_PORT = 9812;
@@ -21,6 +25,7 @@ export interface Config {
   cronExpression: string;
   ssPath: string;
   ssTimeoutMs: number;
+  forensics: ForensicsOptions;
 }
 
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -93,6 +98,35 @@ const schema = z
     'poll.interval': duration('--poll.interval'),
     'ss.path': z.string().min(1, '--ss.path must not be empty'),
     'ss.timeout': duration('--ss.timeout'),
+    stuckAfter: duration('--stuck-after'),
+    'stuck.maxTracked': z.coerce
+      .number({ message: '--stuck.max-tracked must be a whole number' })
+      .int('--stuck.max-tracked must be a whole number')
+      .min(0, '--stuck.max-tracked must be >= 0')
+      .max(10_000_000, '--stuck.max-tracked must be <= 10000000'),
+    ports: z.string().transform((v, ctx) => {
+      if (v.trim() === '') return undefined;
+      const ports = v.split(',').map((p) => Number(p.trim()));
+      if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+        ctx.addIssue({ code: 'custom', message: `--ports: "${v}" is not a comma-separated list of ports (1-65535)` });
+        return z.NEVER;
+      }
+      if (new Set(ports).size > MAX_PORTS) {
+        ctx.addIssue({ code: 'custom', message: `--ports: at most ${MAX_PORTS} ports (each adds 22 series)` });
+        return z.NEVER;
+      }
+      return [...new Set(ports)];
+    }),
+    'ports.top': z.coerce
+      .number({ message: `--ports.top must be a whole number from 0 to ${MAX_PORTS}` })
+      .int(`--ports.top must be a whole number from 0 to ${MAX_PORTS}`)
+      .min(0, `--ports.top must be a whole number from 0 to ${MAX_PORTS}`)
+      .max(MAX_PORTS, `--ports.top must be a whole number from 0 to ${MAX_PORTS}`),
+    'sockets.top': z.coerce
+      .number({ message: '--sockets.top must be a whole number from 0 to 10000' })
+      .int('--sockets.top must be a whole number from 0 to 10000')
+      .min(0, '--sockets.top must be a whole number from 0 to 10000')
+      .max(10_000, '--sockets.top must be a whole number from 0 to 10000'),
   })
   .transform((o, ctx): Config => {
     const cronExpression = cronFor(o['poll.interval']);
@@ -116,6 +150,13 @@ const schema = z
       cronExpression,
       ssPath: o['ss.path'],
       ssTimeoutMs: o['ss.timeout'],
+      forensics: {
+        stuckAfterSeconds: o.stuckAfter / 1000,
+        maxTracked: o['stuck.maxTracked'],
+        ports: o.ports,
+        topPorts: o['ports.top'],
+        topSockets: o['sockets.top'],
+      },
     };
   });
 
@@ -130,6 +171,11 @@ const FLAGS: ReadonlyArray<{ flag: string; env: string; def: string; help: strin
   { flag: '--poll.interval <duration>', env: 'TCPSTATE_POLL_INTERVAL', def: '15s', help: 'how often to read the socket table (e.g. 5s, 15s, 1m)' },
   { flag: '--ss.path <path>', env: 'TCPSTATE_SS_PATH', def: 'ss', help: 'the ss binary (iproute2)' },
   { flag: '--ss.timeout <duration>', env: 'TCPSTATE_SS_TIMEOUT', def: '10s', help: 'kill ss when a poll runs longer than this' },
+  { flag: '--stuck-after <duration>', env: 'TCPSTATE_STUCK_AFTER', def: '60s', help: 'a FIN-WAIT-1 socket older than this counts in tcpstate_stuck_sockets' },
+  { flag: '--stuck.max-tracked <n>', env: 'TCPSTATE_STUCK_MAX_TRACKED', def: '100000', help: 'most FIN-WAIT-1 sockets followed across polls (bounds memory)' },
+  { flag: '--ports <list>', env: 'TCPSTATE_PORTS', def: '', help: `listening ports to attribute sockets to, comma-separated (default: the top --ports.top by FIN-WAIT-1 bytes); at most ${MAX_PORTS}` },
+  { flag: '--ports.top <k>', env: 'TCPSTATE_PORTS_TOP', def: '10', help: `without --ports, how many listening ports get their own series (0-${MAX_PORTS})` },
+  { flag: '--sockets.top <n>', env: 'TCPSTATE_SOCKETS_TOP', def: '100', help: 'worst sockets kept per state for /sockets' },
 ];
 
 export class ConfigError extends Error {}

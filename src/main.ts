@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     ss: { path: config.ssPath, timeoutMs: config.ssTimeoutMs },
     procfs: config.procfs,
     cronExpression: config.cronExpression,
+    forensics: config.forensics,
     logger: logger.child({ component: 'poller' }),
   });
   const registry = createRegistry({ view: poller, version: VERSION });

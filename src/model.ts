@@ -59,6 +59,11 @@ export interface SocketRecord {
   wmemQueued: number | undefined;
   /** Zero-window probe backoff exponent (`ss -i` backoff:N), when the source shows it. */
   backoff: number | undefined;
+  /**
+   * What tells two sockets on the same 4-tuple apart: the socket cookie (`ss -e` sk:) or the
+   * (hashed) kernel pointer of /proc/net/tcp; undefined when the source hides it.
+   */
+  identity: string | undefined;
 }
 
 export function isOrphan(r: Pick<SocketRecord, 'state' | 'inode'>): boolean {

@@ -5,6 +5,7 @@ import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FamilyTable, StateFigures } from '../aggregate/table.ts';
 import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type TcpState } from '../model.ts';
 import type { Snapshot, SnapshotView } from '../poller/poller.ts';
+import { registerForensicsMetrics } from './forensics.ts';
 import { registerKernelMetrics } from './kernel.ts';
 import { snapshotCounter, snapshotGauge, type Emit } from './snapshot-metric.ts';
 
@@ -118,6 +119,7 @@ export function createRegistry(options: MetricsOptions): Registry {
     (a, b) => Math.max(a, b),
   );
 
+  registerForensicsMetrics(registry, view);
   registerKernelMetrics(registry, view);
 
   // --- self-health -------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 // shows a value (0 after reset()); here a family shows exactly what `fill` emitted, and nothing
 // when it emitted nothing: a value we do not know is absent, not 0.
 
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export type Labels = Record<string, string>;
 export type Emit = (value: number, labels?: Labels) => void;
@@ -67,4 +67,45 @@ export function snapshotCounter(registry: Registry, spec: Spec): void {
       });
     },
   });
+}
+
+/** A distribution to expose: cumulative bucket counts per upper bound, then +Inf. */
+export interface HistogramData {
+  bounds: readonly number[];
+  cumulative: readonly number[];
+  sum: number;
+  count: number;
+}
+
+class SnapshotHistogram extends Histogram {
+  constructor(
+    config: ConstructorParameters<typeof Histogram>[0],
+    private readonly fill: (emit: (labels: Labels, h: HistogramData) => void) => void,
+  ) {
+    super(config);
+  }
+
+  /**
+   * The buckets of the latest snapshot, replaced at every poll (prom-client's own histogram
+   * only accumulates observations, which is not what a point-in-time distribution is).
+   */
+  override async get() {
+    const m = await super.get();
+    const name = m.name;
+    const values: Array<{ labels: Labels; value: number; metricName: string }> = [];
+    this.fill((labels, h) => {
+      h.bounds.forEach((b, i) => values.push({ labels: { ...labels, le: String(b) }, value: h.cumulative[i]!, metricName: `${name}_bucket` }));
+      values.push({ labels: { ...labels, le: '+Inf' }, value: h.count, metricName: `${name}_bucket` });
+      values.push({ labels, value: h.sum, metricName: `${name}_sum` });
+      values.push({ labels, value: h.count, metricName: `${name}_count` });
+    });
+    return { ...m, values };
+  }
+}
+
+export function snapshotHistogram(
+  registry: Registry,
+  spec: { name: string; help: string; labelNames: readonly string[]; fill: (emit: (labels: Labels, h: HistogramData) => void) => void },
+): void {
+  new SnapshotHistogram({ name: spec.name, help: spec.help, labelNames: spec.labelNames, registers: [registry] }, spec.fill);
 }

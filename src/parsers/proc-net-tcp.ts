@@ -200,6 +200,8 @@ export class ProcNetTcpParser {
       inode,
       wmemQueued: undefined,
       backoff: undefined,
+      // The socket's kernel address, hashed by %pK; all zeros when kptr_restrict hides it.
+      identity: /^0+$/.test(t[11]!) ? undefined : t[11],
     });
   }
 

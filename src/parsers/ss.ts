@@ -192,6 +192,7 @@ export class SsParser {
       inode: undefined,
       wmemQueued: undefined,
       backoff: undefined,
+      identity: undefined,
     };
     let v6only = false;
     for (let k = i + 4; k < t.length; k++) {
@@ -225,6 +226,8 @@ export class SsParser {
       r.timer = timer.kind;
       r.timerSeconds = timer.kind === undefined ? 0 : timer.seconds;
       r.timerCount = timer.kind === undefined ? 0 : timer.count;
+    } else if (tok.startsWith('sk:')) {
+      r.identity = tok.slice(3);
     } else if (tok.startsWith('ino:')) {
       const ino = parseCount(tok.slice(4));
       if (ino === undefined) {

@@ -3,6 +3,7 @@
 
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
+import { DEFAULT_FORENSICS, ForensicsCollector, type Forensics, type ForensicsOptions } from '../aggregate/forensics.ts';
 import { mergeTables, type SocketTable } from '../aggregate/table.ts';
 import { PageSize, readKernel, type KernelFigures, type KernelReport } from '../sources/kernel.ts';
 import { readProc } from '../sources/proc.ts';
@@ -23,6 +24,8 @@ export interface Snapshot {
   readonly pollDurationSeconds: number;
   /** Tables of the families some source could read; a family whose source failed is absent. */
   readonly table: SocketTable;
+  /** Distributions, per-port figures and worst sockets from the socket-table source that worked. */
+  readonly forensics: Forensics | undefined;
   /** Kernel-wide figures from the sources that could be read; a failed source's figures are absent. */
   readonly kernel: Readonly<KernelFigures>;
   /** Every source tried in this poll. */
@@ -43,8 +46,8 @@ export interface SnapshotView {
 }
 
 export interface Readers {
-  ss(options: SsSourceOptions, signal: AbortSignal): Promise<SourceReport>;
-  proc(procfs: string, signal: AbortSignal): Promise<SourceReport[]>;
+  ss(options: SsSourceOptions, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport>;
+  proc(procfs: string, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport[]>;
   kernel(procfs: string, pageSize: PageSize): Promise<KernelReport[]>;
 }
 
@@ -60,6 +63,7 @@ export interface PollerOptions {
   /** node-cron expression (with seconds field), derived from --poll.interval. */
   cronExpression: string;
   logger: Logger;
+  forensics?: ForensicsOptions;
   readers?: Readers;
 }
 
@@ -79,6 +83,9 @@ export class Poller implements SnapshotView {
   private readonly lastError = new Map<string, string>();
   private fallingBack = false;
   private readonly pageSize: PageSize;
+  /** Carried from poll to poll: first-seen times of FIN-WAIT-1 sockets, listening ports. */
+  private firstSeen: ReadonlyMap<string, number> = new Map();
+  private listening: ReadonlySet<number> = new Set();
 
   constructor(private readonly options: PollerOptions) {
     this.readers = options.readers ?? DEFAULT_READERS;
@@ -132,12 +139,16 @@ export class Poller implements SnapshotView {
 
   private async runPoll(): Promise<void> {
     const started = process.hrtime.bigint();
-    const [reports, kernelReports] = await Promise.all([
+    const [{ reports, forensics }, kernelReports] = await Promise.all([
       this.readSources(),
       this.readers.kernel(this.options.procfs, this.pageSize),
     ]);
     if (this.abort.signal.aborted) return;
     for (const r of [...reports, ...kernelReports]) this.account(r);
+    if (forensics !== undefined) {
+      this.firstSeen = forensics.firstSeen;
+      this.listening = forensics.listening;
+    }
     const tables: SocketTable[] = [];
     for (const r of reports) if (r.table !== undefined) tables.push(r.table);
     const kernel: KernelFigures = {};
@@ -152,6 +163,7 @@ export class Poller implements SnapshotView {
       takenAtMs: Date.now(),
       pollDurationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
       table: mergeTables(tables),
+      forensics,
       kernel: Object.freeze(kernel),
       sources: Object.freeze(
         [...reports, ...kernelReports].map((r) => Object.freeze({ source: r.source, up: r.up, durationSeconds: r.durationSeconds })),
@@ -161,17 +173,31 @@ export class Poller implements SnapshotView {
     this.log.debug({ poll: this.pollsTotal, durationSeconds: snapshot.pollDurationSeconds, sources: snapshot.sources }, 'poll complete');
   }
 
-  private async readSources(): Promise<SourceReport[]> {
+  /** The socket-table sources of this poll, and the forensics of the attempt that worked. */
+  private async readSources(): Promise<{ reports: SourceReport[]; forensics: Forensics | undefined }> {
     const { mode, ss, procfs } = this.options;
     const signal = this.abort.signal;
-    if (mode === 'proc') return this.readers.proc(procfs, signal);
-    const ssReport = await this.readers.ss(ss, signal);
+    const collector = () =>
+      new ForensicsCollector({
+        nowMs: Date.now(),
+        firstSeen: this.firstSeen,
+        listening: this.listening,
+        options: this.options.forensics ?? DEFAULT_FORENSICS,
+      });
+    const readProcWith = async (prefix: SourceReport[]) => {
+      const c = collector();
+      const reports = await this.readers.proc(procfs, signal, c);
+      return { reports: [...prefix, ...reports], forensics: reports.some((r) => r.up) ? c.result() : undefined };
+    };
+    if (mode === 'proc') return readProcWith([]);
+    const c = collector();
+    const ssReport = await this.readers.ss(ss, signal, c);
     if (mode === 'ss' || ssReport.up || signal.aborted) {
       if (this.fallingBack && ssReport.up) {
         this.fallingBack = false;
         this.log.info('ss works again: reading the socket table with ss');
       }
-      return [ssReport];
+      return { reports: [ssReport], forensics: ssReport.up ? c.result() : undefined };
     }
     if (!this.fallingBack) {
       this.fallingBack = true;
@@ -180,7 +206,7 @@ export class Poller implements SnapshotView {
         `--source=auto: ss failed, reading ${procfs}/net/tcp{,6} instead until ss works again`,
       );
     }
-    return [ssReport, ...(await this.readers.proc(procfs, signal))];
+    return readProcWith([ssReport]);
   }
 
   private account(r: Outcome): void {

@@ -2,6 +2,7 @@
 
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
+import type { ForensicsCollector } from '../aggregate/forensics.ts';
 import type { Family } from '../model.ts';
 import { ProcNetTcpParser } from '../parsers/proc-net-tcp.ts';
 import { LineSplitter } from './lines.ts';
@@ -19,9 +20,10 @@ export async function readProcNetTcpFile(
   source: string,
   signal: AbortSignal,
   absentIsQuiet = false,
+  forensics?: ForensicsCollector,
 ): Promise<SourceReport> {
   const started = process.hrtime.bigint();
-  const sink = new AggregatingSink([family]);
+  const sink = new AggregatingSink([family], forensics);
   const parser = new ProcNetTcpParser(sink, family);
   const splitter = new LineSplitter((line) => parser.line(line));
   try {
@@ -42,10 +44,10 @@ export async function readProcNetTcpFile(
 }
 
 /** Both tables of a procfs mount, read concurrently. */
-export function readProc(procfs: string, signal: AbortSignal): Promise<SourceReport[]> {
+export function readProc(procfs: string, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport[]> {
   return Promise.all(
     FILES.map((f) =>
-      readProcNetTcpFile(join(procfs, 'net', f.file), f.family, f.source, signal, f.family === 'ipv6'),
+      readProcNetTcpFile(join(procfs, 'net', f.file), f.family, f.source, signal, f.family === 'ipv6', forensics),
     ),
   );
 }

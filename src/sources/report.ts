@@ -1,3 +1,4 @@
+import type { ForensicsCollector } from '../aggregate/forensics.ts';
 import { TableAggregator, type SocketTable } from '../aggregate/table.ts';
 import type { Family, SocketRecord } from '../model.ts';
 import type { ParseSink } from '../parsers/sink.ts';
@@ -28,12 +29,16 @@ export class AggregatingSink implements ParseSink {
   parseErrors = 0;
   firstParseError: { reason: string; line: string } | undefined;
 
-  constructor(families: readonly Family[]) {
+  constructor(
+    families: readonly Family[],
+    private readonly forensics?: ForensicsCollector,
+  ) {
     this.aggregator = new TableAggregator(families);
   }
 
   record(r: SocketRecord): void {
     this.aggregator.add(r);
+    this.forensics?.add(r);
   }
 
   error(reason: string, line: string): void {

@@ -2,38 +2,56 @@
 // arrives. Only this module imports execa.
 
 import { execa, ExecaError } from 'execa';
+import type { ForensicsCollector } from '../aggregate/forensics.ts';
 import { FAMILIES } from '../model.ts';
 import { SsParser } from '../parsers/ss.ts';
 import { LineSplitter } from './lines.ts';
 import { AggregatingSink, asError, type SourceReport } from './report.ts';
 
 /**
- * -t TCP, -a all states (the default omits LISTEN, TIME-WAIT, SYN-RECV, CLOSE), -n numeric,
- * -o timers, -e inode (0 = no file refers to the socket: how orphans are recognised).
- * Argument array, never a shell.
+ * Main pass, every state but FIN-WAIT-1: -t TCP, -n numeric, -o timers, -e inode (0 = no file
+ * refers to the socket: how orphans are recognised) and the socket cookie (sk:, which tells a
+ * socket from a later one on the same 4-tuple). `state all` includes LISTEN, TIME-WAIT, SYN-RECV
+ * and CLOSE, which ss omits by default. Argument arrays, never a shell.
  */
-export const SS_ARGS: readonly string[] = ['-t', '-a', '-n', '-o', '-e'];
+export const SS_ARGS: readonly string[] = ['-t', '-n', '-o', '-e', 'state', 'all', 'exclude', 'fin-wait-1'];
+/**
+ * Detail pass, FIN-WAIT-1 only (kernel-side state filter, so its cost follows the stuck sockets,
+ * not the whole table): adds -i (tcp_info: backoff) and -m (skmem: the memory the socket pins).
+ * Without -O the details sit on a continuation line, which the parser joins (-O needs iproute2 5.2).
+ */
+export const SS_DETAIL_ARGS: readonly string[] = ['-t', '-n', '-o', '-e', '-i', '-m', 'state', 'fin-wait-1'];
 
 export interface SsSourceOptions {
   /** The ss binary (looked up in PATH when bare). */
   path: string;
-  /** Kill ss when it runs longer than this. */
+  /** Kill ss when a poll's ss runs take longer than this, together. */
   timeoutMs: number;
 }
 
-export async function readSs(
-  options: SsSourceOptions,
-  signal: AbortSignal,
-): Promise<SourceReport> {
+export async function readSs(options: SsSourceOptions, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport> {
   const started = process.hrtime.bigint();
-  const sink = new AggregatingSink(FAMILIES);
-  const parser = new SsParser(sink);
+  const sink = new AggregatingSink(FAMILIES, forensics);
+  const deadline = Date.now() + options.timeoutMs;
+  let error = await runSs(SS_ARGS, new SsParser(sink), options, deadline, signal);
+  error ??= await runSs(SS_DETAIL_ARGS, new SsParser(sink, { state: 'fin_wait1' }), options, deadline, signal);
+  return sink.report('ss', started, error);
+}
+
+/** One ss run, its stdout parsed line by line as it arrives; the error, if it failed. */
+async function runSs(
+  args: readonly string[],
+  parser: SsParser,
+  options: SsSourceOptions,
+  deadline: number,
+  signal: AbortSignal,
+): Promise<Error | undefined> {
   const splitter = new LineSplitter((line) => parser.line(line));
-  const subprocess = execa(options.path, SS_ARGS, {
+  const subprocess = execa(options.path, args, {
     stdin: 'ignore',
     buffer: { stdout: false, stderr: true },
     maxBuffer: { stderr: 16_384 },
-    timeout: options.timeoutMs,
+    timeout: Math.max(1, deadline - Date.now()),
     cancelSignal: signal,
     forceKillAfterDelay: 1000,
     // ss output is not localised, but keep its environment predictable.
@@ -54,7 +72,7 @@ export async function readSs(
   } catch (e) {
     error = describeSsFailure(e, options);
   }
-  return sink.report('ss', started, error);
+  return error;
 }
 
 function describeSsFailure(e: unknown, options: SsSourceOptions): Error {

@@ -13,6 +13,7 @@ describe('config', () => {
     assert.deepEqual(parse([]), {
       listenHost: '0.0.0.0', listenPort: DEFAULT_PORT, telemetryPath: '/metrics', procfs: '/proc', logLevel: 'info',
       logFormat: 'json', source: 'auto', pollIntervalMs: 15000, cronExpression: '*/15 * * * * *', ssPath: 'ss', ssTimeoutMs: 10000,
+      forensics: { stuckAfterSeconds: 60, maxTracked: 100000, ports: undefined, topPorts: 10, topSockets: 100 },
     });
   });
   it('reads every flag', () => {
@@ -24,6 +25,10 @@ describe('config', () => {
       [c.listenHost, c.listenPort, c.telemetryPath, c.procfs, c.logLevel, c.logFormat, c.source, c.pollIntervalMs, c.cronExpression, c.ssPath, c.ssTimeoutMs],
       ['::1', 9999, '/m', '/host/proc', 'debug', 'logfmt', 'proc', 60000, '0 */1 * * * *', '/sbin/ss', 2500],
     );
+  });
+  it('reads the forensics flags', () => {
+    const c = parse(['--stuck-after', '2m', '--stuck.max-tracked', '500', '--ports', '443, 80,443', '--sockets.top', '5']);
+    assert.deepEqual(c.forensics, { stuckAfterSeconds: 120, maxTracked: 500, ports: [443, 80], topPorts: 10, topSockets: 5 });
   });
   it('takes TCPSTATE_* environment variables, flags win', () => {
     const env = { TCPSTATE_SOURCE: 'ss', TCPSTATE_POLL_INTERVAL: '5s', TCPSTATE_WEB_LISTEN_ADDRESS: '127.0.0.1:1234' };
@@ -44,6 +49,12 @@ describe('config', () => {
     rejects(['--log.level', 'loud'], /--log\.level must be one of/);
     rejects(['--log.format', 'xml'], /--log\.format must be json or logfmt/);
     rejects([], /--source must be/, { TCPSTATE_SOURCE: 'bogus' });
+    rejects(['--ports', '80,http'], /--ports: "80,http" is not a comma-separated list/);
+    rejects(['--ports', Array.from({ length: 51 }, (_, i) => i + 1).join(',')], /at most 50 ports/);
+    rejects(['--ports.top', '51'], /--ports\.top must be a whole number from 0 to 50/);
+    rejects(['--stuck-after', 'soon'], /--stuck-after/);
+    rejects(['--stuck.max-tracked', '-1'], /--stuck\.max-tracked must be >= 0/);
+    rejects(['--sockets.top', 'many'], /--sockets\.top/);
   });
   it('reports several bad settings at once', () => {
     assert.throws(() => parse(['--source', 'x', '--log.level', 'y']), (e: unknown) => e instanceof ConfigError && /--source/.test(e.message) && /--log\.level/.test(e.message));

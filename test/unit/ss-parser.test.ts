@@ -41,6 +41,7 @@ describe('SsParser: DOMAIN.md §3.6 samples', () => {
       inode: 0,
       wmemQueued: 131200,
       backoff: undefined,
+      identity: '000000c0',
     });
   });
   it('(2) v2.6.33 -tanoep: timer before users, old users format, unbracketed v4-mapped', () => {

@@ -1,0 +1,262 @@
+// Stuck-socket forensics, computed while records stream by, in bounded memory:
+// - point-in-time distributions (persist timer waits, backoff, Send-Q and write memory per
+//   FIN-WAIT-1 socket, time spent in FIN-WAIT-1);
+// - FIN-WAIT-1 sockets recognised across polls (4-tuple + socket identity), with first-seen times
+//   carried from the previous poll; vanished sockets are dropped by not being carried over;
+// - per listening port figures (bounded: top K ports or --ports, the rest folded into "other");
+// - the worst N sockets per state, by Send-Q and by age.
+
+import { TCP_STATES, isOrphan, type Family, type SocketRecord, type TcpState, type TimerKind } from '../model.ts';
+import { AGE_BOUNDS, BACKOFF_BOUNDS, BYTES_BOUNDS, Buckets, PERSIST_BOUNDS, type Distribution } from './buckets.ts';
+import { TopN } from './topn.ts';
+
+/** States whose sockets can have a persist timer (they still send data). */
+export const PERSIST_STATES: readonly TcpState[] = ['established', 'fin_wait1', 'close_wait', 'last_ack', 'closing'];
+/** States whose time-in-state is tracked across polls. */
+export const TRACKED_STATE: TcpState = 'fin_wait1';
+/** Listening ports followed individually before folding into "other" (bounds memory on hosts with many listeners). */
+export const MAX_LISTENING_PORTS = 4096;
+
+export interface ForensicsOptions {
+  /** A FIN-WAIT-1 socket older than this is stuck. */
+  stuckAfterSeconds: number;
+  /** Most FIN-WAIT-1 sockets followed across polls; the rest are counted as untracked. */
+  maxTracked: number;
+  /** Ports to attribute explicitly (--ports); undefined: the top `topPorts` by FIN-WAIT-1 bytes. */
+  ports: readonly number[] | undefined;
+  topPorts: number;
+  /** Sockets kept per state for /sockets. */
+  topSockets: number;
+}
+
+export const DEFAULT_FORENSICS: ForensicsOptions = {
+  stuckAfterSeconds: 60,
+  maxTracked: 100_000,
+  ports: undefined,
+  topPorts: 10,
+  topSockets: 100,
+};
+
+/** What the previous poll left for this one. */
+export interface PollContext {
+  nowMs: number;
+  firstSeen: ReadonlyMap<string, number>;
+  listening: ReadonlySet<number>;
+  options: ForensicsOptions;
+}
+
+export interface SocketSample {
+  family: Family;
+  state: TcpState;
+  local: string;
+  peer: string;
+  /** Attributed listening port, or "other". */
+  port: string;
+  recvQueue: number;
+  sendQueue: number;
+  timer: TimerKind | null;
+  timerSeconds: number | null;
+  backoff: number | null;
+  wmemQueued: number | null;
+  /** Seconds since first seen in this state (tracked states only). */
+  ageSeconds: number | null;
+  orphan: boolean;
+}
+
+export interface PortFigures {
+  sockets: number;
+  sendQueueBytes: number;
+}
+
+export interface Forensics {
+  persistTimer: Readonly<Partial<Record<TcpState, Distribution>>>;
+  /** FIN-WAIT-1 only; undefined when the source showed no backoff (it needs ss -i). */
+  backoff: Distribution | undefined;
+  sendQueue: Distribution;
+  /** FIN-WAIT-1 only; undefined when the source showed no skmem (it needs ss -m). */
+  wmemQueued: Distribution | undefined;
+  age: Distribution;
+  stuck: number;
+  tracked: number;
+  untracked: number;
+  /** Port label → per-state figures; at most topPorts (or --ports) entries plus "other". */
+  ports: ReadonlyMap<string, Readonly<Record<TcpState, PortFigures>>>;
+  /** Worst sockets per state, by Send-Q and (tracked states) by age. */
+  top: Readonly<Partial<Record<TcpState, { bySendQueue: readonly SocketSample[]; byAge: readonly SocketSample[] }>>>;
+  /** Carried to the next poll. */
+  firstSeen: ReadonlyMap<string, number>;
+  listening: ReadonlySet<number>;
+}
+
+const STATE_INDEX = new Map<TcpState, number>(TCP_STATES.map((s, i) => [s, i]));
+
+function endpoint(family: Family, addr: string, port: number): string {
+  return family === 'ipv6' && addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+export class ForensicsCollector {
+  private readonly persist = new Map<TcpState, Buckets>(PERSIST_STATES.map((s) => [s, new Buckets(PERSIST_BOUNDS)]));
+  private readonly backoff = new Buckets(BACKOFF_BOUNDS);
+  private backoffSeen = false;
+  private readonly sendQueue = new Buckets(BYTES_BOUNDS);
+  private readonly wmem = new Buckets(BYTES_BOUNDS);
+  private wmemSeen = false;
+  private readonly age = new Buckets(AGE_BOUNDS);
+  private stuck = 0;
+  private untracked = 0;
+  private readonly firstSeen = new Map<string, number>();
+  private readonly listening = new Set<number>();
+  /** Per listening port: sockets and Send-Q per state index. */
+  private readonly byPort = new Map<number, { sockets: Float64Array; bytes: Float64Array }>();
+  private readonly other = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
+  private readonly topBySendQueue = new Map<TcpState, TopN<SocketSample>>();
+  private readonly topByAge: TopN<SocketSample>;
+
+  constructor(private readonly ctx: PollContext) {
+    for (const s of TCP_STATES) this.topBySendQueue.set(s, new TopN(ctx.options.topSockets));
+    this.topByAge = new TopN(ctx.options.topSockets);
+  }
+
+  add(r: SocketRecord): void {
+    const { state } = r;
+    if (r.timer === 'persist') this.persist.get(state)?.observe(r.timerSeconds);
+
+    let ageSeconds: number | null = null;
+    if (state === TRACKED_STATE) {
+      this.sendQueue.observe(r.sendQueue);
+      if (r.backoff !== undefined) {
+        this.backoff.observe(r.backoff);
+        this.backoffSeen = true;
+      }
+      if (r.wmemQueued !== undefined) {
+        this.wmem.observe(r.wmemQueued);
+        this.wmemSeen = true;
+      }
+      ageSeconds = this.track(r);
+    }
+
+    if (state === 'listen' && this.listening.size < MAX_LISTENING_PORTS) this.listening.add(r.localPort);
+    const port = this.attribute(r.localPort);
+    const i = STATE_INDEX.get(state)!;
+    const fig = port === undefined ? this.other : this.portFigures(port);
+    fig.sockets[i]!++;
+    if (state !== 'listen') fig.bytes[i]! += r.sendQueue;
+
+    const sample = () => this.sample(r, port, ageSeconds);
+    this.topBySendQueue.get(state)!.offer(r.sendQueue, sample);
+    if (ageSeconds !== null) this.topByAge.offer(ageSeconds, sample);
+  }
+
+  /** First-seen time of a FIN-WAIT-1 socket; its age in seconds, or null when not tracked. */
+  private track(r: SocketRecord): number | null {
+    const key = `${r.localAddress} ${r.localPort} ${r.remoteAddress} ${r.remotePort} ${r.identity ?? ''}`;
+    const { nowMs, firstSeen, options } = this.ctx;
+    let first = this.firstSeen.get(key);
+    if (first === undefined) {
+      if (this.firstSeen.size >= options.maxTracked) {
+        this.untracked++;
+        return null;
+      }
+      first = firstSeen.get(key) ?? nowMs;
+      this.firstSeen.set(key, first);
+    }
+    const age = (nowMs - first) / 1000;
+    this.age.observe(age);
+    if (age > options.stuckAfterSeconds) this.stuck++;
+    return age;
+  }
+
+  /** The listening port a socket belongs to (its local port, when something listens there). */
+  private attribute(localPort: number): number | undefined {
+    if (this.listening.has(localPort) || this.ctx.listening.has(localPort)) return localPort;
+    return undefined;
+  }
+
+  private portFigures(port: number): { sockets: Float64Array; bytes: Float64Array } {
+    let f = this.byPort.get(port);
+    if (f === undefined) {
+      if (this.byPort.size >= MAX_LISTENING_PORTS) return this.other;
+      f = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
+      this.byPort.set(port, f);
+    }
+    return f;
+  }
+
+  private sample(r: SocketRecord, port: number | undefined, ageSeconds: number | null): SocketSample {
+    return {
+      family: r.family,
+      state: r.state,
+      local: endpoint(r.family, r.localAddress, r.localPort),
+      peer: endpoint(r.family, r.remoteAddress, r.remotePort),
+      port: port === undefined ? 'other' : String(port),
+      recvQueue: r.recvQueue,
+      sendQueue: r.sendQueue,
+      timer: r.timer ?? null,
+      timerSeconds: r.timer === undefined ? null : r.timerSeconds,
+      backoff: r.backoff ?? null,
+      wmemQueued: r.wmemQueued ?? null,
+      ageSeconds,
+      orphan: isOrphan(r),
+    };
+  }
+
+  result(): Forensics {
+    const persistTimer: Partial<Record<TcpState, Distribution>> = {};
+    for (const [s, b] of this.persist) persistTimer[s] = b.result();
+    const top: Partial<Record<TcpState, { bySendQueue: SocketSample[]; byAge: SocketSample[] }>> = {};
+    const byAge = this.topByAge.sorted();
+    for (const [s, t] of this.topBySendQueue) {
+      const bySendQueue = t.sorted();
+      if (bySendQueue.length > 0) top[s] = { bySendQueue, byAge: s === TRACKED_STATE ? byAge : [] };
+    }
+    return Object.freeze({
+      persistTimer: Object.freeze(persistTimer),
+      backoff: this.backoffSeen ? this.backoff.result() : undefined,
+      sendQueue: this.sendQueue.result(),
+      wmemQueued: this.wmemSeen ? this.wmem.result() : undefined,
+      age: this.age.result(),
+      stuck: this.stuck,
+      tracked: this.firstSeen.size,
+      untracked: this.untracked,
+      ports: this.selectPorts(),
+      top: Object.freeze(top),
+      firstSeen: this.firstSeen,
+      listening: this.listening,
+    });
+  }
+
+  /** --ports, or the top K listening ports by FIN-WAIT-1 bytes (then by sockets); the rest → "other". */
+  private selectPorts(): Map<string, Record<TcpState, PortFigures>> {
+    const fw1 = STATE_INDEX.get('fin_wait1')!;
+    const total = (f: { sockets: Float64Array }) => f.sockets.reduce((a, b) => a + b, 0);
+    let chosen: number[];
+    const explicit = this.ctx.options.ports;
+    if (explicit !== undefined) chosen = [...explicit];
+    else {
+      chosen = [...this.byPort.entries()]
+        .sort(([pa, a], [pb, b]) => b.bytes[fw1]! - a.bytes[fw1]! || total(b) - total(a) || pa - pb)
+        .slice(0, this.ctx.options.topPorts)
+        .map(([p]) => p);
+    }
+    const keep = new Set(chosen);
+    const other = { sockets: Float64Array.from(this.other.sockets), bytes: Float64Array.from(this.other.bytes) };
+    for (const [p, f] of this.byPort) {
+      if (keep.has(p)) continue;
+      for (let i = 0; i < TCP_STATES.length; i++) {
+        other.sockets[i]! += f.sockets[i]!;
+        other.bytes[i]! += f.bytes[i]!;
+      }
+    }
+    const zero = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
+    const out = new Map<string, Record<TcpState, PortFigures>>();
+    const toRecord = (f: { sockets: Float64Array; bytes: Float64Array }) => {
+      const rec = {} as Record<TcpState, PortFigures>;
+      TCP_STATES.forEach((s, i) => (rec[s] = { sockets: f.sockets[i]!, sendQueueBytes: f.bytes[i]! }));
+      return rec;
+    };
+    for (const p of chosen.sort((a, b) => a - b)) out.set(String(p), toRecord(this.byPort.get(p) ?? zero));
+    out.set('other', toRecord(other));
+    return out;
+  }
+}
+
