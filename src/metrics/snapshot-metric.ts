@@ -3,7 +3,7 @@
 // shows a value (0 after reset()); here a family shows exactly what `fill` emitted, and nothing
 // when it emitted nothing: a value we do not know is absent, not 0.
 
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type MetricType, type Registry } from 'prom-client';
 
 export type Labels = Record<string, string>;
 export type Emit = (value: number, labels?: Labels) => void;
@@ -79,10 +79,12 @@ export interface HistogramData {
 
 class SnapshotHistogram extends Histogram {
   constructor(
-    config: ConstructorParameters<typeof Histogram>[0],
+    private readonly spec: { name: string; help: string },
+    registry: Registry,
+    labelNames: readonly string[],
     private readonly fill: (emit: (labels: Labels, h: HistogramData) => void) => void,
   ) {
-    super(config);
+    super({ name: spec.name, help: spec.help, labelNames, registers: [registry] });
   }
 
   /**
@@ -90,8 +92,23 @@ class SnapshotHistogram extends Histogram {
    * only accumulates observations, which is not what a point-in-time distribution is).
    */
   override async get() {
-    const m = await super.get();
-    const name = m.name;
+    return {
+      name: this.spec.name,
+      help: this.spec.help,
+      // prom-client types `type` as an enum but renders the string it holds at run time.
+      type: 'histogram' as unknown as MetricType,
+      aggregator: 'sum' as const,
+      collect: () => undefined,
+      values: this.values(this.spec.name),
+    };
+  }
+
+  /** What prom-client's Registry calls for histograms when rendering the text format. */
+  async getForPromString() {
+    return this.get();
+  }
+
+  private values(name: string): Array<{ labels: Labels; value: number; metricName: string }> {
     const values: Array<{ labels: Labels; value: number; metricName: string }> = [];
     this.fill((labels, h) => {
       h.bounds.forEach((b, i) => values.push({ labels: { ...labels, le: String(b) }, value: h.cumulative[i]!, metricName: `${name}_bucket` }));
@@ -99,7 +116,7 @@ class SnapshotHistogram extends Histogram {
       values.push({ labels, value: h.sum, metricName: `${name}_sum` });
       values.push({ labels, value: h.count, metricName: `${name}_count` });
     });
-    return { ...m, values };
+    return values;
   }
 }
 
@@ -107,5 +124,5 @@ export function snapshotHistogram(
   registry: Registry,
   spec: { name: string; help: string; labelNames: readonly string[]; fill: (emit: (labels: Labels, h: HistogramData) => void) => void },
 ): void {
-  new SnapshotHistogram({ name: spec.name, help: spec.help, labelNames: spec.labelNames, registers: [registry] }, spec.fill);
+  new SnapshotHistogram(spec, registry, spec.labelNames, spec.fill);
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Socket lab: builds, on loopback, the failure tcpstate-exporter exists for.
 
-  * N orphaned FIN-WAIT-1 sockets: a client fills its peer's tiny receive buffer (the peer never
-    reads, so it advertises a zero window), then close()s with unsent data still queued. The kernel
-    queues the FIN behind that data and keeps the orphan alive on the persist timer.
+  * N orphaned FIN-WAIT-1 sockets on the server side of a listening port: the server fills its
+    client's tiny receive buffer (the client never reads, so it advertises a zero window), then
+    close()s with unsent data still queued. The kernel queues the FIN behind that data and keeps
+    the orphan alive on the persist timer; its local port is the listening port.
   * M idle ESTABLISHED pairs.
   * K TIME-WAIT sockets (client closes first, peer closes after the FIN).
 
@@ -35,21 +36,22 @@ def inq(sock):
     return struct.unpack("I", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
-def listener(host, port, backlog, rcvbuf=None):
+def listener(host, port, backlog, sndbuf=None):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if rcvbuf:
-        # Set before listen(): accepted children inherit it, and the window scale is fixed at SYN time.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if sndbuf:
+        # Accepted children inherit the listener's buffer sizes.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     s.bind((host, port))
     s.listen(backlog)
     return s
 
 
-def connect_pair(host, port, lst, sndbuf=None):
+def connect_pair(host, port, lst, rcvbuf=None):
     c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if sndbuf:
-        c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    if rcvbuf:
+        # Before connect(): the window scale is fixed at SYN time.
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     c.connect((host, port))
     p, _ = lst.accept()
     return c, p
@@ -99,25 +101,25 @@ def main():
     ap.add_argument("--fin-wait1", type=int, default=20)
     ap.add_argument("--established", type=int, default=10)
     ap.add_argument("--time-wait", type=int, default=10)
-    ap.add_argument("--sndbuf", type=int, default=16384, help="client SO_SNDBUF (the kernel doubles it)")
-    ap.add_argument("--rcvbuf", type=int, default=4096, help="peer SO_RCVBUF (the kernel doubles it)")
+    ap.add_argument("--sndbuf", type=int, default=16384, help="server SO_SNDBUF (the kernel doubles it)")
+    ap.add_argument("--rcvbuf", type=int, default=4096, help="client SO_RCVBUF (the kernel doubles it)")
     a = ap.parse_args()
     if not a.host.startswith("127."):
         sys.exit("sockets.py: refusing a non-loopback address: " + a.host)
 
     backlog = max(a.fin_wait1, a.established, a.time_wait, 16) + 16
-    l_fw1 = listener(a.host, a.base_port, backlog, a.rcvbuf)
+    l_fw1 = listener(a.host, a.base_port, backlog, a.sndbuf)
     l_est = listener(a.host, a.base_port + 1, backlog)
     l_tw = listener(a.host, a.base_port + 2, backlog)
 
-    # FIN-WAIT-1 orphans behind zero-window peers.
-    pairs = [connect_pair(a.host, a.base_port, l_fw1, a.sndbuf) for _ in range(a.fin_wait1)]
-    written = fill([c for c, _ in pairs])
+    # FIN-WAIT-1 orphans (server side) behind zero-window clients.
+    pairs = [connect_pair(a.host, a.base_port, l_fw1, a.rcvbuf) for _ in range(a.fin_wait1)]
+    written = fill([server for _, server in pairs])
     # Let the last ACKs land so nothing is in flight: the persist timer, not retransmit, runs.
     time.sleep(0.3)
-    for c, _ in pairs:
-        c.close()
-    peers = [p for _, p in pairs]
+    for _, server in pairs:
+        server.close()
+    peers = [client for client, _ in pairs]
 
     # Idle ESTABLISHED pairs.
     established = [connect_pair(a.host, a.base_port + 1, l_est) for _ in range(a.established)]
