@@ -91,8 +91,8 @@ class SnapshotHistogram extends Histogram {
    * The buckets of the latest snapshot, replaced at every poll (prom-client's own histogram
    * only accumulates observations, which is not what a point-in-time distribution is).
    */
-  override async get() {
-    return {
+  override get() {
+    return Promise.resolve({
       name: this.spec.name,
       help: this.spec.help,
       // prom-client types `type` as an enum but renders the string it holds at run time.
@@ -100,11 +100,11 @@ class SnapshotHistogram extends Histogram {
       aggregator: 'sum' as const,
       collect: () => undefined,
       values: this.values(this.spec.name),
-    };
+    });
   }
 
   /** What prom-client's Registry calls for histograms when rendering the text format. */
-  async getForPromString() {
+  getForPromString() {
     return this.get();
   }
 
