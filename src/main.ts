@@ -82,7 +82,12 @@ async function main(): Promise<void> {
   await poller.start();
 }
 
-main().catch((err: unknown) => {
+const argv = process.argv.slice(2);
+const run =
+  argv[0] === 'report'
+    ? import('./report/report.ts').then(({ runReport }) => runReport(argv.slice(1), VERSION)).then((code) => process.exit(code))
+    : main();
+run.catch((err: unknown) => {
   process.stderr.write(`tcpstate-exporter: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

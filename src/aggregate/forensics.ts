@@ -43,6 +43,8 @@ export interface PollContext {
   firstSeen: ReadonlyMap<string, number>;
   listening: ReadonlySet<number>;
   options: ForensicsOptions;
+  /** An extra consumer of every record (the one-shot report counts peers with it). */
+  observe?: (r: SocketRecord) => void;
 }
 
 export interface SocketSample {
@@ -118,6 +120,7 @@ export class ForensicsCollector {
   }
 
   add(r: SocketRecord): void {
+    this.ctx.observe?.(r);
     const { state } = r;
     if (r.timer === 'persist') this.persist.get(state)?.observe(r.timerSeconds);
 

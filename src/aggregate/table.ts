@@ -22,6 +22,8 @@ export interface StateFigures {
   timers: Record<TimerKind, number>;
   orphanSockets: number;
   orphanSendQueueBytes: number;
+  /** Sockets whose inode the source did not show (ss without -e): their ownership is unknown. */
+  inodeUnknown: number;
   /** Longest pending persist (zero-window probe) timer, seconds; 0 when none. */
   persistMaxSeconds: number;
 }
@@ -41,6 +43,7 @@ function emptyFigures(): StateFigures {
     timers,
     orphanSockets: 0,
     orphanSendQueueBytes: 0,
+    inodeUnknown: 0,
     persistMaxSeconds: 0,
   };
 }
@@ -72,6 +75,7 @@ export class TableAggregator {
       s.timers[r.timer]++;
       if (r.timer === 'persist' && r.timerSeconds > s.persistMaxSeconds) s.persistMaxSeconds = r.timerSeconds;
     }
+    if (r.inode === undefined) s.inodeUnknown++;
     if (isOrphan(r)) {
       s.orphanSockets++;
       s.orphanSendQueueBytes += r.sendQueue;

@@ -3,6 +3,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { SnapshotView } from '../poller/poller.ts';
+import { registerSocketsRoute } from './sockets.ts';
 
 export interface AppOptions {
   registry: Registry;
@@ -31,6 +32,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return reply.type(registry.contentType).send(body);
   });
 
+  registerSocketsRoute(app, view);
+
   app.get('/healthz', async (_req, reply) => reply.type('text/plain; charset=utf-8').send('ok\n'));
 
   app.get('/readyz', async (_req, reply) => {
@@ -53,6 +56,7 @@ persist (zero-window probe) timers and orphan memory.</p>
 <li><a href="${path}">${path}</a> &mdash; metrics</li>
 <li><a href="/healthz">/healthz</a> &mdash; liveness</li>
 <li><a href="/readyz">/readyz</a> &mdash; readiness (503 until the first poll has completed)</li>
+<li><a href="/sockets?state=fin_wait1">/sockets</a> &mdash; the worst sockets of the latest poll (JSON, or HTML in a browser)</li>
 </ul>
 </body></html>
 `;

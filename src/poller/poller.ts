@@ -5,6 +5,7 @@ import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { DEFAULT_FORENSICS, ForensicsCollector, type Forensics, type ForensicsOptions } from '../aggregate/forensics.ts';
 import { mergeTables, type SocketTable } from '../aggregate/table.ts';
+import type { SocketRecord } from '../model.ts';
 import { PageSize, readKernel, type KernelFigures, type KernelReport } from '../sources/kernel.ts';
 import { readProc } from '../sources/proc.ts';
 import type { SourceReport } from '../sources/report.ts';
@@ -64,6 +65,8 @@ export interface PollerOptions {
   cronExpression: string;
   logger: Logger;
   forensics?: ForensicsOptions;
+  /** An extra consumer of every socket record (used by the one-shot report). */
+  observe?: (r: SocketRecord) => void;
   readers?: Readers;
 }
 
@@ -183,6 +186,7 @@ export class Poller implements SnapshotView {
         firstSeen: this.firstSeen,
         listening: this.listening,
         options: this.options.forensics ?? DEFAULT_FORENSICS,
+        observe: this.options.observe,
       });
     const readProcWith = async (prefix: SourceReport[]) => {
       const c = collector();

@@ -1,0 +1,89 @@
+// GET /sockets: the worst sockets of the latest poll (kept as a bounded top N per state while
+// streaming, never a list of all sockets), as JSON, or as an HTML table for browsers.
+// Peer addresses appear here, never in metric labels.
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { SocketSample } from '../aggregate/forensics.ts';
+import { TCP_STATES, type TcpState } from '../model.ts';
+import type { SnapshotView } from '../poller/poller.ts';
+
+interface Query {
+  sort?: 'send_queue' | 'age';
+  state?: TcpState;
+  port?: string;
+  limit?: number;
+}
+
+const querySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    sort: { type: 'string', enum: ['send_queue', 'age'] },
+    state: { type: 'string', enum: [...TCP_STATES] },
+    port: { type: 'string', pattern: '^([0-9]{1,5}|other)$' },
+    limit: { type: 'integer', minimum: 1, maximum: 10000 },
+  },
+} as const;
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export function selectSockets(view: SnapshotView, q: Query): SocketSample[] {
+  const top = view.snapshot()?.forensics?.top;
+  if (top === undefined) return [];
+  const sort = q.sort ?? 'send_queue';
+  const out: SocketSample[] = [];
+  for (const state of q.state === undefined ? TCP_STATES : [q.state]) {
+    const t = top[state];
+    if (t === undefined) continue;
+    for (const s of sort === 'age' ? t.byAge : t.bySendQueue) if (q.port === undefined || s.port === q.port) out.push(s);
+  }
+  const key = (s: SocketSample) => (sort === 'age' ? (s.ageSeconds ?? -1) : s.sendQueue);
+  return out.sort((a, b) => key(b) - key(a)).slice(0, q.limit ?? 50);
+}
+
+const COLUMNS: ReadonlyArray<[string, (s: SocketSample) => string]> = [
+  ['state', (s) => s.state],
+  ['local', (s) => s.local],
+  ['peer', (s) => s.peer],
+  ['port', (s) => s.port],
+  ['Recv-Q', (s) => String(s.recvQueue)],
+  ['Send-Q', (s) => String(s.sendQueue)],
+  ['timer', (s) => s.timer ?? ''],
+  ['next probe/expiry (s)', (s) => (s.timerSeconds === null ? '' : String(s.timerSeconds))],
+  ['backoff', (s) => (s.backoff === null ? '' : String(s.backoff))],
+  ['write memory', (s) => (s.wmemQueued === null ? '' : String(s.wmemQueued))],
+  ['age (s)', (s) => (s.ageSeconds === null ? '' : s.ageSeconds.toFixed(0))],
+  ['orphan', (s) => (s.orphan ? 'yes' : '')],
+];
+
+function html(sockets: SocketSample[], q: Query, takenAt: string): string {
+  const head = COLUMNS.map(([h]) => `<th>${escapeHtml(h)}</th>`).join('');
+  const rows = sockets.map((s) => `<tr>${COLUMNS.map(([, f]) => `<td>${escapeHtml(f(s))}</td>`).join('')}</tr>`).join('\n');
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>tcpstate-exporter: worst sockets</title>
+<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style>
+</head><body>
+<h1>Worst sockets of the latest poll</h1>
+<p>Poll: ${escapeHtml(takenAt)}. Sorted by ${q.sort === 'age' ? 'age' : 'Send-Q'}${q.state ? `, state ${escapeHtml(q.state)}` : ''}${q.port ? `, port ${escapeHtml(q.port)}` : ''}.
+Parameters: <code>sort=send_queue|age</code>, <code>state=fin_wait1</code>, <code>port=443|other</code>, <code>limit=N</code>.
+At most --sockets.top sockets per state are kept at each poll. <a href="/">home</a></p>
+<table><thead><tr>${head}</tr></thead><tbody>
+${rows}
+</tbody></table>
+</body></html>
+`;
+}
+
+export function registerSocketsRoute(app: FastifyInstance, view: SnapshotView): void {
+  app.get('/sockets', { schema: { querystring: querySchema } }, async (req: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply) => {
+    const q = req.query;
+    const snap = view.snapshot();
+    if (snap === undefined) return reply.code(503).type('text/plain; charset=utf-8').send('not ready: no poll has completed yet\n');
+    const sockets = selectSockets(view, q);
+    const takenAt = new Date(snap.takenAtMs).toISOString();
+    if (req.headers.accept?.includes('text/html') === true) return reply.type('text/html; charset=utf-8').send(html(sockets, q, takenAt));
+    return reply.send({ takenAt, sort: q.sort ?? 'send_queue', state: q.state ?? null, port: q.port ?? null, sockets });
+  });
+}

@@ -1,0 +1,119 @@
+// The plain-words report: what the socket table shows, what it means in kernel terms, what to do.
+
+import type { Distribution } from '../aggregate/buckets.ts';
+import { FAMILIES, TCP_STATES, type TcpState } from '../model.ts';
+import type { ReportData } from './report.ts';
+
+const n = (x: number) => x.toLocaleString('en-US');
+
+function bytes(x: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = x;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${x} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** "≤ bound" label of the bucket holding the q-quantile (a bucket's upper bound, as Prometheus would say). */
+function quantileBound(d: Distribution, q: number): string {
+  if (d.count === 0) return '-';
+  const rank = q * d.count;
+  for (let i = 0; i < d.bounds.length; i++) if (d.cumulative[i]! >= rank) return `≤ ${d.bounds[i]}`;
+  return `> ${d.bounds[d.bounds.length - 1]}`;
+}
+
+export function explain(d: ReportData): string {
+  const s = d.snapshot;
+  const out: string[] = [];
+  const sum = (st: TcpState, pick: (f: NonNullable<(typeof s.table)['ipv4']>[TcpState]) => number) =>
+    FAMILIES.reduce((a, f) => a + (s.table[f] ? pick(s.table[f][st]) : 0), 0);
+  const total = TCP_STATES.reduce((a, st) => a + sum(st, (f) => f.sockets), 0);
+
+  out.push(`tcpstate-exporter report: ${d.source}`);
+  out.push(`${n(total)} TCP sockets (${FAMILIES.filter((f) => s.table[f]).map((f) => `${f} ${n(TCP_STATES.reduce((a, st) => a + s.table[f]![st].sockets, 0))}`).join(', ')}).`);
+  out.push('');
+  out.push('  state          sockets    Send-Q bytes    Recv-Q bytes   orphans');
+  for (const st of TCP_STATES) {
+    const c = sum(st, (f) => f.sockets);
+    if (c === 0) continue;
+    const sq = st === 'listen' ? '-' : n(sum(st, (f) => f.sendQueueBytes));
+    const rq = st === 'listen' ? '-' : n(sum(st, (f) => f.recvQueueBytes));
+    out.push(`  ${st.padEnd(12)} ${n(c).padStart(9)} ${sq.padStart(15)} ${rq.padStart(15)} ${n(sum(st, (f) => f.orphanSockets)).padStart(9)}`);
+  }
+  out.push('');
+
+  const fw1 = sum('fin_wait1', (f) => f.sockets);
+  const fw1Bytes = sum('fin_wait1', (f) => f.sendQueueBytes);
+  const f = s.forensics;
+  if (fw1 === 0) {
+    out.push('No socket is in FIN-WAIT-1: nothing is stuck behind closed connections.');
+  } else {
+    const orphans = sum('fin_wait1', (x) => x.orphanSockets);
+    const persist = sum('fin_wait1', (x) => x.timers.persist);
+    const retrans = sum('fin_wait1', (x) => x.timers.retransmit);
+    const persistMax = Math.max(...FAMILIES.map((fam) => s.table[fam]?.fin_wait1.persistMaxSeconds ?? 0));
+    out.push(`FIN-WAIT-1: ${n(fw1)} sockets hold ${bytes(fw1Bytes)} (${n(fw1Bytes)} bytes) their peers have not acknowledged.`);
+    const unknown = sum('fin_wait1', (x) => x.inodeUnknown);
+    if (unknown > 0) out.push(`  Orphans: unknown for ${n(unknown)} of them (the capture shows no ino:; take it with ss -e).`);
+    if (orphans > 0 || unknown === 0) {
+      out.push(`  ${n(orphans)} of them are orphans: the application already closed them; no process owns them any more.`);
+    }
+    out.push(`  ${n(persist)} wait on a zero receive window (persist timer; longest wait until the next probe ${persistMax.toFixed(1)} s).`);
+    if (retrans > 0) out.push(`  ${n(retrans)} retransmit unacknowledged data (retransmit timer): peers unreachable or a lossy path.`);
+    if (f !== undefined) {
+      out.push(`  Send-Q per socket: median ${quantileBound(f.sendQueue, 0.5)} bytes, 99th percentile ${quantileBound(f.sendQueue, 0.99)} bytes.`);
+      if (f.wmemQueued !== undefined) {
+        out.push(`  Memory pinned by their write queues (skmem w): ${bytes(f.wmemQueued.sum)}, more than Send-Q because of buffer overhead.`);
+      }
+      if (f.backoff !== undefined) {
+        const atCap = f.backoff.count - (f.backoff.cumulative[f.backoff.bounds.indexOf(8)] ?? 0);
+        out.push(`  Probe backoff: median ${quantileBound(f.backoff, 0.5)}; ${n(atCap)} sockets at backoff ≥ 9 (probing every ~120 s: peers closed for minutes).`);
+      }
+      const ports = [...f.ports].filter(([, v]) => v.fin_wait1.sockets > 0).sort(([, a], [, b]) => b.fin_wait1.sendQueueBytes - a.fin_wait1.sendQueueBytes);
+      if (ports.length > 0) {
+        out.push('  By local port (server side; "other" = client sockets or ports beyond the top 10):');
+        for (const [p, v] of ports.slice(0, 5)) out.push(`    ${p.padEnd(6)} ${n(v.fin_wait1.sockets).padStart(9)} sockets ${bytes(v.fin_wait1.sendQueueBytes).padStart(12)}`);
+      }
+    }
+    const peers = d.peers.top(5);
+    if (peers.length > 0) {
+      out.push('  Peers holding the most:');
+      for (const p of peers) out.push(`    ${p.peer.padEnd(40)} ${n(p.sockets).padStart(9)} sockets ${bytes(p.bytes).padStart(12)}`);
+    }
+    out.push('');
+    out.push('What it means:');
+    out.push('  Applications closed these connections while data was still queued. Linux enters FIN-WAIT-1 at once and');
+    out.push('  queues the FIN behind the data (Send-Q counts it as +1). A peer that does not read advertises a zero');
+    out.push('  window, so nothing moves: the kernel sends zero-window probes on a timer that doubles up to 120 s.');
+    out.push('  tcp_fin_timeout does not apply: it only limits orphaned FIN-WAIT-2. With defaults (Linux >= 3.18) an');
+    out.push('  orphan is aborted about 325 s after the window closed (tcp_orphan_retries: 0 means 8 probes at the');
+    out.push('  cap while the peer is alive); kernels <= 3.17, or tcp_retries2 <= 8, can keep it forever. Until then');
+    out.push('  it pins memory and an orphan slot; past tcp_max_orphans or tcp_mem max the kernel resets orphans.');
+    out.push('What to do:');
+    out.push('  Find why the peers above stop reading (overloaded clients, a proxy, slow networks) and bound what the');
+    out.push('  application writes to them (send timeouts, TCP_USER_TIMEOUT, dropping dead clients). Raising');
+    out.push('  tcp_max_orphans only buys time. To free memory now: ss -K state fin-wait-1 dst <peer>.');
+    const worst = f?.top.fin_wait1?.bySendQueue[0];
+    if (worst !== undefined) {
+      const host = worst.peer.replace(/^\[/, '').replace(/\]?:\d+$/, '');
+      const port = worst.local.replace(/^.*:/, '');
+      out.push(`Watch the worst peer (${worst.peer}, ${n(worst.sendQueue)} bytes queued):`);
+      out.push(`  tcpdump -ni any 'host ${host} and tcp port ${port}'`);
+      out.push('  (look for "win 0" from the peer and the probes answering it)');
+    }
+  }
+  const k = s.kernel;
+  if (k.orphans !== undefined && k.orphansLimit !== undefined) {
+    out.push('');
+    out.push(`Orphans host-wide: ${n(k.orphans)} of tcp_max_orphans ${n(k.orphansLimit)} (${((100 * k.orphans) / k.orphansLimit).toFixed(1)}%;`);
+    out.push('  the kernel counts stalled orphans 2× or 4×, so trouble starts at 25-50% of the limit).');
+  }
+  if (k.memoryBytes !== undefined && k.memoryLimitBytes !== undefined) {
+    out.push(`TCP memory host-wide: ${bytes(k.memoryBytes)}; tcp_mem pressure ${bytes(k.memoryLimitBytes.pressure)}, max ${bytes(k.memoryLimitBytes.max)}.`);
+  }
+  if (d.parseErrors > 0) out.push(`(${n(d.parseErrors)} unparsable lines were skipped${d.firstParseError ? `; first: ${d.firstParseError.reason}` : ''}.)`);
+  return `${out.join('\n')}\n`;
+}

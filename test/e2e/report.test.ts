@@ -1,0 +1,109 @@
+// `tcpstate-exporter report` through the real command line.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { ROOT, startDaemon, waitReady } from '../helpers/daemon.ts';
+
+const run = promisify(execFile);
+const CAP = 'test/fixtures/captures/';
+
+async function report(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'report', ...args], { cwd: ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+interface JsonReport {
+  states: Record<string, { sockets: number; sendQueueBytes: number | null; recvQueueBytes: number | null; orphanSockets: number }>;
+  finWait1?: { ports: Record<string, { sockets: number; sendQueueBytes: number }> };
+}
+
+async function json(...args: string[]): Promise<JsonReport> {
+  const r = await report(...args, '--format', 'json');
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as JsonReport;
+}
+
+const counts = (j: JsonReport) => Object.entries(j.states).map(([s, v]) => [s, v.sockets, v.sendQueueBytes, v.recvQueueBytes]);
+
+describe('report', () => {
+  it('captures of the same sockets from five iproute2 versions and /proc give the same numbers', async () => {
+    const proc = await json('--input', `proc:${CAP}proc_tcp`, '--input', `proc:${CAP}proc_tcp6`);
+    assert.equal(proc.states.listen!.sockets, 6);
+    for (const v of ['v2633', 'v310', 'v412', 'v61', 'head']) {
+      assert.deepEqual(counts(await json('--input', `ss:${CAP}ss_tanoem.${v}`)), counts(proc), v);
+    }
+  });
+
+  it('the lab capture: FIN-WAIT-1 bytes and the listening port, from ss (with and without -i, filtered) and /proc', async () => {
+    for (const args of [
+      ['--input', `ss:${CAP}lab_ss_tanoemi.v61`],
+      ['--input', `ss:${CAP}lab_ss_tanoem.v61`],
+      ['--input', `ss:${CAP}lab_ss_fw1.v61`, '--state', 'fin-wait-1'],
+      ['--input', 'proc:test/fixtures/lab-proc/net/tcp'],
+    ]) {
+      const j = await json(...args);
+      assert.equal(j.states.fin_wait1!.sockets, 5, args.join(' '));
+      assert.equal(j.states.fin_wait1!.sendQueueBytes, 133125, args.join(' '));
+      // A capture filtered to one state has no LISTEN lines: its sockets cannot be attributed to a port.
+      const port = args.includes('--state') ? 'other' : '17001';
+      assert.deepEqual(j.finWait1!.ports[port], { sockets: 5, sendQueueBytes: 133125 }, args.join(' '));
+    }
+  });
+
+  it('text explains the failure and gives a tcpdump command for the worst peer', async () => {
+    const r = await report('--input', `ss:${CAP}lab_ss_tanoemi.v61`);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^tcpstate-exporter report: /);
+    assert.match(r.stdout, /FIN-WAIT-1: 5 sockets hold 130\.0 KiB \(133,125 bytes\)/);
+    assert.match(r.stdout, /5 of them are orphans/);
+    assert.match(r.stdout, /tcp_fin_timeout does not apply/);
+    assert.match(r.stdout, /17001 +5 sockets/);
+    assert.match(r.stdout, /tcpdump -ni any 'host 127\.0\.0\.1 and tcp port 17001'/);
+  });
+
+  it('--format prometheus is what /metrics serves for the same input', async () => {
+    const r = await report('--input', `ss:${CAP}lab_ss_tanoemi.v61`, '--format', 'prometheus');
+    assert.equal(r.code, 0, r.stderr);
+    const d = await startDaemon(['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-lab', '--path.procfs', 'test/fixtures/lab-proc']);
+    try {
+      await waitReady(d);
+      const served = (await d.get('/metrics')).body;
+      const pick = (body: string) =>
+        body.split('\n').filter((l) => /^tcpstate_(sockets|send_queue_bytes|recv_queue_bytes|timer_sockets|orphan_|persist_|socket_|port_)/.test(l));
+      assert.ok(pick(served).length > 200);
+      assert.deepEqual(pick(r.stdout), pick(served));
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('fails with a clear message and nothing on stdout for unreadable or unrecognisable input', async () => {
+    for (const [args, msg] of [
+      [['--input', 'ss:/nonexistent'], /cannot read \/nonexistent/],
+      [['--input', 'proc:/etc/hostname'], /does not look like \/proc\/net\/tcp/],
+      [['--input', `ss:${CAP}lab_ss_fw1.v61`], /no socket recognised.*needs --state/],
+      [['--input', 'bogus'], /expected ss:FILE or proc:FILE/],
+      [['--input', `ss:${CAP}lab_ss_fw1.v61`, '--state', 'fin-wait-9'], /unknown state/],
+    ] as const) {
+      const r = await report(...args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, msg);
+    }
+  });
+
+  it('live: reads this host', async () => {
+    const r = await report('--format', 'json');
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as JsonReport & { source: string };
+    assert.match(j.source, /^live \(/);
+    assert.ok(j.states.listen!.sockets >= 1);
+  });
+});

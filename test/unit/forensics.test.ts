@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { Buckets, PERSIST_BOUNDS } from '../../src/aggregate/buckets.ts';
+import { DEFAULT_FORENSICS, ForensicsCollector, type Forensics, type ForensicsOptions } from '../../src/aggregate/forensics.ts';
+import { TopN } from '../../src/aggregate/topn.ts';
+import type { SocketRecord } from '../../src/model.ts';
+import { rec } from '../helpers/reports.ts';
+
+describe('Buckets', () => {
+  it('counts cumulatively, +Inf last, with sum and count', () => {
+    const b = new Buckets([1, 10]);
+    for (const v of [0.5, 1, 5, 10, 11]) b.observe(v);
+    assert.deepEqual(b.result(), { bounds: [1, 10], cumulative: [2, 4, 5], sum: 27.5, count: 5 });
+  });
+  it('matches a naive count for any values', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: 0, max: 200, noNaN: true })), (vs) => {
+        const b = new Buckets(PERSIST_BOUNDS);
+        for (const v of vs) b.observe(v);
+        const r = b.result();
+        PERSIST_BOUNDS.forEach((bound, i) => assert.equal(r.cumulative[i], vs.filter((v) => v <= bound).length));
+        assert.equal(r.cumulative.at(-1), vs.length);
+      }),
+    );
+  });
+});
+
+describe('TopN', () => {
+  it('keeps the N largest, largest first, and builds only kept items', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 1000 })), fc.integer({ min: 0, max: 10 }), (xs, n) => {
+        const t = new TopN<number>(n);
+        let built = 0;
+        for (const x of xs) t.offer(x, () => (built++, x));
+        assert.deepEqual(t.sorted(), [...xs].sort((a, b) => b - a).slice(0, n));
+        assert.ok(built <= xs.length);
+      }),
+    );
+  });
+});
+
+const fw1 = (port: number, sendQueue: number, identity = 'a', extra: Partial<SocketRecord> = {}) =>
+  rec({ state: 'fin_wait1', localPort: 443, remotePort: port, sendQueue, inode: 0, identity, ...extra });
+
+function poll(records: SocketRecord[], nowMs: number, prev?: Forensics, options: Partial<ForensicsOptions> = {}): Forensics {
+  const c = new ForensicsCollector({
+    nowMs,
+    firstSeen: prev?.firstSeen ?? new Map(),
+    listening: prev?.listening ?? new Set(),
+    options: { ...DEFAULT_FORENSICS, ...options },
+  });
+  for (const r of records) c.add(r);
+  return c.result();
+}
+
+describe('ForensicsCollector: time in FIN-WAIT-1', () => {
+  it('ages grow across polls; vanished sockets are dropped; a new socket on the same 4-tuple starts again', () => {
+    const p1 = poll([fw1(1000, 10), fw1(1001, 10)], 0);
+    assert.deepEqual([p1.age.sum, p1.tracked], [0, 2]);
+    const p2 = poll([fw1(1000, 10), fw1(1001, 10)], 30_000, p1);
+    assert.equal(p2.age.sum, 60);
+    // 1001 vanished; 1000 was replaced by a new socket (other cookie) on the same 4-tuple.
+    const p3 = poll([fw1(1000, 10, 'b')], 90_000, p2);
+    assert.deepEqual([p3.age.sum, p3.tracked, [...p3.firstSeen.values()]], [0, 1, [90_000]]);
+  });
+  it('counts stuck sockets older than --stuck-after', () => {
+    const p1 = poll([fw1(1, 1), fw1(2, 1)], 0);
+    const p2 = poll([fw1(1, 1), fw1(2, 1), fw1(3, 1)], 61_000, p1, { stuckAfterSeconds: 60 });
+    assert.equal(p2.stuck, 2);
+  });
+  it('tracks at most --stuck.max-tracked sockets and counts the rest', () => {
+    const p = poll([fw1(1, 1), fw1(2, 1), fw1(3, 1)], 0, undefined, { maxTracked: 2 });
+    assert.deepEqual([p.tracked, p.untracked, p.age.count], [2, 1, 2]);
+  });
+  it('only FIN-WAIT-1 feeds the per-socket distributions; backoff and memory only when shown', () => {
+    const p = poll([fw1(1, 5000), rec({ state: 'established', sendQueue: 99 })], 0);
+    assert.deepEqual([p.sendQueue.count, p.sendQueue.sum, p.backoff, p.wmemQueued], [1, 5000, undefined, undefined]);
+    const q = poll([fw1(1, 5000, 'a', { backoff: 9, wmemQueued: 8192 })], 0);
+    assert.deepEqual([q.backoff?.sum, q.wmemQueued?.sum], [9, 8192]);
+  });
+  it('persist timers land in their backoff buckets per state', () => {
+    const p = poll([fw1(1, 1, 'a', { timer: 'persist', timerSeconds: 119 }), rec({ state: 'established', timer: 'persist', timerSeconds: 0.3 })], 0);
+    assert.deepEqual(p.persistTimer.fin_wait1?.cumulative, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
+    assert.deepEqual(p.persistTimer.established?.cumulative.slice(0, 2), [0, 1]);
+  });
+});
+
+describe('ForensicsCollector: ports', () => {
+  const listener = (port: number) => rec({ state: 'listen', localPort: port, remotePort: 0 });
+  it('attributes server-side sockets to their listening port, client sockets to "other"', () => {
+    const p = poll([listener(443), fw1(1, 100), rec({ state: 'established', localPort: 50000, remotePort: 443 })], 0);
+    assert.equal(p.ports.get('443')!.fin_wait1.sendQueueBytes, 100);
+    assert.equal(p.ports.get('443')!.listen.sockets, 1);
+    assert.equal(p.ports.get('other')!.established.sockets, 1);
+  });
+  it('uses the previous poll\'s listeners for sockets seen before their listener', () => {
+    const p1 = poll([listener(443)], 0);
+    const p2 = poll([fw1(1, 100)], 1000, p1);
+    assert.equal(p2.ports.get('443')!.fin_wait1.sockets, 1);
+  });
+  it('keeps the top K ports by FIN-WAIT-1 bytes and folds the rest into "other"', () => {
+    const records: SocketRecord[] = [];
+    for (let port = 1; port <= 5; port++) {
+      records.push(listener(port));
+      records.push(rec({ state: 'fin_wait1', localPort: port, remotePort: 9999, sendQueue: port * 100, inode: 0 }));
+    }
+    const p = poll(records, 0, undefined, { topPorts: 2 });
+    assert.deepEqual([...p.ports.keys()], ['4', '5', 'other']);
+    assert.equal(p.ports.get('other')!.fin_wait1.sendQueueBytes, 600);
+    assert.equal(p.ports.get('other')!.listen.sockets, 3);
+  });
+  it('--ports wins, zeros included', () => {
+    const p = poll([listener(443), fw1(1, 100)], 0, undefined, { ports: [80, 443] });
+    assert.deepEqual([...p.ports.keys()], ['80', '443', 'other']);
+    assert.equal(p.ports.get('80')!.fin_wait1.sockets, 0);
+  });
+});
+
+describe('ForensicsCollector: worst sockets', () => {
+  it('keeps the N largest Send-Q per state and the oldest FIN-WAIT-1', () => {
+    const records = Array.from({ length: 50 }, (_, i) => fw1(i, i * 10, String(i)));
+    const p1 = poll(records.slice(0, 10), 0, undefined, { topSockets: 3 });
+    const p2 = poll(records, 5000, p1, { topSockets: 3 });
+    assert.deepEqual(p2.top.fin_wait1!.bySendQueue.map((s) => s.sendQueue), [490, 480, 470]);
+    assert.deepEqual(p2.top.fin_wait1!.byAge.map((s) => s.ageSeconds), [5, 5, 5]);
+    assert.equal(p2.top.fin_wait1!.bySendQueue[0]!.peer, '127.0.0.1:49');
+    assert.equal(p2.top.fin_wait1!.bySendQueue[0]!.orphan, true);
+  });
+});

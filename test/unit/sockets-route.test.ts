@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { buildApp } from '../../src/http/app.ts';
+import { createRegistry } from '../../src/metrics/registry.ts';
+import { Poller } from '../../src/poller/poller.ts';
+import { okReport, rec } from '../helpers/reports.ts';
+
+const silent = pino({ level: 'silent' });
+const RECORDS = [
+  rec({ state: 'listen', localPort: 443, remotePort: 0 }),
+  rec({ state: 'fin_wait1', localPort: 443, remoteAddress: '10.0.0.9', remotePort: 5001, sendQueue: 9000, inode: 0, timer: 'persist', timerSeconds: 110 }),
+  rec({ state: 'fin_wait1', localPort: 443, remoteAddress: '10.0.0.8', remotePort: 5002, sendQueue: 7000, inode: 0 }),
+  rec({ state: 'fin_wait1', localPort: 8080, remoteAddress: '10.0.0.7', remotePort: 5003, sendQueue: 8000, inode: 0 }),
+  rec({ state: 'established', localPort: 443, remoteAddress: '<script>', remotePort: 5004, sendQueue: 50 }),
+];
+
+async function setup(poll = true) {
+  const poller = new Poller({
+    mode: 'proc',
+    ss: { path: 'ss', timeoutMs: 1000 },
+    procfs: '/proc',
+    cronExpression: '*/1 * * * * *',
+    logger: silent,
+    readers: {
+      kernel: async () => [],
+      ss: () => Promise.reject(new Error('unused')),
+      proc: async (_p, _s, forensics) => {
+        for (const r of RECORDS) forensics?.add(r);
+        return [okReport('proc_tcp', ['ipv4'], RECORDS)];
+      },
+    },
+  });
+  if (poll) await poller.poll();
+  const app = buildApp({ registry: createRegistry({ view: poller, version: 't' }), view: poller, telemetryPath: '/metrics', version: 't', logger: silent });
+  return app;
+}
+
+describe('/sockets', () => {
+  it('is 503 before the first poll', async () => {
+    const app = await setup(false);
+    assert.equal((await app.inject('/sockets')).statusCode, 503);
+  });
+  it('returns the worst sockets by Send-Q as JSON, with peers', async () => {
+    const app = await setup();
+    const res = await app.inject('/sockets');
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type'] as string, /application\/json/);
+    const body = res.json<{ sockets: Array<{ peer: string; sendQueue: number; port: string; state: string }> }>();
+    assert.deepEqual(body.sockets.map((s) => s.sendQueue), [9000, 8000, 7000, 50, 0]);
+    assert.equal(body.sockets[0]!.peer, '10.0.0.9:5001');
+    assert.equal(body.sockets[0]!.port, '443');
+  });
+  it('filters by state and port, limits', async () => {
+    const app = await setup();
+    const body = (await app.inject('/sockets?state=fin_wait1&port=443&limit=1')).json<{ sockets: Array<{ sendQueue: number }> }>();
+    assert.deepEqual(body.sockets.map((s) => s.sendQueue), [9000]);
+    const other = (await app.inject('/sockets?state=fin_wait1&port=other')).json<{ sockets: Array<{ sendQueue: number }> }>();
+    assert.deepEqual(other.sockets.map((s) => s.sendQueue), [8000]);
+  });
+  it('sorts by age', async () => {
+    const app = await setup();
+    const body = (await app.inject('/sockets?sort=age')).json<{ sockets: Array<{ state: string; ageSeconds: number }> }>();
+    assert.ok(body.sockets.length === 3 && body.sockets.every((s) => s.state === 'fin_wait1' && s.ageSeconds === 0));
+  });
+  it('serves an escaped HTML table to browsers', async () => {
+    const app = await setup();
+    const res = await app.inject({ url: '/sockets', headers: { accept: 'text/html,application/xhtml+xml' } });
+    assert.match(res.headers['content-type'] as string, /text\/html/);
+    assert.match(res.body, /<td>10\.0\.0\.9:5001<\/td>/);
+    assert.doesNotMatch(res.body, /<script>/);
+    assert.match(res.body, /&#60;script&#62;/);
+  });
+  it('rejects bad parameters with 400', async () => {
+    const app = await setup();
+    for (const q of ['sort=bytes', 'state=FIN-WAIT-1', 'port=abc', 'limit=0']) {
+      assert.equal((await app.inject(`/sockets?${q}`)).statusCode, 400, q);
+    }
+  });
+});
