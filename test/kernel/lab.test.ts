@@ -96,6 +96,62 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
     });
   }
 
+  for (const source of ['ss', 'proc'] as const) {
+    it(`--source ${source}: ages grow, persist buckets, the listening port, /sockets`, async () => {
+      const d = await startDaemon(['--source', source, '--poll.interval', '1s', '--stuck-after', '2s', '--log.level', 'debug'], {
+        netns: NETNS,
+        get: (port, path) => lab.get(port, path),
+      });
+      try {
+        // Metrics and /sockets of one and the same poll.
+        const both = async () => {
+          for (;;) {
+            await waitForPoll(d);
+            const metrics = (await d.get('/metrics')).body;
+            const sockets = JSON.parse((await d.get('/sockets?state=fin_wait1&limit=1000')).body) as {
+              takenAt: string;
+              sockets: Array<{ sendQueue: number; timerSeconds: number; port: string; local: string; backoff: number | null; ageSeconds: number }>;
+            };
+            if (Date.parse(sockets.takenAt) / 1000 === sample(metrics, 'tcpstate_last_poll_timestamp_seconds')) return { metrics, sockets };
+          }
+        };
+        const first = await both();
+        await new Promise((r) => setTimeout(r, 2500));
+        const later = await both();
+        const v = (series: string) => sample(later.metrics, series);
+        const ageSum = (m: string) => sample(m, 'tcpstate_state_age_seconds_sum{state="fin_wait1"}')!;
+        assert.equal(sample(later.metrics, 'tcpstate_state_age_seconds_count{state="fin_wait1"}'), N);
+        assert.ok(ageSum(later.metrics) >= ageSum(first.metrics) + N * 2, `ages grew: ${ageSum(first.metrics)} → ${ageSum(later.metrics)}`);
+        assert.equal(v('tcpstate_stuck_sockets{state="fin_wait1"}'), N);
+        // The orphans sit on the server side of the lab's listening port.
+        assert.equal(v(`tcpstate_port_sockets{port="${lab.ports.fin_wait1}",state="fin_wait1"}`), N);
+        assert.equal(v(`tcpstate_port_send_queue_bytes{port="${lab.ports.fin_wait1}",state="fin_wait1"}`), v('tcpstate_send_queue_bytes{state="fin_wait1",family="ipv4"}'));
+        // /sockets lists them all with their own Send-Q; the histogram buckets match their timers.
+        const list = later.sockets.sockets;
+        assert.equal(list.length, N);
+        assert.equal(list.reduce((a, s) => a + s.sendQueue, 0), v('tcpstate_send_queue_bytes{state="fin_wait1",family="ipv4"}'));
+        assert.ok(list.every((s) => s.port === String(lab.ports.fin_wait1) && s.local.endsWith(`:${lab.ports.fin_wait1}`) && s.sendQueue > 1000));
+        assert.ok(list.every((s) => s.ageSeconds >= 2));
+        for (const le of [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 120]) {
+          assert.equal(
+            v(`tcpstate_persist_timer_seconds_bucket{state="fin_wait1",le="${le}"}`),
+            list.filter((s) => s.timerSeconds <= le).length,
+            `persist bucket le=${le}`,
+          );
+        }
+        // Backoff needs ss -i: present with ss, absent with /proc.
+        if (source === 'ss') {
+          assert.equal(v('tcpstate_persist_backoff_count{state="fin_wait1"}'), N);
+          assert.ok(list.every((s) => s.backoff !== null && s.backoff >= 1));
+        } else {
+          assert.equal(v('tcpstate_persist_backoff_count{state="fin_wait1"}'), undefined);
+        }
+      } finally {
+        await d.stop();
+      }
+    });
+  }
+
   it('ss and proc give the same numbers on the same sockets', () => {
     assert.ok(seen.ss && seen.proc, 'both sources observed');
     assert.equal(seen.ss.lab.peer_recv_queue, seen.proc.lab.peer_recv_queue, 'lab unchanged between the two scrapes');
