@@ -187,7 +187,10 @@ export class ConfigError extends Error {}
  */
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, version: string): Config {
   const program = new Command('tcpstate-exporter')
-    .description('Prometheus exporter for Linux TCP socket state (FIN-WAIT-1 send queues, persist timers, orphans).')
+    .description(
+      'Prometheus exporter for Linux TCP socket state (FIN-WAIT-1 send queues, persist timers, orphans).\n' +
+        'One-shot diagnosis instead of the daemon: tcpstate-exporter report --help',
+    )
     .version(version, '--version', 'print the version and exit')
     .helpOption('-h, --help', 'show this help and exit')
     .exitOverride()
