@@ -145,9 +145,15 @@ export class ForensicsCollector {
     fig.sockets[i]!++;
     if (state !== 'listen') fig.bytes[i]! += r.sendQueue;
 
-    const sample = () => this.sample(r, port, ageSeconds);
-    this.topBySendQueue.get(state)!.offer(r.sendQueue, sample);
-    if (ageSeconds !== null) this.topByAge.offer(ageSeconds, sample);
+    // Most sockets are rejected by one comparison, before any allocation.
+    const bySendQueue = this.topBySendQueue.get(state)!;
+    const keepBySendQueue = bySendQueue.accepts(r.sendQueue);
+    const keepByAge = ageSeconds !== null && this.topByAge.accepts(ageSeconds);
+    if (keepBySendQueue || keepByAge) {
+      const sample = () => this.sample(r, port, ageSeconds);
+      if (keepBySendQueue) bySendQueue.offer(r.sendQueue, sample);
+      if (keepByAge) this.topByAge.offer(ageSeconds!, sample);
+    }
   }
 
   /** First-seen time of a FIN-WAIT-1 socket; its age in seconds, or null when not tracked. */

@@ -7,14 +7,19 @@ export class TopN<T> {
 
   constructor(private readonly capacity: number) {}
 
-  /** Offers an item; `make` builds it only when it is kept (no allocation for rejects). */
+  /** Whether an item with this score would be kept: check before building it. */
+  accepts(score: number): boolean {
+    return this.heap.length < this.capacity || (this.capacity > 0 && score > this.heap[0]!.score);
+  }
+
+  /** Offers an item; `make` builds it only when it is kept. */
   offer(score: number, make: () => T): void {
-    if (this.capacity <= 0) return;
+    if (!this.accepts(score)) return;
     const h = this.heap;
     if (h.length < this.capacity) {
       h.push({ score, item: make() });
       this.up(h.length - 1);
-    } else if (score > h[0]!.score) {
+    } else {
       h[0] = { score, item: make() };
       this.down(0);
     }

@@ -109,7 +109,7 @@ export function decodeProcAddress(hex: string, family: Family): string | undefin
 /** A full /proc/net/tcp{,6} table read: one instance per file per poll. */
 export class ProcNetTcpParser {
   private readonly tokens: string[] = [];
-  private readonly seen = new Set<string>();
+  private readonly seen = new Set<string | number>();
   private readonly addrDigits: number;
 
   constructor(
@@ -178,7 +178,10 @@ export class ProcNetTcpParser {
       this.sink.error('unknown state code', line);
       return;
     }
-    const key = `${localTok} ${remoteTok} ${stTok}`;
+    // The (hashed) kernel pointer identifies the socket; its low 48 bits make a compact numeric key.
+    // When kptr_restrict zeroes it, fall back to the text of the 4-tuple and state.
+    const ptr = t[11]!;
+    const key = ptr.length >= 12 && !/^0+$/.test(ptr) ? hexValue(ptr.slice(-12), 12) ?? `${localTok} ${remoteTok} ${stTok}` : `${localTok} ${remoteTok} ${stTok}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
     const timer = tr < PROC_TIMERS.length ? PROC_TIMERS[tr] : undefined;
@@ -201,7 +204,7 @@ export class ProcNetTcpParser {
       wmemQueued: undefined,
       backoff: undefined,
       // The socket's kernel address, hashed by %pK; all zeros when kptr_restrict hides it.
-      identity: /^0+$/.test(t[11]!) ? undefined : t[11],
+      identity: typeof key === 'number' ? ptr : undefined,
     });
   }
 

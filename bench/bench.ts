@@ -1,0 +1,248 @@
+// `npm run bench`: builds big socket tables on loopback (bench/biglab.py workers), then measures, for
+// each source and size, one full poll of the exporter (wall, CPU of the exporter + its ss children,
+// peak RSS), /metrics latency and event-loop delay while polls run, and, on the same sockets,
+// node_exporter's tcpstat/sockstat collectors, raw `ss -tan` and a raw read of /proc/net/tcp.
+// Prints a table with ratios. Not a test: it asserts nothing, it measures.
+
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { killPorts } from '../test/lab/lab.ts';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const SIZES = (process.env.BENCH_SIZES ?? '10000,120000').split(',').map(Number);
+const POLLS = Number(process.env.BENCH_POLLS ?? 3);
+const INTERVAL = '5s';
+
+// ---------------------------------------------------------------------------------------------
+// the lab
+
+interface Worker {
+  proc: ChildProcess;
+  port: number;
+}
+
+/** fw1 25 %, established 58 %, time-wait 17 % (30k / 70k / 20k at 120k). Each worker ≤ 15 000 fds. */
+async function buildLab(total: number, basePort: number): Promise<Worker[]> {
+  const plan: Array<[string, number]> = [];
+  const split = (role: string, count: number, per: number) => {
+    for (let left = count; left > 0; left -= per) plan.push([role, Math.min(per, left)]);
+  };
+  split('fw1', Math.round(total * 0.25), 15_000);
+  split('est', Math.round(total * 0.58), 15_000);
+  split('tw', Math.round(total * 0.17), 10_000);
+  const workers = plan.map(([role, count], i) => {
+    const port = basePort + i;
+    const proc = spawn('python3', [`${ROOT}bench/biglab.py`, '--role', role, '--count', String(count), '--port', String(port)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    return { proc, port, ready: new Promise<void>((resolve, reject) => {
+      createInterface({ input: proc.stdout }).once('line', () => resolve());
+      proc.once('exit', (code) => reject(new Error(`biglab ${role} exited ${code}`)));
+    }) };
+  });
+  await Promise.all(workers.map((w) => w.ready));
+  return workers;
+}
+
+async function stopLab(workers: Worker[]): Promise<void> {
+  await Promise.all(
+    workers.map((w) => new Promise((resolve) => {
+      w.proc.once('exit', resolve);
+      w.proc.stdin!.end();
+    })),
+  );
+  await killPorts(workers.map((w) => w.port));
+}
+
+// ---------------------------------------------------------------------------------------------
+// measurements
+
+function cpuTicks(pid: number): number {
+  // /proc/<pid>/stat: fields after the command; utime stime cutime cstime are fields 14-17.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+}
+
+function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+}
+
+async function timeCommand(cmd: string, args: string[], runs = 3): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await run(cmd, args, { maxBuffer: 1 << 30 });
+    times.push((performance.now() - t) / 1000);
+  }
+  return quantile(times, 0.5);
+}
+
+interface Ours {
+  pollWall: number;
+  cpuPerPoll: number;
+  rssMiB: number;
+  p50: number;
+  p99: number;
+  max: number;
+  loopMax: number;
+  sockets: number;
+}
+
+async function measureOurs(source: 'ss' | 'proc'): Promise<Ours> {
+  const child = spawn(process.execPath, [`${ROOT}dist/main.js`, '--source', source, '--poll.interval', INTERVAL, '--web.listen-address', '127.0.0.1:0', '--log.level', 'debug'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const polls: number[] = [];
+  let url = '';
+  const lines = createInterface({ input: child.stdout });
+  const started = new Promise<void>((resolve) =>
+    lines.on('line', (l) => {
+      const j = JSON.parse(l) as { msg: string; durationSeconds?: number };
+      const m = /Server listening at (\S+)/.exec(j.msg);
+      if (m) {
+        url = m[1]!;
+        resolve();
+      }
+      if (j.msg === 'poll complete') polls.push(j.durationSeconds!);
+    }),
+  );
+  await started;
+  while (polls.length < 1) await sleep(20);
+  // Phase 1, nothing else going on: CPU and wall time of POLLS polls.
+  const ticks0 = cpuTicks(child.pid!);
+  const quiet = polls.length;
+  while (polls.length < quiet + POLLS) await sleep(20);
+  const cpu = (cpuTicks(child.pid!) - ticks0) / CLK_TCK / POLLS;
+  const measured = polls.slice(quiet, quiet + POLLS);
+  // Phase 2: scrape continuously through POLLS more polls: latency and event-loop delay.
+  const from = polls.length;
+  const latencies: number[] = [];
+  let loopMax = 0;
+  let sockets = 0;
+  while (polls.length < from + POLLS) {
+    const t = performance.now();
+    const body = await (await fetch(`${url}/metrics`)).text();
+    latencies.push((performance.now() - t) / 1000);
+    const lag = /^nodejs_eventloop_lag_max_seconds (\S+)/m.exec(body);
+    if (lag) loopMax = Math.max(loopMax, Number(lag[1]));
+    sockets = [...body.matchAll(/^tcpstate_sockets\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    await sleep(20);
+  }
+  const rss = peakRssMiB(child.pid!);
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  return {
+    pollWall: quantile(measured, 0.5),
+    cpuPerPoll: cpu,
+    rssMiB: rss,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    max: Math.max(...latencies),
+    loopMax,
+    sockets,
+  };
+}
+
+async function measureNodeExporter(): Promise<{ tcpstat: number; sockstat: number; scrape: number } | undefined> {
+  const bin = ['/usr/bin/prometheus-node-exporter', '/usr/local/bin/node_exporter'].find((p) => {
+    try {
+      execFileSync(p, ['--version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (bin === undefined) return undefined;
+  const port = 19100 + (process.pid % 500);
+  const child = spawn(bin, ['--collector.disable-defaults', '--collector.tcpstat', '--collector.sockstat', `--web.listen-address=127.0.0.1:${port}`], {
+    stdio: 'ignore',
+  });
+  try {
+    for (let i = 0; i < 100; i++) {
+      if ((await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined))?.ok) break;
+      await sleep(100);
+    }
+    const tcpstat: number[] = [];
+    const sockstat: number[] = [];
+    const scrape: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      scrape.push((performance.now() - t) / 1000);
+      tcpstat.push(Number(/node_scrape_collector_duration_seconds\{collector="tcpstat"\} (\S+)/.exec(body)?.[1]));
+      sockstat.push(Number(/node_scrape_collector_duration_seconds\{collector="sockstat"\} (\S+)/.exec(body)?.[1]));
+    }
+    return { tcpstat: quantile(tcpstat, 0.5), sockstat: quantile(sockstat, 0.5), scrape: quantile(scrape, 0.5) };
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
+
+async function main(): Promise<void> {
+  if (process.getuid?.() === 0) {
+    try {
+      execFileSync('which', ['prometheus-node-exporter'], { stdio: 'ignore' });
+    } catch {
+      process.stdout.write('installing prometheus-node-exporter (Debian package) for the comparison…\n');
+      execFileSync('apt-get', ['install', '-y', '-qq', 'prometheus-node-exporter'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    }
+  }
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  process.stdout.write(
+    `machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${kernel}, ` +
+      `node ${process.version}, ${execFileSync('ss', ['-V'], { encoding: 'utf8' }).trim()}\n`,
+  );
+  const rows: string[] = [];
+  for (const [i, size] of SIZES.entries()) {
+    process.stdout.write(`building ${size} sockets…\n`);
+    const workers = await buildLab(size, 18_000 + i * 100);
+    try {
+      const ssRaw = await timeCommand('ss', ['-tan']);
+      const procRaw = await timeCommand('cat', ['/proc/net/tcp', '/proc/net/tcp6']);
+      const ne = await measureNodeExporter();
+      for (const source of ['ss', 'proc'] as const) {
+        const o = await measureOurs(source);
+        const ratio = ne === undefined ? 'n/a' : `${(o.pollWall / ne.tcpstat).toFixed(2)}×`;
+        rows.push(
+          `| ${o.sockets} | ${source} | ${ms(o.pollWall)} | ${ms(o.cpuPerPoll)} | ${o.rssMiB.toFixed(0)} MiB | ${ms(o.p50)} / ${ms(o.p99)} / ${ms(o.max)} | ${ms(o.loopMax)} | ` +
+            `${ne ? ms(ne.tcpstat) : 'n/a'} | ${ne ? ms(ne.scrape) : 'n/a'} | ${ratio} | ${ms(source === 'ss' ? ssRaw : procRaw)} |`,
+        );
+        process.stdout.write(`${rows.at(-1)}\n`);
+      }
+    } finally {
+      await stopLab(workers);
+    }
+    // Let TIME-WAIT sockets of this size expire before the next size (60 s).
+    if (i < SIZES.length - 1) await sleep(61_000);
+  }
+  process.stdout.write(
+    '\n| sockets | source | poll wall (median) | CPU per poll (exporter + ss) | peak RSS | /metrics p50 / p99 / max during polls | max event-loop delay | node_exporter tcpstat collector | node_exporter scrape | ours / tcpstat | raw ss -tan or cat /proc/net/tcp{,6} |\n' +
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n' +
+      `${rows.join('\n')}\n`,
+  );
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
