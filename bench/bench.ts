@@ -213,12 +213,20 @@ async function main(): Promise<void> {
       `node ${process.version}, ${execFileSync('ss', ['-V'], { encoding: 'utf8' }).trim()}\n`,
   );
   const rows: string[] = [];
+  const passes: string[] = [];
   for (const [i, size] of SIZES.entries()) {
     process.stdout.write(`building ${size} sockets…\n`);
     const workers = await buildLab(size, 18_000 + i * 100);
     try {
       const ssRaw = await timeCommand('ss', ['-tan']);
       const procRaw = await timeCommand('cat', ['/proc/net/tcp', '/proc/net/tcp6']);
+      // What the exporter's two ss passes cost on their own (the -i -m detail pass only sees FIN-WAIT-1).
+      const ssMain = await timeCommand('ss', ['-tnoe', 'state', 'all', 'exclude', 'fin-wait-1']);
+      const ssDetail = await timeCommand('ss', ['-tnoeim', 'state', 'fin-wait-1']);
+      const ssAllDetail = await timeCommand('ss', ['-tanoeim']);
+      passes.push(
+        `| ${size} | ${ms(ssMain)} | ${ms(ssDetail)} | ${ms(ssAllDetail)} | ${ms(ssRaw)} | ${ms(procRaw)} |`,
+      );
       const ne = await measureNodeExporter();
       for (const source of ['ss', 'proc'] as const) {
         const o = await measureOurs(source);
@@ -238,7 +246,10 @@ async function main(): Promise<void> {
   process.stdout.write(
     '\n| sockets | source | poll wall (median) | CPU per poll (exporter + ss) | peak RSS | /metrics p50 / p99 / max during polls | max event-loop delay | node_exporter tcpstat collector | node_exporter scrape | ours / tcpstat | raw ss -tan or cat /proc/net/tcp{,6} |\n' +
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n' +
-      `${rows.join('\n')}\n`,
+      `${rows.join('\n')}\n` +
+      '\n| lab size | ss main pass (-tnoe, all but FIN-WAIT-1) | ss detail pass (-tnoeim, FIN-WAIT-1 only) | -i -m on every socket (-tanoeim) | raw ss -tan | raw cat /proc/net/tcp{,6} |\n' +
+      '| --- | --- | --- | --- | --- | --- |\n' +
+      `${passes.join('\n')}\n`,
   );
 }
 
