@@ -66,6 +66,8 @@ export function stateFromName(name: string): TcpState | undefined {
 }
 
 const HEADER_FIRST = new Set(['State', 'Netid', 'Recv-Q']);
+/** What a continuation line (-m, -i) can hold that we use. */
+const DETAIL_KEYS = ['skmem:(', 'mem:(', 'backoff:'];
 const NETIDS = new Set(['tcp', 'tcp6']);
 
 export interface SsParserOptions {
@@ -260,7 +262,14 @@ export class SsParser {
       if (line.trim() !== '') this.sink.error('continuation line without a socket line', line);
       return;
     }
-    for (const tok of tokenize(line, this.tokens)) this.detail(r, tok);
+    // -i lines carry ~40 fields; only skmem/mem and backoff matter: find them, don't tokenize all.
+    for (const key of DETAIL_KEYS) {
+      const at = line.indexOf(key);
+      if (at < 0 || (at > 0 && line.charCodeAt(at - 1) !== 32 && line.charCodeAt(at - 1) !== 9)) continue;
+      let end = line.indexOf(' ', at);
+      if (end < 0) end = line.length;
+      this.detail(r, line.slice(at, end));
+    }
   }
 
   private flush(): void {
