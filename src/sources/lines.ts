@@ -29,3 +29,18 @@ export class LineSplitter {
     this.onLine(text.slice(start, e));
   }
 }
+
+/** Text handed to the parser between two turns of the event loop (~300 lines, about a millisecond). */
+const SLICE = 32_768;
+
+/**
+ * Feeds a chunk to the splitter in slices, yielding to the event loop between them: a stream
+ * that fell behind can hand over its whole buffer at once, and parsing that in one go would
+ * stall scrapes for tens of milliseconds.
+ */
+export async function pushYielding(splitter: LineSplitter, chunk: string): Promise<void> {
+  for (let i = 0; i < chunk.length; i += SLICE) {
+    if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    splitter.push(chunk.length <= SLICE ? chunk : chunk.slice(i, i + SLICE));
+  }
+}

@@ -5,7 +5,7 @@ import { execa, ExecaError } from 'execa';
 import type { ForensicsCollector } from '../aggregate/forensics.ts';
 import { FAMILIES } from '../model.ts';
 import { SsParser } from '../parsers/ss.ts';
-import { LineSplitter } from './lines.ts';
+import { LineSplitter, pushYielding } from './lines.ts';
 import { AggregatingSink, asError, type SourceReport } from './report.ts';
 
 /**
@@ -64,7 +64,7 @@ async function runSs(
   let error: Error | undefined;
   try {
     subprocess.stdout.setEncoding('utf8');
-    for await (const chunk of subprocess.stdout) splitter.push(chunk as string);
+    for await (const chunk of subprocess.stdout) await pushYielding(splitter, chunk as string);
     splitter.end();
     parser.end();
   } catch (e) {
