@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import { PERSIST_STATES, TRACKED_STATE, type Forensics } from '../aggregate/forensics.ts';
 import { TCP_STATES } from '../model.ts';
 import type { SnapshotView } from '../poller/poller.ts';
-import { snapshotGauge, snapshotHistogram, type Emit, type HistogramData, type Labels } from './snapshot-metric.ts';
+import { partGauges, snapshotHistogram, type HistogramData, type Labels } from './snapshot-metric.ts';
 
 const SNAPSHOT_NOTE = 'Snapshot of the sockets present at the latest poll, rebuilt every poll: use histogram_quantile() directly, not rate().';
 
@@ -21,16 +21,7 @@ export function registerForensicsMetrics(registry: Registry, view: SnapshotView)
         if (f !== undefined) fill(emit, f);
       },
     });
-  const gauge = (name: string, help: string, labelNames: string[], fill: (emit: Emit, f: Forensics) => void) =>
-    snapshotGauge(registry, {
-      name,
-      help,
-      labelNames,
-      fill: (emit) => {
-        const f = forensics();
-        if (f !== undefined) fill(emit, f);
-      },
-    });
+  const gauge = partGauges<Forensics>(registry, forensics);
 
   histogram(
     'tcpstate_persist_timer_seconds',

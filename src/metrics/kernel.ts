@@ -5,7 +5,7 @@
 import type { Registry } from 'prom-client';
 import type { KernelFigures } from '../sources/kernel.ts';
 import type { SnapshotView } from '../poller/poller.ts';
-import { snapshotCounter, snapshotGauge, type Emit } from './snapshot-metric.ts';
+import { partCounters, partGauges } from './snapshot-metric.ts';
 
 /** `reason` label → TcpExt counter (DOMAIN.md §4.4). */
 export const ABORT_COUNTERS = {
@@ -30,16 +30,7 @@ export const TCPEXT_COUNTERS: ReadonlyArray<[string, string, string]> = [
 type K = Readonly<KernelFigures>;
 
 export function registerKernelMetrics(registry: Registry, view: SnapshotView): void {
-  const gauge = (name: string, help: string, labelNames: string[], fill: (emit: Emit, k: K) => void) =>
-    snapshotGauge(registry, {
-      name,
-      help,
-      labelNames,
-      fill: (emit) => {
-        const k = view.snapshot()?.kernel;
-        if (k !== undefined) fill(emit, k);
-      },
-    });
+  const gauge = partGauges<K>(registry, () => view.snapshot()?.kernel);
   const scalar = (name: string, help: string, pick: (k: K) => number | undefined) =>
     gauge(name, help, [], (emit, k) => {
       const v = pick(k);
@@ -49,16 +40,7 @@ export function registerKernelMetrics(registry: Registry, view: SnapshotView): v
     gauge(name, help, ['level'], (emit, k) => {
       for (const [level, v] of Object.entries(pick(k) ?? {})) emit(v, { level });
     });
-  const tcpExtCounter = (name: string, help: string, labelNames: string[], fill: (emit: Emit, ext: ReadonlyMap<string, number>) => void) =>
-    snapshotCounter(registry, {
-      name,
-      help,
-      labelNames,
-      fill: (emit) => {
-        const ext = view.snapshot()?.kernel.tcpExt;
-        if (ext !== undefined) fill(emit, ext);
-      },
-    });
+  const tcpExtCounter = partCounters<ReadonlyMap<string, number>>(registry, () => view.snapshot()?.kernel.tcpExt);
 
   // Host-wide.
   scalar('tcpstate_orphans', 'Orphaned TCP sockets (sockstat orphan): full sockets closed by their process and still alive. Host-wide.', (k) => k.orphans);

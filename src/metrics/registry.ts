@@ -7,7 +7,7 @@ import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type TcpState } from 
 import type { Snapshot, SnapshotView } from '../poller/poller.ts';
 import { registerForensicsMetrics } from './forensics.ts';
 import { registerKernelMetrics } from './kernel.ts';
-import { snapshotCounter, snapshotGauge, type Emit } from './snapshot-metric.ts';
+import { partGauges, snapshotCounter } from './snapshot-metric.ts';
 
 export interface MetricsOptions {
   view: SnapshotView;
@@ -33,16 +33,7 @@ export function createRegistry(options: MetricsOptions): Registry {
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
 
   /** A family computed from the snapshot; absent while there is none. */
-  const fromSnapshot = (name: string, help: string, labelNames: readonly string[], fill: (emit: Emit, s: Snapshot) => void) =>
-    snapshotGauge(registry, {
-      name,
-      help,
-      labelNames,
-      fill: (emit) => {
-        const s = view.snapshot();
-        if (s !== undefined) fill(emit, s);
-      },
-    });
+  const fromSnapshot = partGauges<Snapshot>(registry, () => view.snapshot());
 
   new Gauge({
     name: 'tcpstate_build_info',

@@ -126,3 +126,34 @@ export function snapshotHistogram(
 ): void {
   new SnapshotHistogram(spec, registry, spec.labelNames, spec.fill);
 }
+
+/**
+ * Gauge factory for one part of the snapshot (the table, the kernel figures, the forensics): a
+ * family whose part is missing (no poll yet, or its source failed) shows no samples.
+ */
+export function partGauges<P>(registry: Registry, part: () => P | undefined) {
+  return (name: string, help: string, labelNames: readonly string[], fill: (emit: Emit, p: P) => void): void =>
+    snapshotGauge(registry, {
+      name,
+      help,
+      labelNames,
+      fill: (emit) => {
+        const p = part();
+        if (p !== undefined) fill(emit, p);
+      },
+    });
+}
+
+/** The counter counterpart of partGauges. */
+export function partCounters<P>(registry: Registry, part: () => P | undefined) {
+  return (name: string, help: string, labelNames: readonly string[], fill: (emit: Emit, p: P) => void): void =>
+    snapshotCounter(registry, {
+      name,
+      help,
+      labelNames,
+      fill: (emit) => {
+        const p = part();
+        if (p !== undefined) fill(emit, p);
+      },
+    });
+}

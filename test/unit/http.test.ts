@@ -1,33 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pino } from 'pino';
 import { buildApp } from '../../src/http/app.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
-import { Poller } from '../../src/poller/poller.ts';
-import { failedReport, okReport, rec } from '../helpers/reports.ts';
-
-const silent = pino({ level: 'silent' });
+import { fakeProcPoller, silent } from '../helpers/poller.ts';
+import { failedReport, rec } from '../helpers/reports.ts';
 
 function setup(telemetryPath = '/metrics') {
-  const poller = new Poller({
-    mode: 'proc',
-    ss: { path: 'ss', timeoutMs: 1000 },
-    procfs: '/proc',
-    cronExpression: '*/1 * * * * *',
-    logger: silent,
-    readers: {
-      kernel: async () => [],
-      ss: () => Promise.reject(new Error('unused')),
-      proc: async () => [
-        okReport('proc_tcp', ['ipv4'], [
-          rec({ state: 'fin_wait1', sendQueue: 5000, inode: 0, timer: 'persist', timerSeconds: 120 }),
-          rec({ state: 'fin_wait1', sendQueue: 7000, inode: 0, timer: 'persist', timerSeconds: 51.2 }),
-          rec({ state: 'listen', sendQueue: 128, recvQueue: 3 }),
-        ]),
-        failedReport('proc_tcp6', 'EACCES'),
-      ],
-    },
-  });
+  const poller = fakeProcPoller(
+    [
+      rec({ state: 'fin_wait1', sendQueue: 5000, inode: 0, timer: 'persist', timerSeconds: 120 }),
+      rec({ state: 'fin_wait1', sendQueue: 7000, inode: 0, timer: 'persist', timerSeconds: 51.2 }),
+      rec({ state: 'listen', sendQueue: 128, recvQueue: 3 }),
+    ],
+    [failedReport('proc_tcp6', 'EACCES')],
+  );
   const registry = createRegistry({ view: poller, version: '9.9.9' });
   const app = buildApp({ registry, view: poller, telemetryPath, version: '9.9.9', logger: silent });
   return { poller, app };

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pino } from 'pino';
 import { buildApp } from '../../src/http/app.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
-import { Poller } from '../../src/poller/poller.ts';
-import { okReport, rec } from '../helpers/reports.ts';
+import { fakeProcPoller, silent } from '../helpers/poller.ts';
+import { rec } from '../helpers/reports.ts';
 
-const silent = pino({ level: 'silent' });
 const RECORDS = [
   rec({ state: 'listen', localPort: 443, remotePort: 0 }),
   rec({ state: 'fin_wait1', localPort: 443, remoteAddress: '10.0.0.9', remotePort: 5001, sendQueue: 9000, inode: 0, timer: 'persist', timerSeconds: 110 }),
@@ -16,21 +14,7 @@ const RECORDS = [
 ];
 
 async function setup(poll = true) {
-  const poller = new Poller({
-    mode: 'proc',
-    ss: { path: 'ss', timeoutMs: 1000 },
-    procfs: '/proc',
-    cronExpression: '*/1 * * * * *',
-    logger: silent,
-    readers: {
-      kernel: async () => [],
-      ss: () => Promise.reject(new Error('unused')),
-      proc: async (_p, _s, forensics) => {
-        for (const r of RECORDS) forensics?.add(r);
-        return [okReport('proc_tcp', ['ipv4'], RECORDS)];
-      },
-    },
-  });
+  const poller = fakeProcPoller(RECORDS);
   if (poll) await poller.poll();
   const app = buildApp({ registry: createRegistry({ view: poller, version: 't' }), view: poller, telemetryPath: '/metrics', version: 't', logger: silent });
   return app;
