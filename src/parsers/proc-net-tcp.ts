@@ -9,7 +9,7 @@
 // /proc/net/tcp is not an atomic snapshot: under churn the seq_file iterator can hand out the
 // same socket twice in one read, so lines are deduplicated on (local, remote, state).
 
-import { TIMER_WRAP_SECONDS, type Family, type TcpState, type TimerKind } from '../model.ts';
+import { TIMER_WRAP_SECONDS, type Family, type SocketRecord, type TcpState, type TimerKind } from '../model.ts';
 import { parseCount, tokenize, type ParseSink } from './sink.ts';
 
 /**
@@ -111,16 +111,35 @@ export class ProcNetTcpParser {
   private readonly tokens: string[] = [];
   private readonly seen = new Set<string | number>();
   private readonly addrDigits: number;
+  private readonly record: SocketRecord;
 
   constructor(
     private readonly sink: ParseSink,
     private readonly family: Family,
   ) {
     this.addrDigits = family === 'ipv4' ? 8 : 32;
+    this.record = {
+      family,
+      state: 'close',
+      localAddress: '',
+      localPort: 0,
+      remoteAddress: '',
+      remotePort: 0,
+      recvQueue: 0,
+      sendQueue: 0,
+      timer: undefined,
+      timerSeconds: 0,
+      timerCount: 0,
+      inode: undefined,
+      wmemQueued: undefined,
+      backoff: undefined,
+      identity: undefined,
+    };
   }
 
   line(line: string): void {
-    const t = tokenize(line, this.tokens);
+    // Only the first 12 fields are used (through the socket pointer); don't cut the rest.
+    const t = tokenize(line, this.tokens, 12);
     if (t.length === 0) return;
     if (t[0] === 'sl') return; // header
     if (t.length < 12 || !t[0]!.endsWith(':')) {
@@ -187,25 +206,23 @@ export class ProcNetTcpParser {
     const timer = tr < PROC_TIMERS.length ? PROC_TIMERS[tr] : undefined;
     let timerSeconds = timer === undefined ? 0 : when / USER_HZ;
     if (timerSeconds > TIMER_WRAP_SECONDS) timerSeconds = 0;
-    this.sink.record({
-      family: this.family,
-      state,
-      localAddress,
-      localPort,
-      remoteAddress,
-      remotePort,
-      recvQueue,
-      sendQueue,
-      timer,
-      timerSeconds,
-      // The retransmit timer counts in `retrnsmt`; persist and keepalive in `timeout` (probes).
-      timerCount: timer === undefined ? 0 : timer === 'retransmit' ? retrnsmt : probes,
-      inode,
-      wmemQueued: undefined,
-      backoff: undefined,
-      // The socket's kernel address, hashed by %pK; all zeros when kptr_restrict hides it.
-      identity: typeof key === 'number' ? ptr : undefined,
-    });
+    // One record object, refilled for every line (ParseSink: a sink that keeps it must copy it).
+    const r = this.record;
+    r.state = state;
+    r.localAddress = localAddress;
+    r.localPort = localPort;
+    r.remoteAddress = remoteAddress;
+    r.remotePort = remotePort;
+    r.recvQueue = recvQueue;
+    r.sendQueue = sendQueue;
+    r.timer = timer;
+    r.timerSeconds = timerSeconds;
+    // The retransmit timer counts in `retrnsmt`; persist and keepalive in `timeout` (probes).
+    r.timerCount = timer === undefined ? 0 : timer === 'retransmit' ? retrnsmt : probes;
+    r.inode = inode;
+    // The socket's kernel address, hashed by %pK; all zeros when kptr_restrict hides it.
+    r.identity = typeof key === 'number' ? ptr : undefined;
+    this.sink.record(r);
   }
 
   /** Number of distinct sockets seen; duplicates are dropped silently. */

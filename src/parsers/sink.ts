@@ -2,19 +2,20 @@ import type { SocketRecord } from '../model.ts';
 
 /**
  * Where a streaming parser delivers its results. A malformed line is reported, never thrown:
- * the source counts it and carries on with the next line.
+ * the source counts it and carries on with the next line. A parser may reuse the record object
+ * for its next line: a sink that keeps a record must copy it.
  */
 export interface ParseSink {
   record(record: SocketRecord): void;
   error(reason: string, line: string): void;
 }
 
-/** Splits on runs of spaces/tabs without a regex; `out` is reused between lines. */
-export function tokenize(line: string, out: string[]): string[] {
+/** Splits on runs of spaces/tabs without a regex; `out` is reused between lines; stops after `max` tokens. */
+export function tokenize(line: string, out: string[], max = Infinity): string[] {
   out.length = 0;
   const n = line.length;
   let i = 0;
-  while (i < n) {
+  while (i < n && out.length < max) {
     let c = line.charCodeAt(i);
     while (c === 32 || c === 9) {
       if (++i >= n) return out;

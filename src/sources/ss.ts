@@ -1,6 +1,7 @@
 // The `ss` source: runs iproute2's ss (netlink inet_diag underneath) and parses its stdout as it
 // arrives. Only this module imports execa.
 
+import { setPriority } from 'node:os';
 import { execa, ExecaError } from 'execa';
 import type { ForensicsCollector } from '../aggregate/forensics.ts';
 import { FAMILIES } from '../model.ts';
@@ -21,6 +22,9 @@ export const SS_ARGS: readonly string[] = ['-t', '-n', '-o', '-e', 'state', 'all
  * Without -O the details sit on a continuation line, which the parser joins (-O needs iproute2 5.2).
  */
 export const SS_DETAIL_ARGS: readonly string[] = ['-t', '-n', '-o', '-e', '-i', '-m', 'state', 'fin-wait-1'];
+
+/** Niceness of the ss children (a background job: the scrapes of the exporter come first). */
+const SS_NICE = 10;
 
 export interface SsSourceOptions {
   /** The ss binary (looked up in PATH when bare). */
@@ -61,6 +65,14 @@ async function runSs(
     env: { LC_ALL: 'C', COLUMNS: '200' },
     extendEnv: true,
   });
+  // ss competes for the CPU with the exporter's event loop; let the loop (scrapes) win.
+  if (subprocess.pid !== undefined) {
+    try {
+      setPriority(subprocess.pid, SS_NICE);
+    } catch {
+      // Not allowed (e.g. a seccomp profile): ss keeps our priority.
+    }
+  }
   let error: Error | undefined;
   try {
     subprocess.stdout.setEncoding('utf8');

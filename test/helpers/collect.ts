@@ -6,7 +6,7 @@ export class CollectingSink implements ParseSink {
   readonly records: SocketRecord[] = [];
   readonly errors: Array<{ reason: string; line: string }> = [];
   record(r: SocketRecord): void {
-    this.records.push(r);
+    this.records.push({ ...r }); // parsers may reuse the object
   }
   error(reason: string, line: string): void {
     this.errors.push({ reason, line });
