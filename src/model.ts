@@ -66,6 +66,27 @@ export interface SocketRecord {
   identity: string | undefined;
 }
 
+/** A record with every optional field unknown, for parsers to fill. */
+export function emptyRecord(family: Family, state: TcpState): SocketRecord {
+  return {
+    family,
+    state,
+    localAddress: '',
+    localPort: 0,
+    remoteAddress: '',
+    remotePort: 0,
+    recvQueue: 0,
+    sendQueue: 0,
+    timer: undefined,
+    timerSeconds: 0,
+    timerCount: 0,
+    inode: undefined,
+    wmemQueued: undefined,
+    backoff: undefined,
+    identity: undefined,
+  };
+}
+
 export function isOrphan(r: Pick<SocketRecord, 'state' | 'inode'>): boolean {
   return r.inode === 0 && ORPHAN_STATES.has(r.state);
 }

@@ -32,40 +32,35 @@ class SnapshotCounter extends Counter {
   }
 }
 
+/** Resets a metric, then writes what `fill` emits, counting the samples (none → no samples shown). */
+function refill(m: { reset(): void; emitted: number }, fill: Spec['fill'], write: Emit): void {
+  m.reset();
+  m.emitted = 0;
+  fill((value, labels) => {
+    m.emitted++;
+    write(value, labels);
+  });
+}
+
+const config = (registry: Registry, spec: Spec) => ({
+  name: spec.name,
+  help: spec.help,
+  labelNames: spec.labelNames ?? [],
+  registers: [registry],
+});
+
 export function snapshotGauge(registry: Registry, spec: Spec): void {
   const g: SnapshotGauge = new SnapshotGauge({
-    name: spec.name,
-    help: spec.help,
-    labelNames: spec.labelNames ?? [],
-    registers: [registry],
-    collect() {
-      g.reset();
-      g.emitted = 0;
-      spec.fill((value, labels) => {
-        g.emitted++;
-        if (labels === undefined) g.set(value);
-        else g.set(labels, value);
-      });
-    },
+    ...config(registry, spec),
+    collect: () => refill(g, spec.fill, (v, l) => (l === undefined ? g.set(v) : g.set(l, v))),
   });
 }
 
 /** A counter mirroring a cumulative value kept elsewhere (a kernel counter, a poller total). */
 export function snapshotCounter(registry: Registry, spec: Spec): void {
   const c: SnapshotCounter = new SnapshotCounter({
-    name: spec.name,
-    help: spec.help,
-    labelNames: spec.labelNames ?? [],
-    registers: [registry],
-    collect() {
-      c.reset();
-      c.emitted = 0;
-      spec.fill((value, labels) => {
-        c.emitted++;
-        if (labels === undefined) c.inc(value);
-        else c.inc(labels, value);
-      });
-    },
+    ...config(registry, spec),
+    collect: () => refill(c, spec.fill, (v, l) => (l === undefined ? c.inc(v) : c.inc(l, v))),
   });
 }
 

@@ -9,7 +9,7 @@
 // /proc/net/tcp is not an atomic snapshot: under churn the seq_file iterator can hand out the
 // same socket twice in one read, so lines are deduplicated on (local, remote, state).
 
-import { TIMER_WRAP_SECONDS, type Family, type SocketRecord, type TcpState, type TimerKind } from '../model.ts';
+import { TIMER_WRAP_SECONDS, emptyRecord, type Family, type SocketRecord, type TcpState, type TimerKind } from '../model.ts';
 import { parseCount, tokenize, type ParseSink } from './sink.ts';
 
 /**
@@ -118,23 +118,7 @@ export class ProcNetTcpParser {
     private readonly family: Family,
   ) {
     this.addrDigits = family === 'ipv4' ? 8 : 32;
-    this.record = {
-      family,
-      state: 'close',
-      localAddress: '',
-      localPort: 0,
-      remoteAddress: '',
-      remotePort: 0,
-      recvQueue: 0,
-      sendQueue: 0,
-      timer: undefined,
-      timerSeconds: 0,
-      timerCount: 0,
-      inode: undefined,
-      wmemQueued: undefined,
-      backoff: undefined,
-      identity: undefined,
-    };
+    this.record = emptyRecord(family, 'close');
   }
 
   line(line: string): void {

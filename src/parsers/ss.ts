@@ -12,7 +12,7 @@
 // - extras in any order: `timer:(…)`, `users:((…))`, `uid:`, `ino:`, `sk:`, `cgroup:`, `v6only:`,
 //   shutdown markers, `mem:(r,w,f,t)` / `skmem:(r,rb,t,tb,f,w,o[,bl][,d])`, `backoff:N` (-i).
 
-import type { Family, SocketRecord, TcpState } from '../model.ts';
+import { emptyRecord, type Family, type SocketRecord, type TcpState } from '../model.ts';
 import { parseCount, tokenize, type ParseSink } from './sink.ts';
 import { parseSsTimer } from './ss-timer.ts';
 
@@ -179,23 +179,13 @@ export class SsParser {
       this.sink.error('malformed address', line);
       return;
     }
-    const record: SocketRecord = {
-      family: 'ipv4',
-      state: state!,
-      localAddress: local.host,
-      localPort: local.port,
-      remoteAddress: remote.host,
-      remotePort: remote.port,
-      recvQueue,
-      sendQueue,
-      timer: undefined,
-      timerSeconds: 0,
-      timerCount: 0,
-      inode: undefined,
-      wmemQueued: undefined,
-      backoff: undefined,
-      identity: undefined,
-    };
+    const record = emptyRecord('ipv4', state!);
+    record.localAddress = local.host;
+    record.localPort = local.port;
+    record.remoteAddress = remote.host;
+    record.remotePort = remote.port;
+    record.recvQueue = recvQueue;
+    record.sendQueue = sendQueue;
     let v6only = false;
     for (let k = i + 4; k < t.length; k++) {
       const tok = t[k]!;
