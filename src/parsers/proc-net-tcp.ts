@@ -209,11 +209,6 @@ export class ProcNetTcpParser {
     this.sink.record(r);
   }
 
-  /** Number of distinct sockets seen; duplicates are dropped silently. */
-  get sockets(): number {
-    return this.seen.size;
-  }
-
   end(): void {
     this.seen.clear();
   }
