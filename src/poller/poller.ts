@@ -126,9 +126,12 @@ export class Poller implements SnapshotView {
       this.log.warn({ pollsSkippedTotal: this.pollsSkippedTotal }, 'previous poll still running: tick skipped');
       return this.running;
     }
-    this.running = this.runPoll().finally(() => {
-      this.running = undefined;
-    });
+    this.running = this.runPoll()
+      // Sources report their own failures; anything else is a bug: log it, keep polling.
+      .catch((err: unknown) => this.log.error({ err }, 'poll failed'))
+      .finally(() => {
+        this.running = undefined;
+      });
     return this.running;
   }
 

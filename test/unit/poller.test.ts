@@ -103,6 +103,21 @@ describe('Poller', () => {
     assert.equal(p.stats().parseErrorsTotal.get('ss'), 6);
   });
 
+  it('survives a reader that throws, and polls again', async () => {
+    let calls = 0;
+    const p = poller('proc', {
+      ss: () => Promise.reject(new Error('unused')),
+      proc: async () => {
+        if (++calls === 1) throw new Error('bug');
+        return procOk();
+      },
+    });
+    await p.poll();
+    assert.equal(p.snapshot(), undefined);
+    await p.poll();
+    assert.equal(p.snapshot()!.table.ipv4!.fin_wait1.sockets, 1);
+  });
+
   it('stop() waits for a running poll and publishes nothing after it', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
