@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import { PERSIST_STATES, TRACKED_STATE, type Forensics } from '../aggregate/forensics.ts';
 import { TCP_STATES } from '../model.ts';
 import type { SnapshotView } from '../poller/poller.ts';
-import { partGauges, snapshotHistogram, type HistogramData, type Labels } from './snapshot-metric.ts';
+import { partGauges, snapshotCounter, snapshotHistogram, type HistogramData, type Labels } from './snapshot-metric.ts';
 
 const SNAPSHOT_NOTE = 'Snapshot of the sockets present at the latest poll, rebuilt every poll: use histogram_quantile() directly, not rate().';
 
@@ -64,6 +64,12 @@ export function registerForensicsMetrics(registry: Registry, view: SnapshotView)
     ['state'],
     (emit, f) => emit(f.untracked, { state: TRACKED_STATE }),
   );
+
+  snapshotCounter(registry, {
+    name: 'tcpstate_untracked_observations_total',
+    help: 'FIN-WAIT-1 socket observations left untracked since start, summed over polls (--stuck.max-tracked reached).',
+    fill: (emit) => emit(view.stats().untrackedTotal),
+  });
 
   const perPort = (name: string, help: string, pick: (x: { sockets: number; sendQueueBytes: number }) => number, withListen: boolean) =>
     gauge(name, help, ['port', 'state'], (emit, f) => {

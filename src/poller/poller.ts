@@ -38,6 +38,8 @@ export interface PollerStats {
   readonly pollsSkippedTotal: number;
   /** Cumulative unparsable lines per source since start. */
   readonly parseErrorsTotal: ReadonlyMap<string, number>;
+  /** Cumulative FIN-WAIT-1 socket observations left untracked (--stuck.max-tracked reached). */
+  readonly untrackedTotal: number;
 }
 
 /** What the metrics and HTTP layers see of the poller. */
@@ -81,6 +83,7 @@ export class Poller implements SnapshotView {
   private readonly log: Logger;
   private pollsTotal = 0;
   private pollsSkippedTotal = 0;
+  private untrackedTotal = 0;
   private readonly parseErrorsTotal = new Map<string, number>();
   /** Last error logged per source, so a persistent failure logs once, not every poll. */
   private readonly lastError = new Map<string, string>();
@@ -105,6 +108,7 @@ export class Poller implements SnapshotView {
       pollsTotal: this.pollsTotal,
       pollsSkippedTotal: this.pollsSkippedTotal,
       parseErrorsTotal: this.parseErrorsTotal,
+      untrackedTotal: this.untrackedTotal,
     };
   }
 
@@ -154,6 +158,7 @@ export class Poller implements SnapshotView {
     if (forensics !== undefined) {
       this.firstSeen = forensics.firstSeen;
       this.listening = forensics.listening;
+      this.untrackedTotal += forensics.untracked;
     }
     const tables: SocketTable[] = [];
     for (const r of reports) if (r.table !== undefined) tables.push(r.table);

@@ -57,7 +57,7 @@ export interface ReportData {
   firstParseError: { reason: string; line: string } | undefined;
 }
 
-const FIXED_STATS: PollerStats = { pollsTotal: 1, pollsSkippedTotal: 0, parseErrorsTotal: new Map() };
+const FIXED_STATS: PollerStats = { pollsTotal: 1, pollsSkippedTotal: 0, parseErrorsTotal: new Map(), untrackedTotal: 0 };
 
 /** Is this /proc/net/tcp text IPv6 (tcp6)? Decided by the header or the first address's width. */
 function procFamily(text: string): Family | undefined {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
+import { DEFAULT_FORENSICS } from '../../src/aggregate/forensics.ts';
 import { Poller, type Readers } from '../../src/poller/poller.ts';
 import type { SourceReport } from '../../src/sources/report.ts';
 import { failedReport, okReport, rec } from '../helpers/reports.ts';
@@ -101,6 +102,30 @@ describe('Poller', () => {
     await p.poll();
     await p.poll();
     assert.equal(p.stats().parseErrorsTotal.get('ss'), 6);
+  });
+
+  it('sums FIN-WAIT-1 sockets left untracked beyond --stuck.max-tracked', async () => {
+    const records = [rec({ state: 'fin_wait1', remotePort: 1, inode: 0 }), rec({ state: 'fin_wait1', remotePort: 2, inode: 0 })];
+    const p = new Poller({
+      mode: 'proc',
+      ss: { path: 'ss', timeoutMs: 1000 },
+      procfs: '/proc',
+      cronExpression: '*/1 * * * * *',
+      logger: silent,
+      forensics: { ...DEFAULT_FORENSICS, maxTracked: 1 },
+      readers: {
+        kernel: async () => [],
+        ss: () => Promise.reject(new Error('unused')),
+        proc: async (_p, _s, f) => {
+          for (const r of records) f?.add(r);
+          return [okReport('proc_tcp', ['ipv4'], records)];
+        },
+      },
+    });
+    await p.poll();
+    await p.poll();
+    assert.equal(p.snapshot()!.forensics!.untracked, 1);
+    assert.equal(p.stats().untrackedTotal, 2);
   });
 
   it('survives a reader that throws, and polls again', async () => {
