@@ -3,7 +3,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { SnapshotView } from '../poller/poller.ts';
-import { registerSocketsRoute } from './sockets.ts';
+import { escapeHtml, registerSocketsRoute } from './sockets.ts';
 
 export interface AppOptions {
   registry: Registry;
@@ -13,10 +13,6 @@ export interface AppOptions {
   logger: FastifyBaseLogger;
   /** Called when the server closes (the poller stops here). */
   onClose?: () => Promise<void>;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 export function buildApp(options: AppOptions): FastifyInstance {

@@ -25,7 +25,8 @@ const querySchema = {
   },
 } as const;
 
-function escapeHtml(s: string): string {
+/** Text made safe for HTML (peer addresses and capture text are untrusted). */
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

@@ -3,24 +3,17 @@
 
 import type { Registry } from 'prom-client';
 import { PERSIST_STATES, TRACKED_STATE, type Forensics } from '../aggregate/forensics.ts';
-import { TCP_STATES } from '../model.ts';
+import { TCP_STATES, type TcpState } from '../model.ts';
 import type { SnapshotView } from '../poller/poller.ts';
-import { partGauges, snapshotCounter, snapshotHistogram, type HistogramData, type Labels } from './snapshot-metric.ts';
+import { partGauges, partHistograms, snapshotCounter, type HistogramData, type Labels } from './snapshot-metric.ts';
 
 const SNAPSHOT_NOTE = 'Snapshot of the sockets present at the latest poll, rebuilt every poll: use histogram_quantile() directly, not rate().';
 
 export function registerForensicsMetrics(registry: Registry, view: SnapshotView): void {
   const forensics = () => view.snapshot()?.forensics;
+  const snapshotHistograms = partHistograms<Forensics>(registry, forensics);
   const histogram = (name: string, help: string, labelNames: string[], fill: (emit: (l: Labels, h: HistogramData) => void, f: Forensics) => void) =>
-    snapshotHistogram(registry, {
-      name,
-      help: `${help} ${SNAPSHOT_NOTE}`,
-      labelNames,
-      fill: (emit) => {
-        const f = forensics();
-        if (f !== undefined) fill(emit, f);
-      },
-    });
+    snapshotHistograms(name, `${help} ${SNAPSHOT_NOTE}`, labelNames, fill);
   const gauge = partGauges<Forensics>(registry, forensics);
 
   histogram(
@@ -71,22 +64,20 @@ export function registerForensicsMetrics(registry: Registry, view: SnapshotView)
     fill: (emit) => emit(view.stats().untrackedTotal),
   });
 
-  const perPort = (name: string, help: string, pick: (x: { sockets: number; sendQueueBytes: number }) => number, withListen: boolean) =>
+  const perPort = (name: string, help: string, pick: (x: { sockets: number; sendQueueBytes: number }) => number, states: readonly TcpState[]) =>
     gauge(name, help, ['port', 'state'], (emit, f) => {
-      for (const [port, states] of f.ports) {
-        for (const state of TCP_STATES) if (withListen || state !== 'listen') emit(pick(states[state]), { port, state });
-      }
+      for (const [port, figures] of f.ports) for (const state of states) emit(pick(figures[state]), { port, state });
     });
   perPort(
     'tcpstate_port_sockets',
     'Sockets per local listening port (server side) and state; port="other" holds client sockets and the ports beyond --ports.top or outside --ports.',
     (x) => x.sockets,
-    true,
+    TCP_STATES,
   );
   perPort(
     'tcpstate_port_send_queue_bytes',
     'Send-Q bytes per local listening port and state (LISTEN excluded); port="other" as for tcpstate_port_sockets.',
     (x) => x.sendQueueBytes,
-    false,
+    TCP_STATES.filter((s) => s !== 'listen'),
   );
 }

@@ -122,33 +122,29 @@ export function snapshotHistogram(
   new SnapshotHistogram(spec, registry, spec.labelNames, spec.fill);
 }
 
+type Register<E> = (
+  registry: Registry,
+  spec: { name: string; help: string; labelNames: readonly string[]; fill: (emit: E) => void },
+) => void;
+
 /**
- * Gauge factory for one part of the snapshot (the table, the kernel figures, the forensics): a
- * family whose part is missing (no poll yet, or its source failed) shows no samples.
+ * A factory of families for one part of the snapshot (the table, the kernel figures, the
+ * forensics): a family whose part is missing (no poll yet, or its source failed) shows no samples.
  */
-export function partGauges<P>(registry: Registry, part: () => P | undefined) {
-  return (name: string, help: string, labelNames: readonly string[], fill: (emit: Emit, p: P) => void): void =>
-    snapshotGauge(registry, {
-      name,
-      help,
-      labelNames,
-      fill: (emit) => {
-        const p = part();
-        if (p !== undefined) fill(emit, p);
-      },
-    });
+function partOf<E>(register: Register<E>) {
+  return <P>(registry: Registry, part: () => P | undefined) =>
+    (name: string, help: string, labelNames: readonly string[], fill: (emit: E, p: P) => void): void =>
+      register(registry, {
+        name,
+        help,
+        labelNames,
+        fill: (emit) => {
+          const p = part();
+          if (p !== undefined) fill(emit, p);
+        },
+      });
 }
 
-/** The counter counterpart of partGauges. */
-export function partCounters<P>(registry: Registry, part: () => P | undefined) {
-  return (name: string, help: string, labelNames: readonly string[], fill: (emit: Emit, p: P) => void): void =>
-    snapshotCounter(registry, {
-      name,
-      help,
-      labelNames,
-      fill: (emit) => {
-        const p = part();
-        if (p !== undefined) fill(emit, p);
-      },
-    });
-}
+export const partGauges = partOf<Emit>(snapshotGauge);
+export const partCounters = partOf<Emit>(snapshotCounter);
+export const partHistograms = partOf<(labels: Labels, h: HistogramData) => void>(snapshotHistogram);
