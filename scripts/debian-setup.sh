@@ -10,7 +10,8 @@ want_test=0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-pkgs="iproute2 ca-certificates"
+# gcc + libc6-dev: build/tcpstate-diag, the netlink source (npm ci builds it; without them, ss is used).
+pkgs="iproute2 ca-certificates gcc libc6-dev"
 [ "$want_test" = 1 ] && pkgs="$pkgs prometheus python3"
 
 node_ok() {

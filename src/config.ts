@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import type { ForensicsOptions } from './aggregate/forensics.ts';
 import type { SourceMode } from './poller/poller.ts';
+import { DEFAULT_NETLINK_HELPER } from './sources/netlink.ts';
 
 /** Hard cap on attributed ports: each adds 2 × 11 series. */
 export const MAX_PORTS = 50;
@@ -25,6 +26,7 @@ export interface Config {
   cronExpression: string;
   ssPath: string;
   ssTimeoutMs: number;
+  netlinkHelper: string;
   forensics: ForensicsOptions;
 }
 
@@ -94,10 +96,11 @@ const schema = z
       message: '--log.level must be one of trace, debug, info, warn, error, fatal',
     }),
     'log.format': z.enum(['json', 'logfmt'], { message: '--log.format must be json or logfmt' }),
-    source: z.enum(['auto', 'ss', 'proc'], { message: '--source must be auto, ss or proc' }),
+    source: z.enum(['auto', 'netlink', 'ss', 'proc'], { message: '--source must be auto, netlink, ss or proc' }),
     'poll.interval': duration('--poll.interval'),
     'ss.path': z.string().min(1, '--ss.path must not be empty'),
     'ss.timeout': duration('--ss.timeout'),
+    'netlink.helper': z.string().min(1, '--netlink.helper must not be empty'),
     stuckAfter: duration('--stuck-after'),
     'stuck.maxTracked': z.coerce
       .number({ message: '--stuck.max-tracked must be a whole number' })
@@ -150,6 +153,7 @@ const schema = z
       cronExpression,
       ssPath: o['ss.path'],
       ssTimeoutMs: o['ss.timeout'],
+      netlinkHelper: o['netlink.helper'],
       forensics: {
         stuckAfterSeconds: o.stuckAfter / 1000,
         maxTracked: o['stuck.maxTracked'],
@@ -167,10 +171,11 @@ const FLAGS: ReadonlyArray<{ flag: string; env: string; def: string; help: strin
   { flag: '--path.procfs <dir>', env: 'TCPSTATE_PATH_PROCFS', def: '/proc', help: 'procfs mount point (a host /proc mounted into a container, or a fixture tree)' },
   { flag: '--log.level <level>', env: 'TCPSTATE_LOG_LEVEL', def: 'info', help: 'trace, debug, info, warn, error, fatal' },
   { flag: '--log.format <format>', env: 'TCPSTATE_LOG_FORMAT', def: 'json', help: 'json or logfmt' },
-  { flag: '--source <source>', env: 'TCPSTATE_SOURCE', def: 'auto', help: 'socket table source: auto (ss, else /proc), ss, proc' },
+  { flag: '--source <source>', env: 'TCPSTATE_SOURCE', def: 'auto', help: 'socket table source: auto (netlink when its helper is built, else ss, else /proc), netlink, ss, proc' },
   { flag: '--poll.interval <duration>', env: 'TCPSTATE_POLL_INTERVAL', def: '15s', help: 'how often to read the socket table (e.g. 5s, 15s, 1m)' },
   { flag: '--ss.path <path>', env: 'TCPSTATE_SS_PATH', def: 'ss', help: 'the ss binary (iproute2)' },
-  { flag: '--ss.timeout <duration>', env: 'TCPSTATE_SS_TIMEOUT', def: '10s', help: 'kill ss when a poll runs longer than this' },
+  { flag: '--ss.timeout <duration>', env: 'TCPSTATE_SS_TIMEOUT', def: '10s', help: 'kill ss (or the netlink helper) when a poll runs longer than this' },
+  { flag: '--netlink.helper <path>', env: 'TCPSTATE_NETLINK_HELPER', def: DEFAULT_NETLINK_HELPER, help: 'the tcpstate-diag binary built by npm ci (npm run build:native)' },
   { flag: '--stuck-after <duration>', env: 'TCPSTATE_STUCK_AFTER', def: '60s', help: 'a FIN-WAIT-1 socket older than this counts in tcpstate_stuck_sockets' },
   { flag: '--stuck.max-tracked <n>', env: 'TCPSTATE_STUCK_MAX_TRACKED', def: '100000', help: 'most FIN-WAIT-1 sockets followed across polls (bounds memory)' },
   { flag: '--ports <list>', env: 'TCPSTATE_PORTS', def: '', help: `listening ports to attribute sockets to, comma-separated (default: the top --ports.top by FIN-WAIT-1 bytes); at most ${MAX_PORTS}` },

@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config);
   const poller = new Poller({
     mode: config.source,
+    netlink: { path: config.netlinkHelper, timeoutMs: config.ssTimeoutMs },
     ss: { path: config.ssPath, timeoutMs: config.ssTimeoutMs },
     procfs: config.procfs,
     cronExpression: config.cronExpression,

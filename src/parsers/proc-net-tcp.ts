@@ -9,7 +9,8 @@
 // /proc/net/tcp is not an atomic snapshot: under churn the seq_file iterator can hand out the
 // same socket twice in one read, so lines are deduplicated on (local, remote, state).
 
-import { TIMER_WRAP_SECONDS, emptyRecord, type Family, type SocketRecord, type TcpState, type TimerKind } from '../model.ts';
+import { TIMER_WRAP_SECONDS, emptyRecord, type Family, type SocketRecord } from '../model.ts';
+import { STATE_CODES, TIMER_CODES, ipv4Text, ipv6Text, isUnlabelledState } from './kernel-codes.ts';
 import { parseCount, tokenize, type ParseSink } from './sink.ts';
 
 /**
@@ -17,25 +18,6 @@ import { parseCount, tokenize, type ParseSink } from './sink.ts';
  * architecture Linux supports today (only alpha/ia64 differed, both gone from the tree).
  */
 export const USER_HZ = 100;
-
-/** `st` codes (include/net/tcp_states.h). 0x0C NEW_SYN_RECV is printed as 03; 0x0D has no label. */
-const PROC_STATES: ReadonlyArray<TcpState | undefined> = [
-  undefined,
-  'established', // 01
-  'syn_sent', // 02
-  'syn_recv', // 03
-  'fin_wait1', // 04
-  'fin_wait2', // 05
-  'time_wait', // 06
-  'close', // 07
-  'close_wait', // 08
-  'last_ack', // 09
-  'listen', // 0A
-  'closing', // 0B
-];
-
-/** `tr` codes (get_tcp4_sock(): timer_active). */
-const PROC_TIMERS: ReadonlyArray<TimerKind | undefined> = [undefined, 'retransmit', 'keepalive', 'timewait', 'persist'];
 
 function hexValue(text: string, maxDigits: number): number | undefined {
   if (text.length === 0 || text.length > maxDigits) return undefined;
@@ -70,7 +52,7 @@ function wordBytes(hex: string): [number, number, number, number] | undefined {
 export function decodeProcAddress(hex: string, family: Family): string | undefined {
   if (family === 'ipv4') {
     const b = wordBytes(hex);
-    return b === undefined ? undefined : `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+    return b === undefined ? undefined : ipv4Text(b[0], b[1], b[2], b[3]);
   }
   if (hex.length !== 32) return undefined;
   const bytes: number[] = [];
@@ -79,31 +61,7 @@ export function decodeProcAddress(hex: string, family: Family): string | undefin
     if (b === undefined) return undefined;
     bytes.push(...b);
   }
-  // IPv4-mapped (::ffff:a.b.c.d), printed the way ss prints it.
-  if (bytes.slice(0, 10).every((x) => x === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
-    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
-  }
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
-  // Compress the longest run of zero groups (length >= 2) to "::".
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hexGroups = groups.map((g) => g.toString(16));
-  if (bestLen < 2) return hexGroups.join(':');
-  return `${hexGroups.slice(0, bestStart).join(':')}::${hexGroups.slice(bestStart + bestLen).join(':')}`;
+  return ipv6Text(bytes);
 }
 
 /** A full /proc/net/tcp{,6} table read: one instance per file per poll. */
@@ -174,10 +132,10 @@ export class ProcNetTcpParser {
       this.sink.error('malformed field', line);
       return;
     }
-    const state = PROC_STATES[st];
+    const state = STATE_CODES[st];
     if (state === undefined) {
       // 0x0C (NEW_SYN_RECV, never printed) and 0x0D (BOUND_INACTIVE): real, but no label value.
-      if (st === 0x0c || st === 0x0d) return;
+      if (isUnlabelledState(st)) return;
       this.sink.error('unknown state code', line);
       return;
     }
@@ -187,7 +145,7 @@ export class ProcNetTcpParser {
     const key = ptr.length >= 12 && !/^0+$/.test(ptr) ? hexValue(ptr.slice(-12), 12) ?? `${localTok} ${remoteTok} ${stTok}` : `${localTok} ${remoteTok} ${stTok}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
-    const timer = tr < PROC_TIMERS.length ? PROC_TIMERS[tr] : undefined;
+    const timer = tr < TIMER_CODES.length ? TIMER_CODES[tr] : undefined;
     let timerSeconds = timer === undefined ? 0 : when / USER_HZ;
     if (timerSeconds > TIMER_WRAP_SECONDS) timerSeconds = 0;
     // One record object, refilled for every line (ParseSink: a sink that keeps it must copy it).

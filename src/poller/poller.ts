@@ -9,9 +9,13 @@ import type { SocketRecord } from '../model.ts';
 import { PageSize, readKernel, type KernelFigures, type KernelReport } from '../sources/kernel.ts';
 import { readProc } from '../sources/proc.ts';
 import type { SourceReport } from '../sources/report.ts';
+import { netlinkHelperUsable, readNetlink, type NetlinkSourceOptions } from '../sources/netlink.ts';
 import { readSs, type SsSourceOptions } from '../sources/ss.ts';
 
-export type SourceMode = 'auto' | 'ss' | 'proc';
+export type TableSource = 'netlink' | 'ss' | 'proc';
+export type SourceMode = 'auto' | TableSource;
+/** What --source=auto tries, in order, until one works (netlink only when its helper is built). */
+const AUTO_CHAIN: readonly TableSource[] = ['netlink', 'ss', 'proc'];
 
 export interface SourceStatus {
   readonly source: string;
@@ -49,6 +53,9 @@ export interface SnapshotView {
 }
 
 export interface Readers {
+  netlink(options: NetlinkSourceOptions, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport>;
+  /** Whether the netlink helper can be run at all (else --source=auto skips it quietly). */
+  netlinkUsable(path: string): Promise<boolean>;
   ss(options: SsSourceOptions, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport>;
   proc(procfs: string, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport[]>;
   kernel(procfs: string, pageSize: PageSize): Promise<KernelReport[]>;
@@ -61,6 +68,7 @@ type Outcome = Pick<SourceReport, 'source' | 'up' | 'durationSeconds' | 'parseEr
 
 export interface PollerOptions {
   mode: SourceMode;
+  netlink: NetlinkSourceOptions;
   ss: SsSourceOptions;
   procfs: string;
   /** node-cron expression (with seconds field), derived from --poll.interval. */
@@ -72,7 +80,7 @@ export interface PollerOptions {
   readers?: Readers;
 }
 
-const DEFAULT_READERS: Readers = { ss: readSs, proc: readProc, kernel: readKernel };
+const DEFAULT_READERS: Readers = { netlink: readNetlink, netlinkUsable: netlinkHelperUsable, ss: readSs, proc: readProc, kernel: readKernel };
 
 export class Poller implements SnapshotView {
   private latest: Snapshot | undefined;
@@ -87,7 +95,9 @@ export class Poller implements SnapshotView {
   private readonly parseErrorsTotal = new Map<string, number>();
   /** Last error logged per source, so a persistent failure logs once, not every poll. */
   private readonly lastError = new Map<string, string>();
-  private fallingBack = false;
+  /** The source --source=auto last read the table with (a change is logged). */
+  private autoSource: TableSource | undefined;
+  private netlinkMissingLogged = false;
   private readonly pageSize: PageSize;
   /** Carried from poll to poll: first-seen times of FIN-WAIT-1 sockets, listening ports. */
   private firstSeen: ReadonlyMap<string, number> = new Map();
@@ -186,39 +196,62 @@ export class Poller implements SnapshotView {
 
   /** The socket-table sources of this poll, and the forensics of the attempt that worked. */
   private async readSources(): Promise<{ reports: SourceReport[]; forensics: Forensics | undefined }> {
-    const { mode, ss, procfs } = this.options;
+    const chain = this.options.mode === 'auto' ? await this.autoChain() : [this.options.mode];
     const signal = this.abort.signal;
-    const collector = () =>
-      new ForensicsCollector({
+    const reports: SourceReport[] = [];
+    for (let i = 0; i < chain.length; i++) {
+      const source = chain[i]!;
+      const collector = new ForensicsCollector({
         nowMs: Date.now(),
         firstSeen: this.firstSeen,
         listening: this.listening,
         options: this.options.forensics ?? DEFAULT_FORENSICS,
         observe: this.options.observe,
       });
-    const readProcWith = async (prefix: SourceReport[]) => {
-      const c = collector();
-      const reports = await this.readers.proc(procfs, signal, c);
-      return { reports: [...prefix, ...reports], forensics: reports.some((r) => r.up) ? c.result() : undefined };
-    };
-    if (mode === 'proc') return readProcWith([]);
-    const c = collector();
-    const ssReport = await this.readers.ss(ss, signal, c);
-    if (mode === 'ss' || ssReport.up || signal.aborted) {
-      if (this.fallingBack && ssReport.up) {
-        this.fallingBack = false;
-        this.log.info('ss works again: reading the socket table with ss');
+      const got = await this.readTable(source, collector);
+      reports.push(...got);
+      const up = got.some((r) => r.up);
+      if (up || i === chain.length - 1 || signal.aborted) {
+        if (this.options.mode === 'auto' && up) this.noteAutoSource(source, chain, reports);
+        return { reports, forensics: up ? collector.result() : undefined };
       }
-      return { reports: [ssReport], forensics: ssReport.up ? c.result() : undefined };
     }
-    if (!this.fallingBack) {
-      this.fallingBack = true;
-      this.log.warn(
-        { err: ssReport.error },
-        `--source=auto: ss failed, reading ${procfs}/net/tcp{,6} instead until ss works again`,
+    return { reports, forensics: undefined }; // unreachable: the chain is never empty
+  }
+
+  private readTable(source: TableSource, collector: ForensicsCollector): Promise<SourceReport[]> {
+    const signal = this.abort.signal;
+    if (source === 'proc') return this.readers.proc(this.options.procfs, signal, collector);
+    const read = source === 'netlink' ? this.readers.netlink(this.options.netlink, signal, collector) : this.readers.ss(this.options.ss, signal, collector);
+    return read.then((r) => [r]);
+  }
+
+  private async autoChain(): Promise<readonly TableSource[]> {
+    if (await this.readers.netlinkUsable(this.options.netlink.path)) return AUTO_CHAIN;
+    if (!this.netlinkMissingLogged) {
+      this.netlinkMissingLogged = true;
+      this.log.info(
+        { helper: this.options.netlink.path },
+        '--source=auto: netlink helper not built (npm run build:native needs gcc): reading the table with ss',
       );
     }
-    return readProcWith([ssReport]);
+    return AUTO_CHAIN.filter((s) => s !== 'netlink');
+  }
+
+  /** Logs when --source=auto moves down its chain, or back up. */
+  private noteAutoSource(source: TableSource, chain: readonly TableSource[], reports: readonly SourceReport[]): void {
+    const previous = this.autoSource;
+    this.autoSource = source;
+    if (previous === undefined ? source === chain[0] : previous === source) return;
+    if (source === chain[0]) {
+      this.log.info(`--source=auto: ${source} works again: reading the socket table with it`);
+      return;
+    }
+    const failed = reports.filter((r) => !r.up);
+    this.log.warn(
+      { errors: failed.map((r) => ({ source: r.source, err: r.error?.message })) },
+      `--source=auto: ${failed.map((r) => r.source).join(', ')} failed: reading the socket table with ${source} until ${chain[0]} works again`,
+    );
   }
 
   private account(r: Outcome): void {

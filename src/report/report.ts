@@ -11,8 +11,9 @@ import { FAMILIES, TCP_STATES, type Family, type SocketRecord, type TcpState } f
 import { ProcNetTcpParser } from '../parsers/proc-net-tcp.ts';
 import type { ParseSink } from '../parsers/sink.ts';
 import { SsParser, stateFromName } from '../parsers/ss.ts';
-import { Poller, type PollerStats, type Snapshot, type SnapshotView } from '../poller/poller.ts';
+import { Poller, type PollerStats, type Snapshot, type SnapshotView, type SourceMode } from '../poller/poller.ts';
 import { LineSplitter } from '../sources/lines.ts';
+import { DEFAULT_NETLINK_HELPER } from '../sources/netlink.ts';
 import { explain } from './text.ts';
 
 export class ReportError extends Error {}
@@ -133,10 +134,11 @@ export async function reportFromFiles(inputs: readonly Input[], state: TcpState 
 }
 
 /** One live poll of this host, exactly as the daemon does it. */
-export async function reportLive(opts: { source: 'auto' | 'ss' | 'proc'; procfs: string; ssPath: string }): Promise<ReportData> {
+export async function reportLive(opts: { source: SourceMode; procfs: string; ssPath: string; netlinkHelper: string }): Promise<ReportData> {
   const peers = new PeerCounter();
   const poller = new Poller({
     mode: opts.source,
+    netlink: { path: opts.netlinkHelper, timeoutMs: 60_000 },
     ss: { path: opts.ssPath, timeoutMs: 60_000 },
     procfs: opts.procfs,
     cronExpression: '* * * * * *',
@@ -213,16 +215,17 @@ export async function runReport(argv: readonly string[], version: string): Promi
     )
     .option('--state <name>', 'state of every socket in an ss capture filtered to one state (no State column), e.g. fin-wait-1')
     .addOption(new Option('--format <format>', 'text, json or prometheus (exactly what /metrics would serve, minus process metrics)').choices(['text', 'json', 'prometheus']).default('text'))
-    .addOption(new Option('--source <source>', 'live: auto, ss or proc').choices(['auto', 'ss', 'proc']).default('auto'))
+    .addOption(new Option('--source <source>', 'live: auto, netlink, ss or proc').choices(['auto', 'netlink', 'ss', 'proc']).default('auto'))
     .option('--path.procfs <dir>', 'live: procfs mount point', '/proc')
-    .option('--ss.path <path>', 'live: the ss binary', 'ss');
+    .option('--ss.path <path>', 'live: the ss binary', 'ss')
+    .option('--netlink.helper <path>', 'live: the tcpstate-diag binary', DEFAULT_NETLINK_HELPER);
   try {
     program.parse([...argv], { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     throw e;
   }
-  const o = program.opts<{ input?: string[]; state?: string; format: 'text' | 'json' | 'prometheus'; source: 'auto' | 'ss' | 'proc'; 'path.procfs': string; 'ss.path': string }>();
+  const o = program.opts<{ input?: string[]; state?: string; format: 'text' | 'json' | 'prometheus'; source: SourceMode; 'path.procfs': string; 'ss.path': string; 'netlink.helper': string }>();
   try {
     let state: TcpState | undefined;
     if (o.state !== undefined) {
@@ -230,7 +233,7 @@ export async function runReport(argv: readonly string[], version: string): Promi
       if (state === undefined) throw new ReportError(`--state: unknown state "${o.state}" (e.g. fin-wait-1, established, time-wait)`);
     }
     let data: ReportData;
-    if (o.input === undefined) data = await reportLive({ source: o.source, procfs: o['path.procfs'], ssPath: o['ss.path'] });
+    if (o.input === undefined) data = await reportLive({ source: o.source, procfs: o['path.procfs'], ssPath: o['ss.path'], netlinkHelper: o['netlink.helper'] });
     else {
       const inputs = o.input.map((spec): Input => {
         const m = /^(ss|proc):(.+)$/.exec(spec);

@@ -30,17 +30,21 @@ export class LineSplitter {
   }
 }
 
-/** Text handed to the parser between two turns of the event loop (~300 lines, about a millisecond). */
+/** Input handed to a parser between two turns of the event loop (~300 lines or messages, about a millisecond). */
 const SLICE = 32_768;
 
 /**
- * Feeds a chunk to the splitter in slices, yielding to the event loop between them: a stream
- * that fell behind can hand over its whole buffer at once, and parsing that in one go would
- * stall scrapes for tens of milliseconds.
+ * Feeds a chunk to a parser in slices, yielding to the event loop between them: a stream that
+ * fell behind can hand over its whole buffer at once, and parsing that in one go would stall
+ * scrapes for tens of milliseconds.
  */
-export async function pushYielding(splitter: LineSplitter, chunk: string): Promise<void> {
+export async function feedYielding<T extends string | Buffer>(push: (slice: T) => void, chunk: T): Promise<void> {
+  if (chunk.length <= SLICE) {
+    push(chunk);
+    return;
+  }
   for (let i = 0; i < chunk.length; i += SLICE) {
     if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    splitter.push(chunk.length <= SLICE ? chunk : chunk.slice(i, i + SLICE));
+    push((typeof chunk === 'string' ? chunk.slice(i, i + SLICE) : chunk.subarray(i, i + SLICE)) as T);
   }
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { ForensicsCollector } from '../aggregate/forensics.ts';
 import type { Family } from '../model.ts';
 import { ProcNetTcpParser } from '../parsers/proc-net-tcp.ts';
-import { LineSplitter, pushYielding } from './lines.ts';
+import { LineSplitter, feedYielding } from './lines.ts';
 import { AggregatingSink, asError, type SourceReport } from './report.ts';
 
 const FILES: ReadonlyArray<{ file: string; family: Family; source: string }> = [
@@ -29,7 +29,7 @@ export async function readProcNetTcpFile(
   try {
     // 64 KiB reads: the kernel fills each read() from its seq_file iterator.
     const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 65_536, signal });
-    for await (const chunk of stream) await pushYielding(splitter, chunk as string);
+    for await (const chunk of stream) await feedYielding((s) => splitter.push(s), chunk as string);
     splitter.end();
     parser.end();
   } catch (e) {

@@ -1,13 +1,12 @@
 // The `ss` source: runs iproute2's ss (netlink inet_diag underneath) and parses its stdout as it
-// arrives. Only this module imports execa.
+// arrives.
 
-import { setPriority } from 'node:os';
-import { execa, ExecaError } from 'execa';
 import type { ForensicsCollector } from '../aggregate/forensics.ts';
 import { FAMILIES } from '../model.ts';
 import { SsParser } from '../parsers/ss.ts';
-import { LineSplitter, pushYielding } from './lines.ts';
-import { AggregatingSink, asError, type SourceReport } from './report.ts';
+import { runChild } from './child.ts';
+import { LineSplitter, feedYielding } from './lines.ts';
+import { AggregatingSink, type SourceReport } from './report.ts';
 
 /**
  * Main pass, every state but FIN-WAIT-1: -t TCP, -n numeric, -o timers, -e inode (0 = no file
@@ -22,9 +21,6 @@ export const SS_ARGS: readonly string[] = ['-t', '-n', '-o', '-e', 'state', 'all
  * Without -O the details sit on a continuation line, which the parser joins (-O needs iproute2 5.2).
  */
 export const SS_DETAIL_ARGS: readonly string[] = ['-t', '-n', '-o', '-e', '-i', '-m', 'state', 'fin-wait-1'];
-
-/** Niceness of the ss children (a background job: the scrapes of the exporter come first). */
-const SS_NICE = 10;
 
 export interface SsSourceOptions {
   /** The ss binary (looked up in PATH when bare). */
@@ -54,48 +50,20 @@ async function runSs(
   signal: AbortSignal,
 ): Promise<Error | undefined> {
   const splitter = new LineSplitter((line) => parser.line(line));
-  const subprocess = execa(options.path, args, {
-    stdin: 'ignore',
-    buffer: { stdout: false, stderr: true },
-    maxBuffer: { stderr: 16_384 },
-    timeout: Math.max(1, deadline - Date.now()),
-    cancelSignal: signal,
-    forceKillAfterDelay: 1000,
-    // ss output is not localised, but keep its environment predictable.
-    env: { LC_ALL: 'C', COLUMNS: '200' },
-    extendEnv: true,
-  });
-  // ss competes for the CPU with the exporter's event loop; let the loop (scrapes) win.
-  if (subprocess.pid !== undefined) {
-    try {
-      setPriority(subprocess.pid, SS_NICE);
-    } catch {
-      // Not allowed (e.g. a seccomp profile): ss keeps our priority.
-    }
-  }
-  let error: Error | undefined;
-  try {
-    subprocess.stdout.setEncoding('utf8');
-    for await (const chunk of subprocess.stdout) await pushYielding(splitter, chunk as string);
+  const run = {
+    path: options.path,
+    args,
+    deadline,
+    signal,
+    pathFlag: '--ss.path',
+    timeoutFlag: '--ss.timeout',
+    timeoutMs: options.timeoutMs,
+    missingHint: 'install iproute2',
+  };
+  const error = await runChild(run, 'utf8', (chunk) => feedYielding((s) => splitter.push(s), chunk));
+  if (error === undefined) {
     splitter.end();
     parser.end();
-  } catch (e) {
-    error = asError(e);
-  }
-  try {
-    await subprocess;
-  } catch (e) {
-    error = describeSsFailure(e, options);
   }
   return error;
-}
-
-function describeSsFailure(e: unknown, options: SsSourceOptions): Error {
-  if (!(e instanceof ExecaError)) return asError(e);
-  if (e.timedOut) return new Error(`ss killed after --ss.timeout=${options.timeoutMs}ms`, { cause: e });
-  if (e.isCanceled) return new Error('ss cancelled (shutting down)', { cause: e });
-  if (e.code === 'ENOENT') return new Error(`ss not found at --ss.path=${options.path} (install iproute2)`, { cause: e });
-  const raw: unknown = e.stderr;
-  const stderr = typeof raw === 'string' ? raw.trim().slice(0, 500) : '';
-  return new Error(`${e.shortMessage}${stderr === '' ? '' : `: ${stderr}`}`, { cause: e });
 }

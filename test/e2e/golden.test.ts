@@ -26,10 +26,22 @@ const CASES: ReadonlyArray<{ name: string; args: string[] }> = [
   { name: 'ss-v2633', args: ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-v2633', '--path.procfs', 'test/fixtures/proc'] },
   { name: 'lab-proc', args: ['--source', 'proc', '--path.procfs', 'test/fixtures/lab-proc'] },
   { name: 'lab-ss', args: ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-lab', '--path.procfs', 'test/fixtures/lab-proc'] },
+  { name: 'lab-netlink', args: ['--source', 'netlink', '--netlink.helper', 'test/fixtures/bin/netlink-lab', '--path.procfs', 'test/fixtures/lab-proc'] },
   { name: 'old-kernel', args: ['--source', 'proc', '--path.procfs', 'test/fixtures/proc-old-kernel'] },
   { name: 'broken', args: ['--source', 'proc', '--path.procfs', 'test/fixtures/proc-broken'] },
-  { name: 'auto-fallback', args: ['--source', 'auto', '--ss.path', 'test/fixtures/bin/ss-broken', '--path.procfs', 'test/fixtures/proc'] },
+  // netlink (kernel without tcp_diag) and ss (no permission) fail: /proc serves.
+  {
+    name: 'auto-fallback',
+    args: ['--source', 'auto', '--netlink.helper', 'test/fixtures/bin/netlink-broken', '--ss.path', 'test/fixtures/bin/ss-broken', '--path.procfs', 'test/fixtures/proc'],
+  },
 ];
+
+/** The socket-table lines of a golden file: what every source must agree on. */
+function socketFigures(name: string): string[] {
+  return readFileSync(`${ROOT}test/golden/${name}.metrics`, 'utf8')
+    .split('\n')
+    .filter((l) => /^tcpstate_(sockets|send_queue_bytes|recv_queue_bytes|timer_sockets|orphan_sockets|orphan_send_queue_bytes)\{/.test(l));
+}
 
 describe('golden /metrics from fixtures', () => {
   const daemons: Daemon[] = [];
@@ -53,22 +65,19 @@ describe('golden /metrics from fixtures', () => {
   }
 
   it('every source gives the same socket figures for the same sockets', () => {
-    const figures = (name: string) =>
-      readFileSync(`${ROOT}test/golden/${name}.metrics`, 'utf8')
-        .split('\n')
-        .filter((l) => /^tcpstate_(sockets|send_queue_bytes|recv_queue_bytes|timer_sockets|orphan_sockets|orphan_send_queue_bytes)\{/.test(l));
-    const proc = figures('proc');
+    const proc = socketFigures('proc');
     assert.ok(proc.length > 100);
-    for (const other of ['ss-v61', 'ss-v2633', 'auto-fallback']) assert.deepEqual(figures(other), proc, other);
+    for (const other of ['ss-v61', 'ss-v2633', 'auto-fallback']) assert.deepEqual(socketFigures(other), proc, other);
   });
 
-  it('the real lab capture shows the lab orphans, from both sources', () => {
-    const fig = JSON.parse(readFileSync(`${ROOT}test/fixtures/lab-proc/figures.json`, 'utf8')) as {
-      fin_wait1: number;
-      fin_wait1_send_queue_without_fin: number;
-      peer_recv_queue: number;
-    };
-    for (const name of ['lab-proc', 'lab-ss']) {
+  it('the real lab captures show the lab orphans, from every source', () => {
+    const captures = { 'lab-proc': 'lab-proc/figures.json', 'lab-ss': 'lab-proc/figures.json', 'lab-netlink': 'netlink/figures.json' };
+    for (const [name, figuresFile] of Object.entries(captures)) {
+      const fig = JSON.parse(readFileSync(`${ROOT}test/fixtures/${figuresFile}`, 'utf8')) as {
+        fin_wait1: number;
+        fin_wait1_send_queue_without_fin: number;
+        peer_recv_queue: number;
+      };
       const body = readFileSync(`${ROOT}test/golden/${name}.metrics`, 'utf8');
       assert.equal(sample(body, 'tcpstate_sockets{state="fin_wait1",family="ipv4"}'), fig.fin_wait1, name);
       // +1 per socket: the FIN queued behind the data.
@@ -76,11 +85,9 @@ describe('golden /metrics from fixtures', () => {
       assert.equal(sample(body, 'tcpstate_timer_sockets{state="fin_wait1",timer="persist"}'), fig.fin_wait1, name);
       assert.equal(sample(body, 'tcpstate_recv_queue_bytes{state="established",family="ipv4"}'), fig.peer_recv_queue, name);
     }
-    const figures = (name: string) =>
-      readFileSync(`${ROOT}test/golden/${name}.metrics`, 'utf8')
-        .split('\n')
-        .filter((l) => /^tcpstate_(sockets|send_queue_bytes|recv_queue_bytes|timer_sockets|orphan_sockets|orphan_send_queue_bytes)\{/.test(l));
-    assert.deepEqual(figures('lab-ss'), figures('lab-proc'));
+    // The same lab, taken twice (proc and ss within one second, netlink on another day).
+    assert.deepEqual(socketFigures('lab-ss'), socketFigures('lab-proc'));
+    assert.deepEqual(socketFigures('lab-netlink'), socketFigures('lab-proc'));
   });
 
   it('SIGTERM exits 0', async () => {

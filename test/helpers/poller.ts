@@ -10,12 +10,15 @@ export const silent = pino({ level: 'silent' });
 export function fakeProcPoller(records: SocketRecord[], extra: SourceReport[] = []): Poller {
   return new Poller({
     mode: 'proc',
+    netlink: { path: '/nonexistent/tcpstate-diag', timeoutMs: 1000 },
     ss: { path: 'ss', timeoutMs: 1000 },
     procfs: '/proc',
     cronExpression: '*/1 * * * * *',
     logger: silent,
     readers: {
       kernel: async () => [],
+      netlink: () => Promise.reject(new Error('unused')),
+      netlinkUsable: async () => false,
       ss: () => Promise.reject(new Error('unused')),
       proc: async (_procfs, _signal, forensics) => {
         for (const r of records) forensics?.add(r);

@@ -55,7 +55,7 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
     await deleteNetns(NETNS);
   });
 
-  for (const source of ['ss', 'proc'] as const) {
+  for (const source of ['netlink', 'ss', 'proc'] as const) {
     it(`--source ${source}: exact counts, Send-Q within one byte per socket, persist timers`, async () => {
       const d = await startDaemon(['--source', source, '--poll.interval', '1s', '--log.level', 'debug'], {
         netns: NETNS,
@@ -66,7 +66,7 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
         seen[source] = o;
         const { body, lab: x } = o;
         const v = (series: string) => sample(body, series);
-        const srcName = source === 'ss' ? 'ss' : 'proc_tcp';
+        const srcName = source === 'proc' ? 'proc_tcp' : source;
         assert.equal(v(`tcpstate_source_up{source="${srcName}"}`), 1);
 
         // LISTEN: the lab's three listeners and the daemon's own.
@@ -96,7 +96,7 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
     });
   }
 
-  for (const source of ['ss', 'proc'] as const) {
+  for (const source of ['netlink', 'ss', 'proc'] as const) {
     it(`--source ${source}: ages grow, persist buckets, the listening port, /sockets`, async () => {
       const d = await startDaemon(['--source', source, '--poll.interval', '1s', '--stuck-after', '2s', '--log.level', 'debug'], {
         netns: NETNS,
@@ -139,12 +139,16 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
             `persist bucket le=${le}`,
           );
         }
-        // Backoff needs ss -i: present with ss, absent with /proc.
-        if (source === 'ss') {
+        // Backoff and write memory need tcp_info and skmeminfo (ss -i -m, netlink): absent from /proc.
+        if (source === 'proc') {
+          assert.equal(v('tcpstate_persist_backoff_count{state="fin_wait1"}'), undefined);
+          assert.equal(v('tcpstate_socket_write_memory_bytes_count{state="fin_wait1"}'), undefined);
+        } else {
           assert.equal(v('tcpstate_persist_backoff_count{state="fin_wait1"}'), N);
           assert.ok(list.every((s) => s.backoff !== null && s.backoff >= 1));
-        } else {
-          assert.equal(v('tcpstate_persist_backoff_count{state="fin_wait1"}'), undefined);
+          assert.equal(v('tcpstate_socket_write_memory_bytes_count{state="fin_wait1"}'), N);
+          // Memory pinned: at least the unacknowledged bytes (skb overhead comes on top).
+          assert.ok(v('tcpstate_socket_write_memory_bytes_sum{state="fin_wait1"}')! >= v('tcpstate_send_queue_bytes{state="fin_wait1",family="ipv4"}')! - N);
         }
       } finally {
         await d.stop();
@@ -152,9 +156,11 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
     });
   }
 
-  it('ss and proc give the same numbers on the same sockets', () => {
-    assert.ok(seen.ss && seen.proc, 'both sources observed');
-    assert.equal(seen.ss.lab.peer_recv_queue, seen.proc.lab.peer_recv_queue, 'lab unchanged between the two scrapes');
-    assert.deepEqual(socketFigures(seen.ss.body), socketFigures(seen.proc.body));
+  it('netlink, ss and proc give the same numbers on the same sockets', () => {
+    assert.ok(seen.netlink && seen.ss && seen.proc, 'all three sources observed');
+    for (const other of [seen.ss, seen.proc]) {
+      assert.equal(seen.netlink.lab.peer_recv_queue, other.lab.peer_recv_queue, 'lab unchanged between the scrapes');
+      assert.deepEqual(socketFigures(seen.netlink.body), socketFigures(other.body));
+    }
   });
 });

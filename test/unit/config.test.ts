@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, DEFAULT_PORT, cronFor, parseConfig, parseDuration } from '../../src/config.ts';
+import { DEFAULT_NETLINK_HELPER } from '../../src/sources/netlink.ts';
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseConfig(argv, env, '1.2.3');
 
@@ -13,6 +14,7 @@ describe('config', () => {
     assert.deepEqual(parse([]), {
       listenHost: '0.0.0.0', listenPort: DEFAULT_PORT, telemetryPath: '/metrics', procfs: '/proc', logLevel: 'info',
       logFormat: 'json', source: 'auto', pollIntervalMs: 15000, cronExpression: '*/15 * * * * *', ssPath: 'ss', ssTimeoutMs: 10000,
+      netlinkHelper: DEFAULT_NETLINK_HELPER,
       forensics: { stuckAfterSeconds: 60, maxTracked: 100000, ports: undefined, topPorts: 10, topSockets: 100 },
     });
   });
@@ -20,10 +22,11 @@ describe('config', () => {
     const c = parse([
       '--web.listen-address', '[::1]:9999', '--web.telemetry-path', '/m', '--path.procfs', '/host/proc', '--log.level', 'debug',
       '--log.format', 'logfmt', '--source', 'proc', '--poll.interval', '1m', '--ss.path', '/sbin/ss', '--ss.timeout', '2500ms',
+      '--netlink.helper', '/opt/tcpstate-diag',
     ]);
     assert.deepEqual(
-      [c.listenHost, c.listenPort, c.telemetryPath, c.procfs, c.logLevel, c.logFormat, c.source, c.pollIntervalMs, c.cronExpression, c.ssPath, c.ssTimeoutMs],
-      ['::1', 9999, '/m', '/host/proc', 'debug', 'logfmt', 'proc', 60000, '0 */1 * * * *', '/sbin/ss', 2500],
+      [c.listenHost, c.listenPort, c.telemetryPath, c.procfs, c.logLevel, c.logFormat, c.source, c.pollIntervalMs, c.cronExpression, c.ssPath, c.ssTimeoutMs, c.netlinkHelper],
+      ['::1', 9999, '/m', '/host/proc', 'debug', 'logfmt', 'proc', 60000, '0 */1 * * * *', '/sbin/ss', 2500, '/opt/tcpstate-diag'],
     );
   });
   it('reads the forensics flags', () => {
@@ -35,9 +38,12 @@ describe('config', () => {
     const c = parse([], env);
     assert.deepEqual([c.source, c.pollIntervalMs, c.listenHost, c.listenPort], ['ss', 5000, '127.0.0.1', 1234]);
     assert.equal(parse(['--source', 'proc'], env).source, 'proc');
+    assert.equal(parse(['--source', 'netlink']).source, 'netlink');
+    assert.equal(parse([], { TCPSTATE_NETLINK_HELPER: '/usr/libexec/tcpstate-diag' }).netlinkHelper, '/usr/libexec/tcpstate-diag');
   });
   it('names the bad setting', () => {
-    rejects(['--source', 'netlink'], /--source must be auto, ss or proc/);
+    rejects(['--source', 'inet_diag'], /--source must be auto, netlink, ss or proc/);
+    rejects(['--netlink.helper', ''], /--netlink\.helper must not be empty/);
     rejects(['--poll.interval', 'often'], /--poll\.interval: "often" is not a duration/);
     rejects(['--poll.interval', '7s'], /--poll\.interval must be whole seconds dividing a minute/);
     rejects(['--poll.interval', '1500ms'], /--poll\.interval must be/);

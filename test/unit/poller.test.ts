@@ -2,20 +2,26 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { DEFAULT_FORENSICS } from '../../src/aggregate/forensics.ts';
-import { Poller, type Readers } from '../../src/poller/poller.ts';
+import { Poller, type PollerOptions, type Readers, type SourceMode } from '../../src/poller/poller.ts';
 import type { SourceReport } from '../../src/sources/report.ts';
 import { failedReport, okReport, rec } from '../helpers/reports.ts';
 
 const silent = pino({ level: 'silent' });
 
-function poller(mode: 'auto' | 'ss' | 'proc', readers: Omit<Readers, 'kernel'>): Poller {
+const unused = () => Promise.reject(new Error('unused'));
+/** Readers not given: netlink helper absent, others unused. */
+const NO_READERS: Readers = { kernel: async () => [], netlink: unused, netlinkUsable: async () => false, ss: unused, proc: unused };
+
+function poller(mode: SourceMode, readers: Partial<Readers>, options: Partial<PollerOptions> = {}): Poller {
   return new Poller({
     mode,
+    netlink: { path: '/nonexistent/tcpstate-diag', timeoutMs: 1000 },
     ss: { path: 'ss', timeoutMs: 1000 },
     procfs: '/proc',
     cronExpression: '*/1 * * * * *',
     logger: silent,
-    readers: { kernel: async () => [], ...readers },
+    readers: { ...NO_READERS, ...readers },
+    ...options,
   });
 }
 
@@ -72,6 +78,62 @@ describe('Poller', () => {
     assert.equal(s.table.ipv4!.fin_wait1.sockets, 1);
   });
 
+  it('auto: reads with netlink alone when its helper is built and works', async () => {
+    const calls: string[] = [];
+    const p = poller('auto', {
+      netlinkUsable: async () => true,
+      netlink: async () => {
+        calls.push('netlink');
+        return okReport('netlink', ['ipv4', 'ipv6'], [rec({ state: 'fin_wait1', inode: 0 })]);
+      },
+      ss: async () => {
+        calls.push('ss');
+        return okReport('ss', ['ipv4', 'ipv6'], []);
+      },
+    });
+    await p.poll();
+    assert.deepEqual(calls, ['netlink']);
+    assert.deepEqual(p.snapshot()!.sources.map((x) => x.source), ['netlink']);
+    assert.equal(p.snapshot()!.table.ipv4!.fin_wait1.orphanSockets, 1);
+  });
+
+  it('auto: netlink, then ss, then /proc, each failure reported', async () => {
+    let netlinkUp = false;
+    const p = poller('auto', {
+      netlinkUsable: async () => true,
+      netlink: async () => (netlinkUp ? okReport('netlink', ['ipv4', 'ipv6'], []) : failedReport('netlink', 'no tcp_diag')),
+      ss: async () => failedReport('ss', 'ss not found'),
+      proc: procOk,
+    });
+    await p.poll();
+    assert.deepEqual(p.snapshot()!.sources.map((x) => [x.source, x.up]), [['netlink', false], ['ss', false], ['proc_tcp', true], ['proc_tcp6', true]]);
+    assert.equal(p.snapshot()!.table.ipv4!.fin_wait1.sockets, 1);
+    netlinkUp = true;
+    await p.poll();
+    assert.deepEqual(p.snapshot()!.sources.map((x) => [x.source, x.up]), [['netlink', true]]);
+  });
+
+  it('auto: skips netlink quietly when its helper is not built', async () => {
+    let netlinkCalls = 0;
+    const p = poller('auto', {
+      netlink: async () => {
+        netlinkCalls++;
+        return okReport('netlink', ['ipv4', 'ipv6'], []);
+      },
+      ss: async () => okReport('ss', ['ipv4', 'ipv6'], [rec({})]),
+    });
+    await p.poll();
+    assert.equal(netlinkCalls, 0);
+    assert.deepEqual(p.snapshot()!.sources.map((x) => x.source), ['ss']);
+  });
+
+  it('netlink: a failure is served as such, with no fallback', async () => {
+    const p = poller('netlink', { netlinkUsable: async () => true, netlink: async () => failedReport('netlink', 'x'), ss: async () => okReport('ss', ['ipv4'], []) });
+    await p.poll();
+    assert.deepEqual(p.snapshot()!.sources.map((x) => [x.source, x.up]), [['netlink', false]]);
+    assert.equal(p.snapshot()!.forensics, undefined);
+  });
+
   it('auto: uses ss alone when it works', async () => {
     let procCalls = 0;
     const p = poller('auto', {
@@ -88,7 +150,6 @@ describe('Poller', () => {
 
   it('a failed family is absent while the other one is still served', async () => {
     const p = poller('proc', {
-      ss: () => Promise.reject(new Error('unused')),
       proc: async () => [failedReport('proc_tcp', 'EACCES'), okReport('proc_tcp6', ['ipv6'], [rec({ family: 'ipv6' })])],
     });
     await p.poll();
@@ -106,22 +167,16 @@ describe('Poller', () => {
 
   it('sums FIN-WAIT-1 sockets left untracked beyond --stuck.max-tracked', async () => {
     const records = [rec({ state: 'fin_wait1', remotePort: 1, inode: 0 }), rec({ state: 'fin_wait1', remotePort: 2, inode: 0 })];
-    const p = new Poller({
-      mode: 'proc',
-      ss: { path: 'ss', timeoutMs: 1000 },
-      procfs: '/proc',
-      cronExpression: '*/1 * * * * *',
-      logger: silent,
-      forensics: { ...DEFAULT_FORENSICS, maxTracked: 1 },
-      readers: {
-        kernel: async () => [],
-        ss: () => Promise.reject(new Error('unused')),
+    const p = poller(
+      'proc',
+      {
         proc: async (_p, _s, f) => {
           for (const r of records) f?.add(r);
           return [okReport('proc_tcp', ['ipv4'], records)];
         },
       },
-    });
+      { forensics: { ...DEFAULT_FORENSICS, maxTracked: 1 } },
+    );
     await p.poll();
     await p.poll();
     assert.equal(p.snapshot()!.forensics!.untracked, 1);
@@ -131,7 +186,6 @@ describe('Poller', () => {
   it('survives a reader that throws, and polls again', async () => {
     let calls = 0;
     const p = poller('proc', {
-      ss: () => Promise.reject(new Error('unused')),
       proc: async () => {
         if (++calls === 1) throw new Error('bug');
         return procOk();

@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { DEFAULT_NETLINK_HELPER, NETLINK_DUMPS, netlinkHelperUsable, readNetlink } from '../../src/sources/netlink.ts';
 import { readProc } from '../../src/sources/proc.ts';
 import { readSs } from '../../src/sources/ss.ts';
 
@@ -37,6 +43,58 @@ describe('ss source', () => {
     const r = await readSs({ path: `${FIX}bin/ss-hang`, timeoutMs: 10_000 }, ac.signal);
     assert.equal(r.up, false);
     assert.match(r.error!.message, /cancelled/);
+  });
+});
+
+describe('netlink source', () => {
+  it('reads a real dump of the lab through the binary parser', async () => {
+    const r = await readNetlink({ path: `${FIX}bin/netlink-lab`, timeoutMs: 5000 }, signal);
+    assert.equal(r.up, true, r.error?.message);
+    assert.equal(r.parseErrors, 0);
+    const fig = JSON.parse(readFileSync(`${FIX}netlink/figures.json`, 'utf8')) as Record<string, number>;
+    assert.equal(r.table!.ipv4!.fin_wait1.orphanSockets, fig.fin_wait1);
+    assert.equal(r.table!.ipv4!.fin_wait1.sendQueueBytes, fig.fin_wait1_send_queue_without_fin! + fig.fin_wait1!);
+    assert.equal(r.table!.ipv6!.established.sockets, 0);
+  });
+  it('a dump cut short is a failure, not a smaller table', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpstate-netlink-'));
+    const cut = join(dir, 'netlink-cut');
+    writeFileSync(cut, `#!/bin/sh\nhead -c 1000 ${FIX}netlink/lab.bin\n`);
+    chmodSync(cut, 0o755);
+    const r = await readNetlink({ path: cut, timeoutMs: 5000 }, signal);
+    assert.equal(r.up, false);
+    assert.match(r.error!.message, /netlink dump incomplete: 0 of 4 dumps ended/);
+    assert.equal(r.parseErrors, 1, 'the message cut in half');
+  });
+  it('names a missing helper and how to build it', async () => {
+    const r = await readNetlink({ path: '/nonexistent/tcpstate-diag', timeoutMs: 1000 }, signal);
+    assert.equal(r.up, false);
+    assert.match(r.error!.message, /tcpstate-diag not found at --netlink\.helper=\/nonexistent\/tcpstate-diag \(build it with `npm run build:native`/);
+    assert.equal(await netlinkHelperUsable('/nonexistent/tcpstate-diag'), false);
+  });
+  it('reports exit status and stderr of a failing helper', async () => {
+    const r = await readNetlink({ path: `${FIX}bin/netlink-broken`, timeoutMs: 1000 }, signal);
+    assert.equal(r.up, false);
+    assert.match(r.error!.message, /exit code 2.*inet_diag dump \(IPv4\): No such file or directory/s);
+  });
+  it('kills a hanging helper at --ss.timeout', async () => {
+    const r = await readNetlink({ path: `${FIX}bin/ss-hang`, timeoutMs: 300 }, signal);
+    assert.equal(r.up, false);
+    assert.match(r.error!.message, /ss-hang killed after --ss\.timeout=300ms/);
+  });
+  it('the helper is built (npm ci runs scripts/build-native.sh; needs gcc and libc6-dev) and dumps this host', async () => {
+    assert.ok(await netlinkHelperUsable(DEFAULT_NETLINK_HELPER), `${DEFAULT_NETLINK_HELPER} missing: run npm run build:native`);
+    const r = await readNetlink({ path: DEFAULT_NETLINK_HELPER, timeoutMs: 5000 }, signal);
+    assert.equal(r.up, true, r.error?.message);
+    assert.equal(r.parseErrors, 0);
+  });
+  it('the helper rejects a bad dump spec with usage', async () => {
+    await assert.rejects(promisify(execFile)(DEFAULT_NETLINK_HELPER, ['10:zz']), (e: { code?: number; stderr?: string }) => {
+      return e.code === 1 && /bad dump spec '10:zz'/.test(e.stderr ?? '');
+    });
+    const { stdout } = await promisify(execFile)(DEFAULT_NETLINK_HELPER, ['--help']);
+    assert.match(stdout, /usage: tcpstate-diag STATES\[:EXT\]/);
+    assert.deepEqual(NETLINK_DUMPS, ['1fee', '10:42'], 'test/fixtures/bin/netlink-lab replays these dumps');
   });
 });
 

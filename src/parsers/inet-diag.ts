@@ -1,0 +1,254 @@
+// Streaming parser for netlink sock_diag answers: the bytes of an inet_diag dump as the kernel
+// sent them (native/tcpstate-diag.c copies them unchanged). DOMAIN.md §2.
+//
+//   nlmsghdr      len u32, type u16, flags u16, seq u32, pid u32              (16 bytes)
+//   inet_diag_msg family u8, state u8, timer u8, retrans u8,
+//                 id { sport be16, dport be16, src[16], dst[16], if u32, cookie[2] u32 },
+//                 expires u32 (ms), rqueue u32, wqueue u32, uid u32, inode u32  (72 bytes)
+//   rtattrs       len u16, type u16, payload, padded to 4 bytes
+//
+// Header and message integers are in host byte order, ports and addresses in network order.
+// Nothing is converted to text but the two addresses and the cookie, and nothing is kept.
+
+import { endianness } from 'node:os';
+import { TIMER_WRAP_SECONDS, emptyRecord, type SocketRecord } from '../model.ts';
+import { STATE_CODES, TIMER_CODES, ipv4Text, ipv6Text, isUnlabelledState } from './kernel-codes.ts';
+import type { ParseSink } from './sink.ts';
+
+const NLMSG_HDRLEN = 16;
+const NLMSG_NOOP = 1;
+const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
+const SOCK_DIAG_BY_FAMILY = 20;
+const INET_DIAG_MSG_LEN = 72;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** Attribute types (enum of include/uapi/linux/inet_diag.h). */
+const INET_DIAG_MEMINFO = 1;
+const INET_DIAG_INFO = 2;
+const INET_DIAG_SKMEMINFO = 7;
+/** Offsets inside those payloads: inet_diag_meminfo.idiag_wmem, tcp_info.tcpi_backoff, mem[SK_MEMINFO_WMEM_QUEUED]. */
+const MEMINFO_WMEM = 4;
+const TCP_INFO_BACKOFF = 4;
+const SKMEMINFO_WMEM_QUEUED = 5 * 4;
+
+/** Longest message larger than this is a corrupt stream, not a socket (a message is ~100-400 bytes). */
+const MAX_MESSAGE = 1 << 20;
+/** Bytes of a bad message quoted (hex) in the parse error. */
+const QUOTED_BYTES = 48;
+
+/** Bit n = TCP state n, for the helper's STATES mask (include/net/tcp_states.h). */
+export const STATE_BIT = {
+  established: 1 << 1,
+  syn_sent: 1 << 2,
+  syn_recv: (1 << 3) | (1 << 12), // with NEW_SYN_RECV: request sockets
+  fin_wait1: 1 << 4,
+  fin_wait2: 1 << 5,
+  time_wait: 1 << 6,
+  close: 1 << 7,
+  close_wait: 1 << 8,
+  last_ack: 1 << 9,
+  listen: 1 << 10,
+  closing: 1 << 11,
+} as const;
+/** Bit n-1 = attribute n, for the helper's EXT mask. */
+export const EXT_BIT = {
+  meminfo: 1 << (INET_DIAG_MEMINFO - 1),
+  info: 1 << (INET_DIAG_INFO - 1),
+  skmeminfo: 1 << (INET_DIAG_SKMEMINFO - 1),
+} as const;
+
+type U32Reader = (b: Buffer, offset: number) => number;
+const readLE: U32Reader = (b, o) => b.readUInt32LE(o);
+const readBE: U32Reader = (b, o) => b.readUInt32BE(o);
+type U16Reader = (b: Buffer, offset: number) => number;
+const read16LE: U16Reader = (b, o) => b.readUInt16LE(o);
+const read16BE: U16Reader = (b, o) => b.readUInt16BE(o);
+
+export interface InetDiagParserOptions {
+  /** Byte order of the host that produced the bytes; default: this host's. */
+  littleEndian?: boolean;
+}
+
+/** One dump stream (any number of dumps back to back): feed chunks as they arrive, then end(). */
+export class InetDiagParser {
+  private readonly record: SocketRecord = emptyRecord('ipv4', 'close');
+  private readonly u32: U32Reader;
+  private readonly u16: U16Reader;
+  /** The start of a message whose end has not arrived yet. */
+  private carry: Buffer | undefined;
+  /** A header said something impossible: the message boundaries are lost for good. */
+  private broken = false;
+  /** Last addresses decoded, reused while the next socket has the same (loopback labs, one-IP servers). */
+  private readonly v4Cache = new Map<number, string>();
+  private readonly v6Last = Buffer.alloc(16);
+  private v6LastText = '';
+  /** NLMSG_DONE messages seen: one per completed dump. */
+  dumpsCompleted = 0;
+
+  constructor(
+    private readonly sink: ParseSink,
+    options: InetDiagParserOptions = {},
+  ) {
+    const le = options.littleEndian ?? endianness() === 'LE';
+    this.u32 = le ? readLE : readBE;
+    this.u16 = le ? read16LE : read16BE;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.broken || chunk.length === 0) return;
+    let buf = chunk;
+    let off = 0;
+    const carry = this.carry;
+    if (carry !== undefined) {
+      this.carry = undefined;
+      const need = carry.length >= 4 ? this.u32(carry, 0) - carry.length : -1;
+      if (need > 0 && need <= chunk.length) {
+        // Complete the pending message with as few bytes copied as possible.
+        this.messages(Buffer.concat([carry, chunk.subarray(0, need)]), 0);
+        off = need;
+      } else {
+        buf = Buffer.concat([carry, chunk]);
+      }
+    }
+    off = this.messages(buf, off);
+    if (off < buf.length && !this.broken) this.carry = buf.subarray(off);
+  }
+
+  /** The stream ended: a partial message left over means the dump was cut short. */
+  end(): void {
+    if (this.carry !== undefined && !this.broken) {
+      this.sink.error(`stream ends inside a message (${this.carry.length} bytes)`, hex(this.carry));
+    }
+    this.carry = undefined;
+    this.v4Cache.clear();
+  }
+
+  /** Parses the whole messages in buf from off; returns where the first incomplete one starts. */
+  private messages(buf: Buffer, off: number): number {
+    while (buf.length - off >= NLMSG_HDRLEN) {
+      const len = this.u32(buf, off);
+      if (len < NLMSG_HDRLEN || len > MAX_MESSAGE) {
+        this.broken = true;
+        this.sink.error(`impossible netlink message length ${len}: rest of the stream skipped`, hex(buf.subarray(off)));
+        return buf.length;
+      }
+      if (buf.length - off < len) break;
+      this.message(buf, off, len);
+      off += Math.min((len + 3) & ~3, buf.length - off);
+    }
+    return off;
+  }
+
+  private message(buf: Buffer, off: number, len: number): void {
+    const type = this.u16(buf, off + 4);
+    if (type === SOCK_DIAG_BY_FAMILY) {
+      this.socket(buf, off, len);
+      return;
+    }
+    if (type === NLMSG_DONE) {
+      this.dumpsCompleted++;
+      return;
+    }
+    if (type === NLMSG_NOOP) return;
+    const quoted = hex(buf.subarray(off, off + len));
+    if (type === NLMSG_ERROR && len >= NLMSG_HDRLEN + 4) {
+      this.sink.error(`netlink error ${-(this.u32(buf, off + NLMSG_HDRLEN) | 0)}`, quoted);
+      return;
+    }
+    this.sink.error(`unexpected netlink message type ${type}`, quoted);
+  }
+
+  private socket(buf: Buffer, off: number, len: number): void {
+    if (len < NLMSG_HDRLEN + INET_DIAG_MSG_LEN) {
+      this.sink.error(`inet_diag message too short (${len} bytes)`, hex(buf.subarray(off, off + len)));
+      return;
+    }
+    const m = off + NLMSG_HDRLEN;
+    const familyCode = buf[m]!;
+    const stateCode = buf[m + 1]!;
+    const family = familyCode === AF_INET ? 'ipv4' : familyCode === AF_INET6 ? 'ipv6' : undefined;
+    const state = STATE_CODES[stateCode];
+    if (family === undefined || state === undefined) {
+      if (family !== undefined && isUnlabelledState(stateCode)) return;
+      const what = family === undefined ? `address family ${familyCode}` : `state code ${stateCode}`;
+      this.sink.error(`unknown ${what}`, hex(buf.subarray(off, off + len)));
+      return;
+    }
+    const timerCode = buf[m + 2]!;
+    const timer = timerCode < TIMER_CODES.length ? TIMER_CODES[timerCode] : undefined;
+    let timerSeconds = timer === undefined ? 0 : this.u32(buf, m + 52) / 1000;
+    // Kernels < 5.5 send an overdue timer as a wrapped negative number of ms (DOMAIN.md §2.1).
+    if (timerSeconds > TIMER_WRAP_SECONDS) timerSeconds = 0;
+    const r = this.record;
+    r.family = family;
+    r.state = state;
+    r.localPort = buf.readUInt16BE(m + 4);
+    r.remotePort = buf.readUInt16BE(m + 6);
+    r.localAddress = this.address(buf, m + 8, family === 'ipv4');
+    r.remoteAddress = this.address(buf, m + 24, family === 'ipv4');
+    r.timer = timer;
+    r.timerSeconds = timerSeconds;
+    // icsk_retransmits for the retransmit timer, icsk_probes_out for persist/keepalive (as ss shows).
+    r.timerCount = timer === undefined ? 0 : buf[m + 3]!;
+    r.recvQueue = this.u32(buf, m + 56);
+    r.sendQueue = this.u32(buf, m + 60);
+    r.inode = this.u32(buf, m + 68);
+    // The socket cookie, spelled as ss spells it after sk: (%llx).
+    const c0 = this.u32(buf, m + 44);
+    const c1 = this.u32(buf, m + 48);
+    r.identity = c1 === 0 ? c0.toString(16) : c1.toString(16) + c0.toString(16).padStart(8, '0');
+    r.wmemQueued = undefined;
+    r.backoff = undefined;
+    if (len > NLMSG_HDRLEN + INET_DIAG_MSG_LEN && !this.attributes(buf, m + INET_DIAG_MSG_LEN, off + len)) {
+      this.sink.error('malformed inet_diag attribute', hex(buf.subarray(off, off + len)));
+      return;
+    }
+    this.sink.record(r);
+  }
+
+  /** Reads the attributes the record uses into it; false when one overruns its message. */
+  private attributes(buf: Buffer, start: number, end: number): boolean {
+    const r = this.record;
+    let meminfoWmem: number | undefined;
+    let a = start;
+    while (end - a >= 4) {
+      const alen = this.u16(buf, a);
+      const type = this.u16(buf, a + 2) & 0x3fff; // without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+      if (alen < 4 || a + alen > end) return false;
+      const p = a + 4;
+      const plen = alen - 4;
+      if (type === INET_DIAG_SKMEMINFO && plen >= SKMEMINFO_WMEM_QUEUED + 4) r.wmemQueued = this.u32(buf, p + SKMEMINFO_WMEM_QUEUED);
+      else if (type === INET_DIAG_MEMINFO && plen >= MEMINFO_WMEM + 4) meminfoWmem = this.u32(buf, p + MEMINFO_WMEM);
+      else if (type === INET_DIAG_INFO && plen > TCP_INFO_BACKOFF) r.backoff = buf[p + TCP_INFO_BACKOFF];
+      a += (alen + 3) & ~3;
+    }
+    // The old MEMINFO carries the same sk_wmem_queued when SKMEMINFO was not asked for.
+    r.wmemQueued ??= meminfoWmem;
+    return true;
+  }
+
+  private address(buf: Buffer, at: number, v4: boolean): string {
+    if (v4) {
+      const key = buf.readUInt32BE(at);
+      let text = this.v4Cache.get(key);
+      if (text === undefined) {
+        if (this.v4Cache.size >= 4096) this.v4Cache.clear();
+        text = ipv4Text(buf[at]!, buf[at + 1]!, buf[at + 2]!, buf[at + 3]!);
+        this.v4Cache.set(key, text);
+      }
+      return text;
+    }
+    const bytes = buf.subarray(at, at + 16);
+    if (this.v6LastText === '' || !bytes.equals(this.v6Last)) {
+      bytes.copy(this.v6Last);
+      this.v6LastText = ipv6Text(bytes);
+    }
+    return this.v6LastText;
+  }
+}
+
+function hex(b: Buffer): string {
+  return b.subarray(0, QUOTED_BYTES).toString('hex') + (b.length > QUOTED_BYTES ? '…' : '');
+}

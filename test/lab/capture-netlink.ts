@@ -1,0 +1,25 @@
+// Re-makes test/fixtures/netlink/{lab.bin,figures.json}: a real inet_diag dump of a small lab in a
+// fresh network namespace, with the lab's own measurement. Root. `npx tsx test/lab/capture-netlink.ts`
+
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { DEFAULT_NETLINK_HELPER, NETLINK_DUMPS } from '../../src/sources/netlink.ts';
+import { Lab, createNetns, deleteNetns } from './lab.ts';
+
+const OUT = new URL('../fixtures/netlink/', import.meta.url);
+const ns = `tcpstate-capture-${process.pid}`;
+await createNetns(ns);
+const lab = await Lab.start({ finWait1: 5, established: 3, timeWait: 4, netns: ns });
+try {
+  await new Promise((r) => setTimeout(r, 1500));
+  const before = await lab.measure();
+  const bytes = execFileSync('ip', ['netns', 'exec', ns, DEFAULT_NETLINK_HELPER, ...NETLINK_DUMPS]);
+  const after = await lab.measure();
+  if (JSON.stringify(before) !== JSON.stringify(after)) throw new Error('lab moved during capture');
+  writeFileSync(new URL('lab.bin', OUT), bytes);
+  writeFileSync(new URL('figures.json', OUT), `${JSON.stringify(after)}\n`);
+  console.log(`${bytes.length} bytes; dumps ${NETLINK_DUMPS.join(' ')}; lab ${JSON.stringify(after)}`);
+} finally {
+  await lab.stop();
+  await deleteNetns(ns);
+}
