@@ -1,18 +1,17 @@
 // `npm run bench`: builds big socket tables on loopback (bench/biglab.py workers), then measures, for
-// each source and size, one full poll of the exporter (wall, CPU of the exporter + its ss children,
+// each source (netlink, ss, proc) and size, one full poll of the exporter (wall, CPU of the exporter + its children,
 // peak RSS), /metrics latency and event-loop delay while polls run, and, on the same sockets,
-// node_exporter's tcpstat/sockstat collectors, raw `ss -tan` and a raw read of /proc/net/tcp.
+// node_exporter's tcpstat/sockstat collectors, raw `ss -tan`, the raw netlink dump and a raw read of /proc/net/tcp.
 // Prints a table with ratios. Not a test: it asserts nothing, it measures.
 
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { DEFAULT_NETLINK_HELPER, NETLINK_DUMPS } from '../src/sources/netlink.ts';
 import { killPorts } from '../test/lab/lab.ts';
 
-const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -82,15 +81,23 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
 }
 
-async function timeCommand(cmd: string, args: string[], runs = 3): Promise<number> {
+/** Median wall time of a command with its output thrown away (`cmd >/dev/null`). */
+async function timeCommand(cmd: string, args: readonly string[], runs = 3): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    await run(cmd, args, { maxBuffer: 1 << 30 });
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+      child.once('error', reject);
+      child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}`))));
+    });
     times.push((performance.now() - t) / 1000);
   }
   return quantile(times, 0.5);
 }
+
+const SOURCES = ['netlink', 'ss', 'proc'] as const;
+type Source = (typeof SOURCES)[number];
 
 interface Ours {
   pollWall: number;
@@ -103,7 +110,7 @@ interface Ours {
   sockets: number;
 }
 
-async function measureOurs(source: 'ss' | 'proc'): Promise<Ours> {
+async function measureOurs(source: Source): Promise<Ours> {
   const child = spawn(process.execPath, [`${ROOT}dist/main.js`, '--source', source, '--poll.interval', INTERVAL, '--web.listen-address', '127.0.0.1:0', '--log.level', 'debug'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -219,21 +226,24 @@ async function main(): Promise<void> {
     const workers = await buildLab(size, 18_000 + i * 100);
     try {
       const ssRaw = await timeCommand('ss', ['-tan']);
+      // The kernel's own dump, as the netlink source asks for it, bytes thrown away.
+      const netlinkRaw = await timeCommand(DEFAULT_NETLINK_HELPER, [...NETLINK_DUMPS]);
       const procRaw = await timeCommand('cat', ['/proc/net/tcp', '/proc/net/tcp6']);
       // What the exporter's two ss passes cost on their own (the -i -m detail pass only sees FIN-WAIT-1).
       const ssMain = await timeCommand('ss', ['-tnoe', 'state', 'all', 'exclude', 'fin-wait-1']);
       const ssDetail = await timeCommand('ss', ['-tnoeim', 'state', 'fin-wait-1']);
       const ssAllDetail = await timeCommand('ss', ['-tanoeim']);
       passes.push(
-        `| ${size} | ${ms(ssMain)} | ${ms(ssDetail)} | ${ms(ssAllDetail)} | ${ms(ssRaw)} | ${ms(procRaw)} |`,
+        `| ${size} | ${ms(ssMain)} | ${ms(ssDetail)} | ${ms(ssAllDetail)} | ${ms(ssRaw)} | ${ms(procRaw)} | ${ms(netlinkRaw)} |`,
       );
       const ne = await measureNodeExporter();
-      for (const source of ['ss', 'proc'] as const) {
+      const raw: Record<Source, number> = { netlink: netlinkRaw, ss: ssRaw, proc: procRaw };
+      for (const source of SOURCES) {
         const o = await measureOurs(source);
         const ratio = ne === undefined ? 'n/a' : `${(o.pollWall / ne.tcpstat).toFixed(2)}×`;
         rows.push(
           `| ${o.sockets} | ${source} | ${ms(o.pollWall)} | ${ms(o.cpuPerPoll)} | ${o.rssMiB.toFixed(0)} MiB | ${ms(o.p50)} / ${ms(o.p99)} / ${ms(o.max)} | ${ms(o.loopMax)} | ` +
-            `${ne ? ms(ne.tcpstat) : 'n/a'} | ${ne ? ms(ne.scrape) : 'n/a'} | ${ratio} | ${ms(source === 'ss' ? ssRaw : procRaw)} |`,
+            `${ne ? ms(ne.tcpstat) : 'n/a'} | ${ne ? ms(ne.scrape) : 'n/a'} | ${ratio} | ${ms(raw[source])} |`,
         );
         process.stdout.write(`${rows.at(-1)}\n`);
       }
@@ -244,11 +254,11 @@ async function main(): Promise<void> {
     if (i < SIZES.length - 1) await sleep(61_000);
   }
   process.stdout.write(
-    '\n| sockets | source | poll wall (median) | CPU per poll (exporter + ss) | peak RSS | /metrics p50 / p99 / max during polls | max event-loop delay | node_exporter tcpstat collector | node_exporter scrape | ours / tcpstat | raw ss -tan or cat /proc/net/tcp{,6} |\n' +
+    '\n| sockets | source | poll wall (median) | CPU per poll (exporter + children) | peak RSS | /metrics p50 / p99 / max during polls | max event-loop delay | node_exporter tcpstat collector | node_exporter scrape | ours / tcpstat | raw: tcpstate-diag, ss -tan or cat /proc/net/tcp{,6} |\n' +
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n' +
       `${rows.join('\n')}\n` +
-      '\n| lab size | ss main pass (-tnoe, all but FIN-WAIT-1) | ss detail pass (-tnoeim, FIN-WAIT-1 only) | -i -m on every socket (-tanoeim) | raw ss -tan | raw cat /proc/net/tcp{,6} |\n' +
-      '| --- | --- | --- | --- | --- | --- |\n' +
+      '\n| lab size | ss main pass (-tnoe, all but FIN-WAIT-1) | ss detail pass (-tnoeim, FIN-WAIT-1 only) | -i -m on every socket (-tanoeim) | raw ss -tan | raw cat /proc/net/tcp{,6} | raw tcpstate-diag (both dumps, to /dev/null) |\n' +
+      '| --- | --- | --- | --- | --- | --- | --- |\n' +
       `${passes.join('\n')}\n`,
   );
 }

@@ -60,10 +60,13 @@ export interface SocketRecord {
   /** Zero-window probe backoff exponent (`ss -i` backoff:N), when the source shows it. */
   backoff: number | undefined;
   /**
-   * What tells two sockets on the same 4-tuple apart: the socket cookie (`ss -e` sk:) or the
-   * (hashed) kernel pointer of /proc/net/tcp; undefined when the source hides it.
+   * What tells this socket from others. A number is a generated socket cookie (Linux >= 4.1,
+   * `ss -e` sk:, inet_diag): never reused, so it alone identifies the socket. A string is a
+   * (hashed) kernel address (/proc/net/tcp, or the cookie of older kernels, which was the address):
+   * a later socket may get it again, so it tells sockets apart only together with the 4-tuple.
+   * Undefined when the source hides it.
    */
-  identity: string | undefined;
+  identity: number | string | undefined;
 }
 
 /** A record with every optional field unknown, for parsers to fill. */
@@ -85,6 +88,14 @@ export function emptyRecord(family: Family, state: TcpState): SocketRecord {
     backoff: undefined,
     identity: undefined,
   };
+}
+
+/**
+ * A cookie as an identity: a number when it is a generated cookie (a counter, far below 2^53),
+ * else its hex text (a kernel address, used as the cookie before Linux 4.1).
+ */
+export function cookieIdentity(high: number, low: number): number | string {
+  return high < 0x20_0000 ? high * 0x1_0000_0000 + low : high.toString(16) + low.toString(16).padStart(8, '0');
 }
 
 export function isOrphan(r: Pick<SocketRecord, 'state' | 'inode'>): boolean {

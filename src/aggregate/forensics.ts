@@ -40,7 +40,7 @@ export const DEFAULT_FORENSICS: ForensicsOptions = {
 /** What the previous poll left for this one. */
 export interface PollContext {
   nowMs: number;
-  firstSeen: ReadonlyMap<string, number>;
+  firstSeen: ReadonlyMap<number | string, number>;
   listening: ReadonlySet<number>;
   options: ForensicsOptions;
   /** An extra consumer of every record (the one-shot report counts peers with it). */
@@ -86,7 +86,7 @@ export interface Forensics {
   /** Worst sockets per state, by Send-Q and (tracked states) by age. */
   top: Readonly<Partial<Record<TcpState, { bySendQueue: readonly SocketSample[]; byAge: readonly SocketSample[] }>>>;
   /** Carried to the next poll. */
-  firstSeen: ReadonlyMap<string, number>;
+  firstSeen: ReadonlyMap<number | string, number>;
   listening: ReadonlySet<number>;
 }
 
@@ -106,7 +106,7 @@ export class ForensicsCollector {
   private readonly age = new Buckets(AGE_BOUNDS);
   private stuck = 0;
   private untracked = 0;
-  private readonly firstSeen = new Map<string, number>();
+  private readonly firstSeen = new Map<number | string, number>();
   private readonly listening = new Set<number>();
   /** Per listening port: sockets and Send-Q per state index. */
   private readonly byPort = new Map<number, { sockets: Float64Array; bytes: Float64Array }>();
@@ -158,7 +158,8 @@ export class ForensicsCollector {
 
   /** First-seen time of a FIN-WAIT-1 socket; its age in seconds, or null when not tracked. */
   private track(r: SocketRecord): number | null {
-    const key = `${r.localAddress} ${r.localPort} ${r.remoteAddress} ${r.remotePort} ${r.identity ?? ''}`;
+    // A generated cookie is the socket; an address-like identity only together with the 4-tuple.
+    const key = typeof r.identity === 'number' ? r.identity : `${r.localAddress} ${r.localPort} ${r.remoteAddress} ${r.remotePort} ${r.identity ?? ''}`;
     const { nowMs, firstSeen, options } = this.ctx;
     let first = this.firstSeen.get(key);
     if (first === undefined) {

@@ -8,10 +8,10 @@
 //   rtattrs       len u16, type u16, payload, padded to 4 bytes
 //
 // Header and message integers are in host byte order, ports and addresses in network order.
-// Nothing is converted to text but the two addresses and the cookie, and nothing is kept.
+// Nothing is converted to text but the two addresses (cached), and nothing is kept.
 
 import { endianness } from 'node:os';
-import { TIMER_WRAP_SECONDS, emptyRecord, type SocketRecord } from '../model.ts';
+import { TIMER_WRAP_SECONDS, cookieIdentity, emptyRecord, type SocketRecord } from '../model.ts';
 import { STATE_CODES, TIMER_CODES, ipv4Text, ipv6Text, isUnlabelledState } from './kernel-codes.ts';
 import type { ParseSink } from './sink.ts';
 
@@ -195,10 +195,7 @@ export class InetDiagParser {
     r.recvQueue = this.u32(buf, m + 56);
     r.sendQueue = this.u32(buf, m + 60);
     r.inode = this.u32(buf, m + 68);
-    // The socket cookie, spelled as ss spells it after sk: (%llx).
-    const c0 = this.u32(buf, m + 44);
-    const c1 = this.u32(buf, m + 48);
-    r.identity = c1 === 0 ? c0.toString(16) : c1.toString(16) + c0.toString(16).padStart(8, '0');
+    r.identity = cookieIdentity(this.u32(buf, m + 48), this.u32(buf, m + 44));
     r.wmemQueued = undefined;
     r.backoff = undefined;
     if (len > NLMSG_HDRLEN + INET_DIAG_MSG_LEN && !this.attributes(buf, m + INET_DIAG_MSG_LEN, off + len)) {

@@ -219,7 +219,7 @@ export class SsParser {
       r.timerSeconds = timer.kind === undefined ? 0 : timer.seconds;
       r.timerCount = timer.kind === undefined ? 0 : timer.count;
     } else if (tok.startsWith('sk:')) {
-      r.identity = tok.slice(3);
+      r.identity = ssCookie(tok.slice(3));
     } else if (tok.startsWith('ino:')) {
       const ino = parseCount(tok.slice(4));
       if (ino === undefined) {
@@ -279,4 +279,17 @@ export class SsParser {
 function familyOf(host: string, starIsIpv6: boolean): Family {
   if (host === '*') return starIsIpv6 ? 'ipv6' : 'ipv4';
   return host.includes(':') ? 'ipv6' : 'ipv4';
+}
+
+/**
+ * `sk:` is the cookie in hex (%llx; %08x%08x in old ss). Below 2^53 it is a generated cookie and
+ * becomes a number; a kernel address (the cookie before Linux 4.1) stays text: see cookieIdentity().
+ */
+function ssCookie(hex: string): number | string {
+  let i = 0;
+  while (i < hex.length - 1 && hex.charCodeAt(i) === 48) i++;
+  const digits = hex.length - i;
+  if (digits > 13) return hex;
+  const n = Number(`0x${hex.slice(i)}`);
+  return Number.isNaN(n) ? hex : n;
 }

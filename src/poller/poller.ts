@@ -100,7 +100,7 @@ export class Poller implements SnapshotView {
   private netlinkMissingLogged = false;
   private readonly pageSize: PageSize;
   /** Carried from poll to poll: first-seen times of FIN-WAIT-1 sockets, listening ports. */
-  private firstSeen: ReadonlyMap<string, number> = new Map();
+  private firstSeen: ReadonlyMap<number | string, number> = new Map();
   private listening: ReadonlySet<number> = new Set();
 
   constructor(private readonly options: PollerOptions) {

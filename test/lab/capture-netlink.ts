@@ -1,4 +1,4 @@
-// Re-makes test/fixtures/netlink/{lab.bin,figures.json}: a real inet_diag dump of a small lab in a
+// Re-makes test/fixtures/netlink/{lab-*.bin,figures.json}: a real inet_diag dump of a small lab in a
 // fresh network namespace, with the lab's own measurement. Root. `npx tsx test/lab/capture-netlink.ts`
 
 import { execFileSync } from 'node:child_process';
@@ -13,12 +13,13 @@ const lab = await Lab.start({ finWait1: 5, established: 3, timeWait: 4, netns: n
 try {
   await new Promise((r) => setTimeout(r, 1500));
   const before = await lab.measure();
-  const bytes = execFileSync('ip', ['netns', 'exec', ns, DEFAULT_NETLINK_HELPER, ...NETLINK_DUMPS]);
+  // One file per dump, named after it (test/fixtures/bin/netlink-lab replays them).
+  const dumps = NETLINK_DUMPS.map((d) => [d, execFileSync('ip', ['netns', 'exec', ns, DEFAULT_NETLINK_HELPER, d])] as const);
   const after = await lab.measure();
   if (JSON.stringify(before) !== JSON.stringify(after)) throw new Error('lab moved during capture');
-  writeFileSync(new URL('lab.bin', OUT), bytes);
+  for (const [d, bytes] of dumps) writeFileSync(new URL(`lab-${d.replace(':', '-')}.bin`, OUT), bytes);
   writeFileSync(new URL('figures.json', OUT), `${JSON.stringify(after)}\n`);
-  console.log(`${bytes.length} bytes; dumps ${NETLINK_DUMPS.join(' ')}; lab ${JSON.stringify(after)}`);
+  console.log(`dumps ${dumps.map(([d, b]) => `${d}: ${b.length} bytes`).join(', ')}; lab ${JSON.stringify(after)}`);
 } finally {
   await lab.stop();
   await deleteNetns(ns);

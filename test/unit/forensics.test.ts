@@ -40,7 +40,7 @@ describe('TopN', () => {
   });
 });
 
-const fw1 = (port: number, sendQueue: number, identity = 'a', extra: Partial<SocketRecord> = {}) =>
+const fw1 = (port: number, sendQueue: number, identity: number | string = 'a', extra: Partial<SocketRecord> = {}) =>
   rec({ state: 'fin_wait1', localPort: 443, remotePort: port, sendQueue, inode: 0, identity, ...extra });
 
 function poll(records: SocketRecord[], nowMs: number, prev?: Forensics, options: Partial<ForensicsOptions> = {}): Forensics {
@@ -63,6 +63,14 @@ describe('ForensicsCollector: time in FIN-WAIT-1', () => {
     // 1001 vanished; 1000 was replaced by a new socket (other cookie) on the same 4-tuple.
     const p3 = poll([fw1(1000, 10, 'b')], 90_000, p2);
     assert.deepEqual([p3.age.sum, p3.tracked, [...p3.firstSeen.values()]], [0, 1, [90_000]]);
+  });
+  it('a generated cookie (a number) identifies the socket alone; a new cookie starts again', () => {
+    const p1 = poll([fw1(1000, 10, 7), fw1(1001, 10, 8)], 0);
+    // The same sockets: cookies 7 and 8 still there (the tuple is not part of the key).
+    const p2 = poll([fw1(1000, 10, 7), fw1(1001, 10, 8)], 30_000, p1);
+    assert.deepEqual([p2.age.sum, [...p2.firstSeen.keys()]], [60, [7, 8]]);
+    const p3 = poll([fw1(1000, 10, 9)], 40_000, p2);
+    assert.deepEqual([p3.age.sum, [...p3.firstSeen.entries()]], [0, [[9, 40_000]]]);
   });
   it('counts stuck sockets older than --stuck-after', () => {
     const p1 = poll([fw1(1, 1), fw1(2, 1)], 0);

@@ -41,7 +41,7 @@ describe('SsParser: DOMAIN.md §3.6 samples', () => {
       inode: 0,
       wmemQueued: 131200,
       backoff: undefined,
-      identity: '000000c0',
+      identity: 0xc0,
     });
   });
   it('(2) v2.6.33 -tanoep: timer before users, old users format, unbracketed v4-mapped', () => {
@@ -282,4 +282,22 @@ describe('stateFromName', () => {
     assert.equal(stateFromName('bogus'), undefined);
     assert.equal(stateFromName('toString'), undefined);
   });
+});
+
+describe('SsParser: sk: cookies', () => {
+  const CASES: Array<[string, number | string]> = [
+    ['sk:70cd', 0x70cd], // iproute2 >= 4.x: %llx of a generated cookie
+    ['sk:000000c0', 0xc0], // old ss: %08x%08x
+    ['sk:00000001000000ab', 0x1_0000_00ab],
+    ['sk:ffff880036d0c000', 'ffff880036d0c000'], // kernels < 4.1: the cookie was the socket's address
+    ['sk:zz', 'zz'],
+  ];
+  for (const [tok, want] of CASES) {
+    it(`${tok} → ${String(want)}`, () => {
+      const sink = new CollectingSink();
+      feed(new SsParser(sink), `ESTAB 0 0 127.0.0.1:1 127.0.0.1:2 ino:5 ${tok}`);
+      assert.deepEqual(sink.errors, []);
+      assert.equal(sink.records[0]!.identity, want);
+    });
+  }
 });
