@@ -5,7 +5,7 @@
 // Prints a table with ratios. Not a test: it asserts nothing, it measures.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -64,11 +64,24 @@ async function stopLab(workers: Worker[]): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // measurements
 
+/** Clock ticks of user + system time of a process, its waited-for children and, recursively, its live ones (the netlink helper). */
 function cpuTicks(pid: number): number {
-  // /proc/<pid>/stat: fields after the command; utime stime cutime cstime are fields 14-17.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  // /proc/<pid>/stat: fields after the command; ppid is field 4, utime stime cutime cstime 14-17.
+  const fields = (p: string) => {
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  };
+  const f = fields(String(pid));
+  let ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (Number(fields(p)[1]) === pid) ticks += cpuTicks(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks;
 }
 
 function peakRssMiB(pid: number): number {

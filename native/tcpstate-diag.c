@@ -5,11 +5,20 @@
  * no parsing here keeps this program small and lets the parser be tested on captured bytes.
  *
  * usage: tcpstate-diag STATES[:EXT] [STATES[:EXT]]...
+ *        tcpstate-diag --serve STATES[:EXT] [STATES[:EXT]]...
  *   STATES  hex bit mask of TCP states (bit n = state n of include/net/tcp_states.h)
  *   EXT     hex bit mask of extensions (bit n-1 = INET_DIAG_* attribute n), default 0
- * Each argument is one dump of IPv4, then one of IPv6. Every dump ends with its NLMSG_DONE.
- * Exit status: 0 when every dump completed; 1 on a usage error; 2 when the kernel or a system
- * call failed (the reason is on stderr, and stdout may hold a partial table).
+ * Each spec is one dump of IPv4, then one of IPv6. Every dump ends with its NLMSG_DONE.
+ *
+ * One-shot: the specs are dumped one after the other to stdout, then the program exits.
+ * --serve: the program stays, so that a poll costs no process creation in the exporter. Each
+ * byte read on stdin starts one round: every spec is dumped at the same time by a child process
+ * of its own (the kernel's work spread over the CPUs), spec 0 to fd 1 (stdout), spec i to fd i+2
+ * (fd 3, 4, ...). End of stdin ends the program.
+ *
+ * Exit status: 0 when every dump completed (one-shot) or stdin ended (--serve); 1 on a usage
+ * error; 2 when the kernel or a system call failed (the reason is on stderr, and the output may
+ * hold a partial table).
  *
  * Needs no privileges: any user may dump the socket table (as with ss).
  */
@@ -23,7 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* The kernel fills each dump read with up to 32 KiB of messages (netlink_dump()). */
@@ -36,9 +47,9 @@ static int fail(const char *what, int err) {
   return 2;
 }
 
-static int write_all(const char *buf, size_t len) {
+static int write_all(int out, const char *buf, size_t len) {
   while (len > 0) {
-    ssize_t n = write(STDOUT_FILENO, buf, len);
+    ssize_t n = write(out, buf, len);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -57,8 +68,8 @@ static int parse_hex(const char *text, char **end, unsigned long max, unsigned l
   return 0;
 }
 
-/* One dump request and its answer, copied to stdout. Returns 0 or an exit status. */
-static int dump(int fd, unsigned char family, unsigned int states, unsigned char ext, unsigned int seq, char *buf) {
+/* One dump request and its answer, copied to out. Returns 0 or an exit status. */
+static int dump(int fd, int out, unsigned char family, unsigned int states, unsigned char ext, unsigned int seq, char *buf) {
   struct {
     struct nlmsghdr nlh;
     struct inet_diag_req_v2 req;
@@ -95,45 +106,103 @@ static int dump(int fd, unsigned char family, unsigned int states, unsigned char
       }
       if (h->nlmsg_type == NLMSG_DONE) done = 1;
     }
-    int err = write_all(buf, (size_t)n);
+    int err = write_all(out, buf, (size_t)n);
     if (err != 0) return fail("write", err);
     if (done) return 0;
   }
 }
 
-int main(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-    fputs("usage: tcpstate-diag STATES[:EXT]...  (hex masks; raw netlink inet_diag messages on stdout)\n",
-          argc < 2 ? stderr : stdout);
-    return argc < 2 ? 1 : 0;
-  }
-  unsigned long states[64], exts[64];
-  int dumps = argc - 1;
-  if (dumps > 64) dumps = 64;
-  for (int i = 0; i < dumps; i++) {
-    char *end;
-    exts[i] = 0;
-    if (parse_hex(argv[i + 1], &end, 0xffffffffUL, &states[i]) != 0 ||
-        (*end == ':' && parse_hex(end + 1, &end, 0xffUL, &exts[i]) != 0) || *end != '\0') {
-      fprintf(stderr, "tcpstate-diag: bad dump spec '%s' (want STATES[:EXT] in hex)\n", argv[i + 1]);
-      return 1;
-    }
-  }
-
-  (void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, PIPE_SIZE); /* not a pipe, or not allowed: fine */
-
+/* Both families of one spec to out, over a netlink socket of its own. Returns 0 or an exit status. */
+static int dump_spec(int out, unsigned long states, unsigned long ext, unsigned int *seq) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return fail("socket(AF_NETLINK, NETLINK_SOCK_DIAG)", errno);
   char *buf = malloc(RECV_BUFFER);
   if (buf == NULL) return fail("malloc", ENOMEM);
+  static const unsigned char families[] = {AF_INET, AF_INET6};
+  int status = 0;
+  for (int f = 0; f < 2 && status == 0; f++) {
+    status = dump(fd, out, families[f], (unsigned int)states, (unsigned char)ext, (*seq)++, buf);
+  }
+  free(buf);
+  close(fd);
+  return status;
+}
 
+/* --serve: one round per byte on stdin, every spec in a child process of its own. */
+static int serve(int dumps, const unsigned long *states, const unsigned long *exts) {
+  for (int i = 1; i < dumps; i++) {
+    if (fcntl(i + 2, F_GETFD) < 0) {
+      fprintf(stderr, "tcpstate-diag: --serve with %d specs needs fd %d open for spec %d\n", dumps, i + 2, i);
+      return 1;
+    }
+  }
+  for (int i = 0; i < dumps; i++) (void)fcntl(i == 0 ? STDOUT_FILENO : i + 2, F_SETPIPE_SZ, PIPE_SIZE);
+  unsigned int seq = 1;
+  char trigger[64];
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, trigger, 1);
+    if (n == 0) return 0;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("read(stdin)", errno);
+    }
+    pid_t pids[64];
+    for (int i = 0; i < dumps; i++) {
+      pids[i] = fork();
+      if (pids[i] < 0) return fail("fork", errno);
+      if (pids[i] == 0) {
+        unsigned int child_seq = seq + 2 * (unsigned int)i;
+        _exit(dump_spec(i == 0 ? STDOUT_FILENO : i + 2, states[i], exts[i], &child_seq));
+      }
+    }
+    seq += 2 * (unsigned int)dumps;
+    int status = 0;
+    for (int i = 0; i < dumps; i++) {
+      int ws;
+      while (waitpid(pids[i], &ws, 0) < 0) {
+        if (errno != EINTR) return fail("waitpid", errno);
+      }
+      if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) status = 2;
+    }
+    if (status != 0) return status; /* the child said why on stderr */
+  }
+}
+
+int main(int argc, char **argv) {
+  int first = 1;
+  int serving = argc > 1 && strcmp(argv[1], "--serve") == 0;
+  if (serving) first = 2;
+  if (argc <= first || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+    int asked = argc > 1 && !serving;
+    fputs("usage: tcpstate-diag [--serve] STATES[:EXT]...  (hex masks; raw netlink inet_diag messages on stdout)\n",
+          asked ? stdout : stderr);
+    return asked ? 0 : 1;
+  }
+  unsigned long states[64], exts[64];
+  int dumps = argc - first;
+  if (dumps > 64) {
+    fputs("tcpstate-diag: at most 64 dump specs\n", stderr);
+    return 1;
+  }
+  for (int i = 0; i < dumps; i++) {
+    const char *spec = argv[first + i];
+    char *end;
+    exts[i] = 0;
+    if (parse_hex(spec, &end, 0xffffffffUL, &states[i]) != 0 ||
+        (*end == ':' && parse_hex(end + 1, &end, 0xffUL, &exts[i]) != 0) || *end != '\0') {
+      fprintf(stderr, "tcpstate-diag: bad dump spec '%s' (want STATES[:EXT] in hex)\n", spec);
+      return 1;
+    }
+  }
+  /* A reader that went away ends us quietly, as it would end ss. */
+  signal(SIGPIPE, SIG_DFL);
+  if (serving) return serve(dumps, states, exts);
+
+  (void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, PIPE_SIZE); /* not a pipe, or not allowed: fine */
   unsigned int seq = 1;
   for (int i = 0; i < dumps; i++) {
-    static const unsigned char families[] = {AF_INET, AF_INET6};
-    for (int f = 0; f < 2; f++) {
-      int status = dump(fd, families[f], (unsigned int)states[i], (unsigned char)exts[i], seq++, buf);
-      if (status != 0) return status;
-    }
+    int status = dump_spec(STDOUT_FILENO, states[i], exts[i], &seq);
+    if (status != 0) return status;
   }
   return 0;
 }

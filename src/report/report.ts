@@ -146,6 +146,7 @@ export async function reportLive(opts: { source: SourceMode; procfs: string; ssP
     observe: (r) => peers.add(r),
   });
   await poller.poll();
+  await poller.stop(); // ends the netlink helper
   const snapshot = poller.snapshot();
   if (snapshot === undefined || Object.keys(snapshot.table).length === 0) {
     const failed = snapshot?.sources.filter((s) => !s.up).map((s) => s.source).join(', ') ?? 'all';

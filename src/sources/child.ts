@@ -77,3 +77,67 @@ function describeFailure(e: unknown, run: ChildRun): Error {
   const stderr = typeof raw === 'string' ? raw.trim().slice(0, 500) : '';
   return new Error(`${e.shortMessage}${stderr === '' ? '' : `: ${stderr}`}`, { cause: e });
 }
+
+export interface ServerRun {
+  path: string;
+  args: readonly string[];
+  /** Output pipes besides stdout: fd 3, 4, ... */
+  extraOutputs: number;
+  /** Ends the server (shutdown). */
+  signal: AbortSignal;
+  pathFlag: string;
+  missingHint: string;
+}
+
+/** A long-lived child fed through stdin, with its output pipes. */
+export interface Server {
+  readonly stdin: NodeJS.WritableStream;
+  /** stdout, then fd 3, 4, ... */
+  readonly outputs: readonly NodeJS.ReadableStream[];
+  /** Settles once, when the child has gone, with why. */
+  readonly exited: Promise<Error>;
+  kill(): void;
+}
+
+/** Starts a long-lived child (e.g. `tcpstate-diag --serve`) at our niceness + CHILD_NICE. */
+export function startServer(run: ServerRun): Server {
+  const pipes = Array.from({ length: run.extraOutputs }, () => 'pipe' as const);
+  const subprocess = execa(run.path, run.args, {
+    stdio: ['pipe', 'pipe', 'pipe', ...pipes],
+    buffer: false,
+    cancelSignal: run.signal,
+    forceKillAfterDelay: 1000,
+    env: { LC_ALL: 'C' },
+    extendEnv: true,
+  });
+  if (subprocess.pid !== undefined) {
+    try {
+      setPriority(subprocess.pid, CHILD_NICE);
+    } catch {
+      // Not allowed: the child keeps our priority.
+    }
+  }
+  // The last words on stderr, for the error when it exits.
+  let stderr = '';
+  subprocess.stderr.setEncoding('utf8');
+  subprocess.stderr.on('data', (s: string) => {
+    stderr = (stderr + s).slice(-500);
+  });
+  const name = run.path.split('/').pop() ?? run.path;
+  const exited = subprocess.then(
+    () => new Error(`${name} exited`),
+    (e: unknown) => {
+      if (e instanceof ExecaError) {
+        if (e.isCanceled) return new Error(`${name} cancelled (shutting down)`, { cause: e });
+        if (e.code === 'ENOENT') return new Error(`${name} not found at ${run.pathFlag}=${run.path} (${run.missingHint})`, { cause: e });
+        const why = stderr.trim();
+        return new Error(`${e.shortMessage}${why === '' ? '' : `: ${why}`}`, { cause: e });
+      }
+      return asError(e);
+    },
+  );
+  // A write to a child that has just died fails with EPIPE: `exited` reports it.
+  subprocess.stdin.on('error', () => undefined);
+  const outputs = [subprocess.stdout, ...pipes.map((_, i) => subprocess.stdio[3 + i] as NodeJS.ReadableStream)];
+  return { stdin: subprocess.stdin, outputs, exited, kill: () => subprocess.kill('SIGKILL') };
+}

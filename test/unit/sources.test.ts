@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,53 +47,93 @@ describe('ss source', () => {
 });
 
 describe('netlink source', () => {
-  it('reads a real dump of the lab through the binary parser', async () => {
-    const r = await readNetlink({ path: `${FIX}bin/netlink-lab`, timeoutMs: 5000 }, signal);
-    assert.equal(r.up, true, r.error?.message);
-    assert.equal(r.parseErrors, 0);
+  // The helper stays up for as long as its owner's signal: every test ends its own.
+  const owner = () => {
+    const ac = new AbortController();
+    after(() => ac.abort());
+    return ac.signal;
+  };
+
+  it('reads a real dump of the lab through the binary parser, poll after poll, with one helper', async () => {
+    const s = owner();
     const fig = JSON.parse(readFileSync(`${FIX}netlink/figures.json`, 'utf8')) as Record<string, number>;
-    assert.equal(r.table!.ipv4!.fin_wait1.orphanSockets, fig.fin_wait1);
-    assert.equal(r.table!.ipv4!.fin_wait1.sendQueueBytes, fig.fin_wait1_send_queue_without_fin! + fig.fin_wait1!);
-    assert.equal(r.table!.ipv6!.established.sockets, 0);
+    for (let poll = 0; poll < 3; poll++) {
+      const r = await readNetlink({ path: `${FIX}bin/netlink-lab`, timeoutMs: 5000 }, s);
+      assert.equal(r.up, true, r.error?.message);
+      assert.equal(r.parseErrors, 0);
+      assert.equal(r.table!.ipv4!.fin_wait1.orphanSockets, fig.fin_wait1);
+      assert.equal(r.table!.ipv4!.fin_wait1.sendQueueBytes, fig.fin_wait1_send_queue_without_fin! + fig.fin_wait1!);
+      assert.equal(r.table!.ipv4!.established.sockets, fig.established);
+      assert.equal(r.table!.ipv6!.established.sockets, 0);
+    }
   });
-  it('a dump cut short is a failure, not a smaller table', async () => {
+  it('a helper that dies inside a dump: a failure, not a smaller table; the next poll starts a new one', async () => {
+    const s = owner();
     const dir = mkdtempSync(join(tmpdir(), 'tcpstate-netlink-'));
     const cut = join(dir, 'netlink-cut');
-    writeFileSync(cut, `#!/bin/sh\nhead -c 1000 ${FIX}netlink/lab-1fee.bin\n`);
+    const marker = join(dir, 'started');
+    // The first helper dies after half a dump; the one started after it works.
+    writeFileSync(
+      cut,
+      `#!/bin/sh\nif [ ! -e ${marker} ]; then touch ${marker}; read -r _; head -c 1000 ${FIX}netlink/lab-1fee.bin; exit 3; fi\n` +
+        `exec ${FIX}bin/netlink-lab "$@"\n`,
+    );
     chmodSync(cut, 0o755);
-    const r = await readNetlink({ path: cut, timeoutMs: 5000 }, signal);
+    const r = await readNetlink({ path: cut, timeoutMs: 5000 }, s);
     assert.equal(r.up, false);
-    assert.match(r.error!.message, /netlink dump 1fee incomplete: 0 of 2 families ended/);
-    assert.equal(r.parseErrors, 2, 'the message cut in half, in each of the two runs');
+    assert.match(r.error!.message, /exit code 3/);
+    const again = await readNetlink({ path: cut, timeoutMs: 5000 }, s);
+    assert.equal(again.up, true, again.error?.message);
   });
   it('names a missing helper and how to build it', async () => {
-    const r = await readNetlink({ path: '/nonexistent/tcpstate-diag', timeoutMs: 1000 }, signal);
+    const r = await readNetlink({ path: '/nonexistent/tcpstate-diag', timeoutMs: 1000 }, owner());
     assert.equal(r.up, false);
     assert.match(r.error!.message, /tcpstate-diag not found at --netlink\.helper=\/nonexistent\/tcpstate-diag \(build it with `npm run build:native`/);
     assert.equal(await netlinkHelperUsable('/nonexistent/tcpstate-diag'), false);
   });
   it('reports exit status and stderr of a failing helper', async () => {
-    const r = await readNetlink({ path: `${FIX}bin/netlink-broken`, timeoutMs: 1000 }, signal);
+    const r = await readNetlink({ path: `${FIX}bin/netlink-broken`, timeoutMs: 1000 }, owner());
     assert.equal(r.up, false);
     assert.match(r.error!.message, /exit code 2.*inet_diag dump \(IPv4\): No such file or directory/s);
   });
   it('kills a hanging helper at --ss.timeout', async () => {
-    const r = await readNetlink({ path: `${FIX}bin/ss-hang`, timeoutMs: 300 }, signal);
+    const started = Date.now();
+    const r = await readNetlink({ path: `${FIX}bin/ss-hang`, timeoutMs: 300 }, owner());
     assert.equal(r.up, false);
     assert.match(r.error!.message, /ss-hang killed after --ss\.timeout=300ms/);
+    assert.ok(Date.now() - started < 5000);
   });
-  it('the helper is built (npm ci runs scripts/build-native.sh; needs gcc and libc6-dev) and dumps this host', async () => {
+  it('is cancelled by its owner\'s signal (shutdown)', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 100);
+    const r = await readNetlink({ path: `${FIX}bin/ss-hang`, timeoutMs: 10_000 }, ac.signal);
+    assert.equal(r.up, false);
+    assert.match(r.error!.message, /cancelled/);
+  });
+  it('the helper is built (npm ci runs scripts/build-native.sh; needs gcc and libc6-dev) and serves this host', async () => {
     assert.ok(await netlinkHelperUsable(DEFAULT_NETLINK_HELPER), `${DEFAULT_NETLINK_HELPER} missing: run npm run build:native`);
-    const r = await readNetlink({ path: DEFAULT_NETLINK_HELPER, timeoutMs: 5000 }, signal);
-    assert.equal(r.up, true, r.error?.message);
-    assert.equal(r.parseErrors, 0);
+    const s = owner();
+    for (let poll = 0; poll < 2; poll++) {
+      const r = await readNetlink({ path: DEFAULT_NETLINK_HELPER, timeoutMs: 5000 }, s);
+      assert.equal(r.up, true, r.error?.message);
+      assert.equal(r.parseErrors, 0);
+    }
   });
-  it('the helper rejects a bad dump spec with usage', async () => {
-    await assert.rejects(promisify(execFile)(DEFAULT_NETLINK_HELPER, ['10:zz']), (e: { code?: number; stderr?: string }) => {
-      return e.code === 1 && /bad dump spec '10:zz'/.test(e.stderr ?? '');
-    });
-    const { stdout } = await promisify(execFile)(DEFAULT_NETLINK_HELPER, ['--help']);
-    assert.match(stdout, /usage: tcpstate-diag STATES\[:EXT\]/);
+  it('the helper: one-shot dumps equal one --serve round; usage errors', async () => {
+    const run = promisify(execFile);
+    const oneShot = await run(DEFAULT_NETLINK_HELPER, ['400'], { encoding: 'buffer' }); // LISTEN only: stable
+    const served = await run('sh', ['-c', `echo | ${DEFAULT_NETLINK_HELPER} --serve 400 400 3>/dev/null`], { encoding: 'buffer' });
+    const types = (b: Buffer) => {
+      const t: number[] = [];
+      for (let o = 0; o + 16 <= b.length; o += b.readUInt32LE(o)) t.push(b.readUInt16LE(o + 4));
+      return t;
+    };
+    assert.deepEqual(types(served.stdout), types(oneShot.stdout));
+    assert.equal(types(oneShot.stdout).filter((t) => t === 3).length, 2, 'one NLMSG_DONE per family');
+    await assert.rejects(run(DEFAULT_NETLINK_HELPER, ['10:zz']), (e: { code?: number; stderr?: string }) => e.code === 1 && /bad dump spec '10:zz'/.test(e.stderr ?? ''));
+    await assert.rejects(run('sh', ['-c', `echo | ${DEFAULT_NETLINK_HELPER} --serve 400 400 3>&-`]), (e: { code?: number; stderr?: string }) => e.code === 1 && /needs fd 3 open/.test(e.stderr ?? ''));
+    const { stdout } = await run(DEFAULT_NETLINK_HELPER, ['--help']);
+    assert.match(stdout, /usage: tcpstate-diag \[--serve\] STATES\[:EXT\]/);
     assert.deepEqual(NETLINK_DUMPS, ['1fee', '10:42'], 'test/fixtures/bin/netlink-lab replays these dumps');
   });
 });
