@@ -28,15 +28,21 @@ interface Worker {
   port: number;
 }
 
-/** fw1 25 %, established 58 %, time-wait 17 % (30k / 70k / 20k at 120k). Each worker ≤ 15 000 fds. */
+/**
+ * fw1 25 %, established 58 %, time-wait 17 % (30k / 70k / 20k at 120k). Beyond that, orphans stay
+ * at 30 000 (tcp_max_orphans, and memory) and TIME-WAIT at 100 000 (tcp_max_tw_buckets, 131 072
+ * here); the rest is ESTABLISHED. Each worker holds ≤ 15 000 descriptors.
+ */
 async function buildLab(total: number, basePort: number): Promise<Worker[]> {
   const plan: Array<[string, number]> = [];
   const split = (role: string, count: number, per: number) => {
     for (let left = count; left > 0; left -= per) plan.push([role, Math.min(per, left)]);
   };
-  split('fw1', Math.round(total * 0.25), 15_000);
-  split('est', Math.round(total * 0.58), 15_000);
-  split('tw', Math.round(total * 0.17), 10_000);
+  const fw1 = Math.min(Math.round(total * 0.25), 30_000);
+  const tw = Math.min(Math.round(total * 0.17), 100_000);
+  split('fw1', fw1, 15_000);
+  split('est', total - fw1 - tw, 15_000);
+  split('tw', tw, 10_000);
   const workers = plan.map(([role, count], i) => {
     const port = basePort + i;
     const proc = spawn('python3', [`${ROOT}bench/biglab.py`, '--role', role, '--count', String(count), '--port', String(port)], {
