@@ -11,7 +11,7 @@
 // Nothing is converted to text but the two addresses (cached), and nothing is kept.
 
 import { endianness } from 'node:os';
-import { TIMER_WRAP_SECONDS, cookieIdentity, emptyRecord, type SocketRecord } from '../model.ts';
+import { TIMER_WRAP_SECONDS, cookieIdentity, emptyRecord, type SocketRecord, type TcpState } from '../model.ts';
 import { STATE_CODES, TIMER_CODES, ipv4Text, ipv6Text, isUnlabelledState } from './kernel-codes.ts';
 import type { ParseSink } from './sink.ts';
 
@@ -23,6 +23,7 @@ const SOCK_DIAG_BY_FAMILY = 20;
 const INET_DIAG_MSG_LEN = 72;
 const AF_INET = 2;
 const AF_INET6 = 10;
+const TCP_NEW_SYN_RECV = 0x0c;
 
 /** Attribute types (enum of include/uapi/linux/inet_diag.h). */
 const INET_DIAG_MEMINFO = 1;
@@ -38,20 +39,15 @@ const MAX_MESSAGE = 1 << 20;
 /** Bytes of a bad message quoted (hex) in the parse error. */
 const QUOTED_BYTES = 48;
 
-/** Bit n = TCP state n, for the helper's STATES mask (include/net/tcp_states.h). */
-export const STATE_BIT = {
-  established: 1 << 1,
-  syn_sent: 1 << 2,
-  syn_recv: (1 << 3) | (1 << 12), // with NEW_SYN_RECV: request sockets
-  fin_wait1: 1 << 4,
-  fin_wait2: 1 << 5,
-  time_wait: 1 << 6,
-  close: 1 << 7,
-  close_wait: 1 << 8,
-  last_ack: 1 << 9,
-  listen: 1 << 10,
-  closing: 1 << 11,
-} as const;
+/** The helper's STATES mask for these states: bit n = state code n (SYN-RECV with NEW_SYN_RECV: request sockets). */
+export function stateMask(states: readonly TcpState[]): number {
+  let mask = 0;
+  for (const state of states) {
+    mask |= 1 << STATE_CODES.indexOf(state);
+    if (state === 'syn_recv') mask |= 1 << TCP_NEW_SYN_RECV;
+  }
+  return mask;
+}
 /** Bit n-1 = attribute n, for the helper's EXT mask. */
 export const EXT_BIT = {
   meminfo: 1 << (INET_DIAG_MEMINFO - 1),

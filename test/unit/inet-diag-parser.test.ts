@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { TCP_STATES } from '../../src/model.ts';
-import { InetDiagParser } from '../../src/parsers/inet-diag.ts';
+import { InetDiagParser, stateMask } from '../../src/parsers/inet-diag.ts';
 import { CollectingSink } from '../helpers/collect.ts';
 
 // Messages built byte by byte after the kernel's structs (include/uapi/linux/inet_diag.h), so the
@@ -182,6 +182,17 @@ describe('InetDiagParser: fields', () => {
     assert.deepEqual(sink.errors, []);
     assert.deepEqual([sink.records[0]!.sendQueue, sink.records[0]!.timerSeconds, sink.records[0]!.localPort], [70000, 1.5, 17001]);
   });
+});
+
+describe('stateMask: the helper\'s STATES argument', () => {
+  const CASES: Array<[Parameters<typeof stateMask>[0], number]> = [
+    [['established'], 0x2],
+    [['fin_wait1'], 0x10],
+    [['listen'], 0x400],
+    [['syn_recv'], 0x1008], // SYN-RECV and NEW_SYN_RECV (request sockets)
+    [[...TCP_STATES], 0x1ffe],
+  ];
+  for (const [states, mask] of CASES) it(`${states.join(',')} → ${mask.toString(16)}`, () => assert.equal(stateMask(states), mask));
 });
 
 describe('InetDiagParser: what is not a socket', () => {
