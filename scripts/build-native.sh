@@ -7,6 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 out=build/tcpstate-diag
 cc=${CC:-cc}
+if [ -z "${CC:-}" ] && ! command -v cc >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1; then cc=gcc; fi
 if ! command -v "$cc" >/dev/null 2>&1; then
   msg="no C compiler ($cc): $out not built; --source auto will use ss (Debian: apt-get install gcc libc6-dev)"
   if [ "${TCPSTATE_NATIVE_REQUIRED:-0}" = 1 ]; then echo "build-native: $msg" >&2; exit 1; fi
