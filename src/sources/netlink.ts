@@ -53,6 +53,8 @@ export async function netlinkHelperUsable(path: string): Promise<boolean> {
 /** The helper in --serve mode; replaced by a new one after it failed. */
 class DiagServer {
   private server: Server | undefined;
+  /** The round in progress and its helper (one exit handler per helper, not one per round). */
+  private current: { server: Server; end: (error: Error) => void } | undefined;
 
   constructor(
     private readonly path: string,
@@ -71,6 +73,7 @@ class DiagServer {
       const finish = (error: Error | undefined) => {
         if (settled) return;
         settled = true;
+        this.current = undefined;
         clearTimeout(timer);
         for (const off of listeners) off();
         if (error !== undefined) {
@@ -81,10 +84,7 @@ class DiagServer {
         resolve(error);
       };
       const timer = setTimeout(() => finish(new Error(`${name} killed after --ss.timeout=${timeoutMs}ms`)), timeoutMs);
-      void server.exited.then((e) => {
-        if (this.server === server) this.server = undefined;
-        finish(e);
-      });
+      this.current = { server, end: finish };
       server.outputs.forEach((stream, i) => {
         const parser = parsers[i]!;
         let done = false;
@@ -112,7 +112,8 @@ class DiagServer {
   }
 
   private start(): Server {
-    this.server ??= startServer({
+    if (this.server !== undefined) return this.server;
+    const server = startServer({
       path: this.path,
       args: ['--serve', ...NETLINK_DUMPS],
       extraOutputs: NETLINK_DUMPS.length - 1,
@@ -120,7 +121,13 @@ class DiagServer {
       pathFlag: '--netlink.helper',
       missingHint: 'build it with `npm run build:native`, which needs gcc and libc6-dev',
     });
-    return this.server;
+    this.server = server;
+    void server.exited.then((e) => {
+      if (this.server === server) this.server = undefined;
+      // A helper killed after its round failed must not end the next round, run by its successor.
+      if (this.current?.server === server) this.current.end(e);
+    });
+    return server;
   }
 }
 

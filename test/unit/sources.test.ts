@@ -85,6 +85,20 @@ describe('netlink source', () => {
     const again = await readNetlink({ path: cut, timeoutMs: 5000 }, s);
     assert.equal(again.up, true, again.error?.message);
   });
+  it('a helper killed at the timeout does not end the round of the one started after it', async () => {
+    const s = owner();
+    const dir = mkdtempSync(join(tmpdir(), 'tcpstate-netlink-'));
+    const slow = join(dir, 'netlink-slow');
+    const marker = join(dir, 'started');
+    writeFileSync(slow, `#!/bin/sh\nif [ ! -e ${marker} ]; then touch ${marker}; exec sleep 30; fi\nexec ${FIX}bin/netlink-lab "$@"\n`);
+    chmodSync(slow, 0o755);
+    const r = await readNetlink({ path: slow, timeoutMs: 300 }, s);
+    assert.match(r.error!.message, /killed after --ss\.timeout=300ms/);
+    for (let poll = 0; poll < 3; poll++) {
+      const again = await readNetlink({ path: slow, timeoutMs: 5000 }, s);
+      assert.equal(again.up, true, again.error?.message);
+    }
+  });
   it('names a missing helper and how to build it', async () => {
     const r = await readNetlink({ path: '/nonexistent/tcpstate-diag', timeoutMs: 1000 }, owner());
     assert.equal(r.up, false);
