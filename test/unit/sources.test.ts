@@ -4,7 +4,10 @@ import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { promisify } from 'node:util';
+import { DEFAULT_FORENSICS, ForensicsCollector } from '../../src/aggregate/forensics.ts';
 import { DEFAULT_NETLINK_HELPER, NETLINK_DUMPS, netlinkHelperUsable, readNetlink } from '../../src/sources/netlink.ts';
 import { readProc } from '../../src/sources/proc.ts';
 import { readSs } from '../../src/sources/ss.ts';
@@ -98,6 +101,20 @@ describe('netlink source', () => {
       const again = await readNetlink({ path: slow, timeoutMs: 5000 }, s);
       assert.equal(again.up, true, again.error?.message);
     }
+  });
+  it('keeps nothing of a round once it is over (the helper lives on, poll data must not)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const s = owner();
+    const refs: Array<WeakRef<ForensicsCollector>> = [];
+    for (let poll = 0; poll < 5; poll++) {
+      const c = new ForensicsCollector({ nowMs: 0, firstSeen: new Map(), listening: new Set(), options: DEFAULT_FORENSICS });
+      refs.push(new WeakRef(c));
+      assert.equal((await readNetlink({ path: `${FIX}bin/netlink-lab`, timeoutMs: 5000 }, s, c)).up, true);
+    }
+    await new Promise((r) => setImmediate(r));
+    gc();
+    assert.deepEqual(refs.slice(0, 4).map((r) => r.deref() === undefined), [true, true, true, true]);
   });
   it('names a missing helper and how to build it', async () => {
     const r = await readNetlink({ path: '/nonexistent/tcpstate-diag', timeoutMs: 1000 }, owner());
