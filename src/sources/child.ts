@@ -1,5 +1,5 @@
-// Runs a program whose stdout is a socket table (ss, tcpstate-diag) and hands its output to a
-// parser as it arrives. The only module that imports execa.
+// Runs the programs whose output is a socket table: `ss` once per poll, `tcpstate-diag --serve`
+// for the exporter's lifetime. The only module that imports execa.
 
 import { setPriority } from 'node:os';
 import { execa, ExecaError } from 'execa';
@@ -8,31 +8,28 @@ import { asError } from './report.ts';
 /** Niceness of the children (a background job: the scrapes of the exporter come first). */
 const CHILD_NICE = 10;
 
-export interface ChildRun {
+/** What a failure message names: the program, the flag that sets its path, what to install. */
+interface Program {
   path: string;
   args: readonly string[];
-  /** Kill the child at this time (ms since the epoch). */
-  deadline: number;
-  signal: AbortSignal;
-  /** Where the failure message points the operator: the flag that sets the path, the one that sets the timeout. */
   pathFlag: string;
-  timeoutFlag: string;
-  timeoutMs: number;
-  /** What to install when the program is missing. */
   missingHint: string;
 }
 
+export interface ChildRun extends Program {
+  /** Kill the child at this time (ms since the epoch). */
+  deadline: number;
+  signal: AbortSignal;
+  /** The flag that sets the timeout, and its value, for the message when it fires. */
+  timeoutFlag: string;
+  timeoutMs: number;
+}
+
 /**
- * Runs the child and awaits `consume` on every stdout chunk (text when `encoding` is given,
- * else bytes). Resolves to the error, if the child or the consumer failed; never rejects.
+ * Runs the child and awaits `consume` on every chunk of its stdout, as text. Resolves to the
+ * error, if the child or the consumer failed; never rejects.
  */
-export async function runChild(run: ChildRun, encoding: 'utf8', consume: (chunk: string) => Promise<void> | void): Promise<Error | undefined>;
-export async function runChild(run: ChildRun, encoding: undefined, consume: (chunk: Buffer) => Promise<void> | void): Promise<Error | undefined>;
-export async function runChild(
-  run: ChildRun,
-  encoding: 'utf8' | undefined,
-  consume: ((chunk: string) => Promise<void> | void) | ((chunk: Buffer) => Promise<void> | void),
-): Promise<Error | undefined> {
+export async function runChild(run: ChildRun, consume: (chunk: string) => Promise<void> | void): Promise<Error | undefined> {
   const subprocess = execa(run.path, run.args, {
     stdin: 'ignore',
     buffer: { stdout: false, stderr: true },
@@ -44,49 +41,32 @@ export async function runChild(
     env: { LC_ALL: 'C', COLUMNS: '200' },
     extendEnv: true,
   });
-  // The child competes for the CPU with the exporter's event loop; let the loop (scrapes) win.
-  if (subprocess.pid !== undefined) {
-    try {
-      setPriority(subprocess.pid, CHILD_NICE);
-    } catch {
-      // Not allowed (e.g. a seccomp profile): the child keeps our priority.
-    }
-  }
+  lowerPriority(subprocess.pid);
   let error: Error | undefined;
   try {
-    if (encoding !== undefined) subprocess.stdout.setEncoding(encoding);
-    for await (const chunk of subprocess.stdout) await (consume as (c: unknown) => Promise<void> | void)(chunk);
+    subprocess.stdout.setEncoding('utf8');
+    for await (const chunk of subprocess.stdout) await consume(chunk as string);
   } catch (e) {
     error = asError(e);
   }
   try {
     await subprocess;
   } catch (e) {
-    error = describeFailure(e, run);
+    if (e instanceof ExecaError && e.timedOut) {
+      error = new Error(`${programName(run)} killed after ${run.timeoutFlag}=${run.timeoutMs}ms`, { cause: e });
+    } else {
+      const raw: unknown = e instanceof ExecaError ? e.stderr : undefined;
+      error = describeFailure(e, run, typeof raw === 'string' ? raw : '');
+    }
   }
   return error;
 }
 
-function describeFailure(e: unknown, run: ChildRun): Error {
-  if (!(e instanceof ExecaError)) return asError(e);
-  const name = run.path.split('/').pop() ?? run.path;
-  if (e.timedOut) return new Error(`${name} killed after ${run.timeoutFlag}=${run.timeoutMs}ms`, { cause: e });
-  if (e.isCanceled) return new Error(`${name} cancelled (shutting down)`, { cause: e });
-  if (e.code === 'ENOENT') return new Error(`${name} not found at ${run.pathFlag}=${run.path} (${run.missingHint})`, { cause: e });
-  const raw: unknown = e.stderr;
-  const stderr = typeof raw === 'string' ? raw.trim().slice(0, 500) : '';
-  return new Error(`${e.shortMessage}${stderr === '' ? '' : `: ${stderr}`}`, { cause: e });
-}
-
-export interface ServerRun {
-  path: string;
-  args: readonly string[];
+export interface ServerRun extends Program {
   /** Output pipes besides stdout: fd 3, 4, ... */
   extraOutputs: number;
   /** Ends the server (shutdown). */
   signal: AbortSignal;
-  pathFlag: string;
-  missingHint: string;
 }
 
 /** A long-lived child fed through stdin, with its output pipes. */
@@ -99,7 +79,7 @@ export interface Server {
   kill(): void;
 }
 
-/** Starts a long-lived child (e.g. `tcpstate-diag --serve`) at our niceness + CHILD_NICE. */
+/** Starts a long-lived child (e.g. `tcpstate-diag --serve`). */
 export function startServer(run: ServerRun): Server {
   const pipes = Array.from({ length: run.extraOutputs }, () => 'pipe' as const);
   const subprocess = execa(run.path, run.args, {
@@ -110,34 +90,42 @@ export function startServer(run: ServerRun): Server {
     env: { LC_ALL: 'C' },
     extendEnv: true,
   });
-  if (subprocess.pid !== undefined) {
-    try {
-      setPriority(subprocess.pid, CHILD_NICE);
-    } catch {
-      // Not allowed: the child keeps our priority.
-    }
-  }
+  lowerPriority(subprocess.pid);
   // The last words on stderr, for the error when it exits.
   let stderr = '';
   subprocess.stderr.setEncoding('utf8');
   subprocess.stderr.on('data', (s: string) => {
     stderr = (stderr + s).slice(-500);
   });
-  const name = run.path.split('/').pop() ?? run.path;
   const exited = subprocess.then(
-    () => new Error(`${name} exited`),
-    (e: unknown) => {
-      if (e instanceof ExecaError) {
-        if (e.isCanceled) return new Error(`${name} cancelled (shutting down)`, { cause: e });
-        if (e.code === 'ENOENT') return new Error(`${name} not found at ${run.pathFlag}=${run.path} (${run.missingHint})`, { cause: e });
-        const why = stderr.trim();
-        return new Error(`${e.shortMessage}${why === '' ? '' : `: ${why}`}`, { cause: e });
-      }
-      return asError(e);
-    },
+    () => new Error(`${programName(run)} exited`),
+    (e: unknown) => describeFailure(e, run, stderr),
   );
   // A write to a child that has just died fails with EPIPE: `exited` reports it.
   subprocess.stdin.on('error', () => undefined);
   const outputs = [subprocess.stdout, ...pipes.map((_, i) => subprocess.stdio[3 + i] as NodeJS.ReadableStream)];
   return { stdin: subprocess.stdin, outputs, exited, kill: () => subprocess.kill('SIGKILL') };
+}
+
+/** The child competes for the CPU with the exporter's event loop; let the loop (scrapes) win. */
+function lowerPriority(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    setPriority(pid, CHILD_NICE);
+  } catch {
+    // Not allowed (e.g. a seccomp profile): the child keeps our priority.
+  }
+}
+
+function programName(p: Program): string {
+  return p.path.split('/').pop() ?? p.path;
+}
+
+function describeFailure(e: unknown, p: Program, stderr: string): Error {
+  if (!(e instanceof ExecaError)) return asError(e);
+  const name = programName(p);
+  if (e.isCanceled) return new Error(`${name} cancelled (shutting down)`, { cause: e });
+  if (e.code === 'ENOENT') return new Error(`${name} not found at ${p.pathFlag}=${p.path} (${p.missingHint})`, { cause: e });
+  const why = stderr.trim().slice(0, 500);
+  return new Error(`${e.shortMessage}${why === '' ? '' : `: ${why}`}`, { cause: e });
 }

@@ -60,7 +60,7 @@ async function runSs(
     timeoutMs: options.timeoutMs,
     missingHint: 'install iproute2',
   };
-  const error = await runChild(run, 'utf8', (chunk) => feedYielding((s) => splitter.push(s), chunk));
+  const error = await runChild(run, (chunk) => feedYielding((s) => splitter.push(s), chunk));
   if (error === undefined) {
     splitter.end();
     parser.end();
