@@ -8,6 +8,7 @@ import { DEFAULT_FORENSICS, ForensicsCollector, type Forensics } from '../aggreg
 import { TableAggregator, mergeTables, type SocketTable } from '../aggregate/table.ts';
 import { createRegistry } from '../metrics/registry.ts';
 import { FAMILIES, TCP_STATES, type Family, type SocketRecord, type TcpState } from '../model.ts';
+import { InetDiagParser } from '../parsers/inet-diag.ts';
 import { ProcNetTcpParser } from '../parsers/proc-net-tcp.ts';
 import type { ParseSink } from '../parsers/sink.ts';
 import { SsParser, stateFromName } from '../parsers/ss.ts';
@@ -19,7 +20,7 @@ import { explain } from './text.ts';
 export class ReportError extends Error {}
 
 export interface Input {
-  kind: 'ss' | 'proc';
+  kind: 'ss' | 'proc' | 'netlink';
   path: string;
 }
 
@@ -71,6 +72,12 @@ function procFamily(text: string): Family | undefined {
   return undefined;
 }
 
+const HINTS: Readonly<Record<Input['kind'], string>> = {
+  ss: 'Is it `ss -t…` output? A capture filtered to one state needs --state.',
+  proc: 'Is it a copy of /proc/net/tcp?',
+  netlink: 'Is it the output of tcpstate-diag (raw netlink messages)?',
+};
+
 /** Reads capture files through the daemon's parsers into one snapshot. */
 export async function reportFromFiles(inputs: readonly Input[], state: TcpState | undefined): Promise<ReportData> {
   const tables: SocketTable[] = [];
@@ -81,12 +88,13 @@ export async function reportFromFiles(inputs: readonly Input[], state: TcpState 
   const sources: Array<{ source: string; up: boolean; durationSeconds: number }> = [];
   for (const input of inputs) {
     const started = process.hrtime.bigint();
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(input.path, 'utf8');
+      bytes = await readFile(input.path);
     } catch (e) {
       throw new ReportError(`cannot read ${input.path}: ${(e as Error).message}`);
     }
+    const text = input.kind === 'netlink' ? '' : bytes.toString('utf8');
     let family: Family | undefined;
     if (input.kind === 'proc') {
       family = procFamily(text);
@@ -107,15 +115,21 @@ export async function reportFromFiles(inputs: readonly Input[], state: TcpState 
         firstParseError ??= { reason, line: line.slice(0, 200) };
       },
     };
-    const parser = input.kind === 'ss' ? new SsParser(sink, state === undefined ? {} : { state }) : new ProcNetTcpParser(sink, family!);
-    const splitter = new LineSplitter((l) => parser.line(l));
-    splitter.push(text);
-    splitter.end();
-    parser.end();
+    if (input.kind === 'netlink') {
+      const parser = new InetDiagParser(sink);
+      parser.push(bytes);
+      parser.end();
+    } else {
+      const parser = input.kind === 'ss' ? new SsParser(sink, state === undefined ? {} : { state }) : new ProcNetTcpParser(sink, family!);
+      const splitter = new LineSplitter((l) => parser.line(l));
+      splitter.push(text);
+      splitter.end();
+      parser.end();
+    }
     if (records === 0 && errors > 0) {
       throw new ReportError(
         `${input.path}: no socket recognised (${errors} unparsable lines; first: ${firstParseError?.reason ?? '?'}). ` +
-          (input.kind === 'ss' ? 'Is it `ss -t…` output? A capture filtered to one state needs --state.' : 'Is it a copy of /proc/net/tcp?'),
+          HINTS[input.kind],
       );
     }
     parseErrors += errors;
@@ -206,12 +220,16 @@ export async function runReport(argv: readonly string[], version: string): Promi
         '  tcpstate-exporter report\n' +
         '  tcpstate-exporter report --input ss:ss-tanoem.txt\n' +
         '  tcpstate-exporter report --input ss:fw1.txt --state fin-wait-1\n' +
-        '  tcpstate-exporter report --input proc:tcp --input proc:tcp6 --format json',
+        '  tcpstate-exporter report --input proc:tcp --input proc:tcp6 --format json\n' +
+        '  tcpstate-exporter report --input netlink:dump.bin      # from build/tcpstate-diag 1fee 10:42 > dump.bin',
     )
     .exitOverride()
     .allowExcessArguments(false)
     .addOption(
-      new Option('--input <kind:file>', 'ss:FILE (any `ss -t…` output, old or new iproute2) or proc:FILE (a copy of /proc/net/tcp or tcp6); repeatable')
+      new Option(
+        '--input <kind:file>',
+        'ss:FILE (any `ss -t…` output, old or new iproute2), proc:FILE (a copy of /proc/net/tcp or tcp6) or netlink:FILE (raw tcpstate-diag output); repeatable',
+      )
         .argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
     )
     .option('--state <name>', 'state of every socket in an ss capture filtered to one state (no State column), e.g. fin-wait-1')
@@ -237,9 +255,9 @@ export async function runReport(argv: readonly string[], version: string): Promi
     if (o.input === undefined) data = await reportLive({ source: o.source, procfs: o['path.procfs'], ssPath: o['ss.path'], netlinkHelper: o['netlink.helper'] });
     else {
       const inputs = o.input.map((spec): Input => {
-        const m = /^(ss|proc):(.+)$/.exec(spec);
-        if (!m) throw new ReportError(`--input ${spec}: expected ss:FILE or proc:FILE`);
-        return { kind: m[1] as 'ss' | 'proc', path: m[2]! };
+        const m = /^(ss|proc|netlink):(.+)$/.exec(spec);
+        if (!m) throw new ReportError(`--input ${spec}: expected ss:FILE, proc:FILE or netlink:FILE`);
+        return { kind: m[1] as Input['kind'], path: m[2]! };
       });
       data = await reportFromFiles(inputs, state);
     }

@@ -41,12 +41,13 @@ describe('report', () => {
     }
   });
 
-  it('the lab capture: FIN-WAIT-1 bytes and the listening port, from ss (with and without -i, filtered) and /proc', async () => {
+  it('the lab capture: FIN-WAIT-1 bytes and the listening port, from ss (with and without -i, filtered), /proc and netlink dumps', async () => {
     for (const args of [
       ['--input', `ss:${CAP}lab_ss_tanoemi.v61`],
       ['--input', `ss:${CAP}lab_ss_tanoem.v61`],
       ['--input', `ss:${CAP}lab_ss_fw1.v61`, '--state', 'fin-wait-1'],
       ['--input', 'proc:test/fixtures/lab-proc/net/tcp'],
+      ['--input', 'netlink:test/fixtures/netlink/lab-1fee.bin', '--input', 'netlink:test/fixtures/netlink/lab-10-42.bin'],
     ]) {
       const j = await json(...args);
       assert.equal(j.states.fin_wait1!.sockets, 5, args.join(' '));
@@ -89,7 +90,8 @@ describe('report', () => {
       [['--input', 'ss:/nonexistent'], /cannot read \/nonexistent/],
       [['--input', 'proc:/etc/hostname'], /does not look like \/proc\/net\/tcp/],
       [['--input', `ss:${CAP}lab_ss_fw1.v61`], /no socket recognised.*needs --state/],
-      [['--input', 'bogus'], /expected ss:FILE or proc:FILE/],
+      [['--input', 'bogus'], /expected ss:FILE, proc:FILE or netlink:FILE/],
+      [['--input', 'netlink:/etc/hostname'], /no socket recognised.*output of tcpstate-diag/],
       [['--input', `ss:${CAP}lab_ss_fw1.v61`, '--state', 'fin-wait-9'], /unknown state/],
     ] as const) {
       const r = await report(...args);
