@@ -3,7 +3,7 @@
 //
 // The helper runs in --serve mode for the exporter's lifetime: a poll writes one byte to it and
 // reads the dumps back, so polling creates no process in the exporter (forking a process the
-// size of the exporter stalled its event loop for 3-7 ms per child, measured at 150 000 sockets).
+// size of the exporter stalled its event loop for 2-8 ms per child, measured at 150 000 sockets).
 // After a failure or a timeout it is killed, and the next poll starts a new one.
 
 import { constants } from 'node:fs';

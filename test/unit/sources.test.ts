@@ -15,6 +15,16 @@ import { readSs } from '../../src/sources/ss.ts';
 const FIX = new URL('../fixtures/', import.meta.url).pathname;
 const signal = new AbortController().signal;
 
+/** A netlink helper whose first start runs `firstStart` (sh) instead; later starts replay the lab. */
+function helperFailingOnce(firstStart: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpstate-netlink-'));
+  const path = join(dir, 'netlink-helper');
+  const marker = join(dir, 'started');
+  writeFileSync(path, `#!/bin/sh\nif [ ! -e ${marker} ]; then touch ${marker}; ${firstStart}; fi\nexec ${FIX}bin/netlink-lab "$@"\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
 describe('ss source', () => {
   it('reads a whole capture through the streaming parser', async () => {
     const r = await readSs({ path: `${FIX}bin/ss-v61`, timeoutMs: 5000 }, signal);
@@ -72,16 +82,8 @@ describe('netlink source', () => {
   });
   it('a helper that dies inside a dump: a failure, not a smaller table; the next poll starts a new one', async () => {
     const s = owner();
-    const dir = mkdtempSync(join(tmpdir(), 'tcpstate-netlink-'));
-    const cut = join(dir, 'netlink-cut');
-    const marker = join(dir, 'started');
     // The first helper dies after half a dump; the one started after it works.
-    writeFileSync(
-      cut,
-      `#!/bin/sh\nif [ ! -e ${marker} ]; then touch ${marker}; read -r _; head -c 1000 ${FIX}netlink/lab-1fee.bin; exit 3; fi\n` +
-        `exec ${FIX}bin/netlink-lab "$@"\n`,
-    );
-    chmodSync(cut, 0o755);
+    const cut = helperFailingOnce(`read -r _; head -c 1000 ${FIX}netlink/lab-1fee.bin; exit 3`);
     const r = await readNetlink({ path: cut, timeoutMs: 5000 }, s);
     assert.equal(r.up, false);
     assert.match(r.error!.message, /exit code 3/);
@@ -90,11 +92,7 @@ describe('netlink source', () => {
   });
   it('a helper killed at the timeout does not end the round of the one started after it', async () => {
     const s = owner();
-    const dir = mkdtempSync(join(tmpdir(), 'tcpstate-netlink-'));
-    const slow = join(dir, 'netlink-slow');
-    const marker = join(dir, 'started');
-    writeFileSync(slow, `#!/bin/sh\nif [ ! -e ${marker} ]; then touch ${marker}; exec sleep 30; fi\nexec ${FIX}bin/netlink-lab "$@"\n`);
-    chmodSync(slow, 0o755);
+    const slow = helperFailingOnce('exec sleep 30');
     const r = await readNetlink({ path: slow, timeoutMs: 300 }, s);
     assert.match(r.error!.message, /killed after --ss\.timeout=300ms/);
     for (let poll = 0; poll < 3; poll++) {
