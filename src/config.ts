@@ -4,7 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import type { ForensicsOptions } from './aggregate/forensics.ts';
-import type { SourceMode } from './poller/poller.ts';
+import type { SourceMode } from './snapshot.ts';
 import { DEFAULT_NETLINK_HELPER } from './sources/netlink.ts';
 
 /** Hard cap on attributed ports: each adds 2 × 11 series. */

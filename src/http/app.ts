@@ -2,7 +2,7 @@
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { SnapshotView } from '../poller/poller.ts';
+import type { SnapshotView } from '../snapshot.ts';
 import { escapeHtml, registerSocketsRoute } from './sockets.ts';
 
 export interface AppOptions {

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SocketSample } from '../aggregate/forensics.ts';
 import { TCP_STATES, type TcpState } from '../model.ts';
-import type { SnapshotView } from '../poller/poller.ts';
+import type { SnapshotView } from '../snapshot.ts';
 
 interface Query {
   sort?: 'send_queue' | 'age';

@@ -4,7 +4,7 @@
 import type { Registry } from 'prom-client';
 import { PERSIST_STATES, TRACKED_STATE, type Forensics } from '../aggregate/forensics.ts';
 import { TCP_STATES, type TcpState } from '../model.ts';
-import type { SnapshotView } from '../poller/poller.ts';
+import type { SnapshotView } from '../snapshot.ts';
 import { partGauges, partHistograms, snapshotCounter, type HistogramData, type Labels } from './snapshot-metric.ts';
 
 const SNAPSHOT_NOTE = 'Snapshot of the sockets present at the latest poll, rebuilt every poll: use histogram_quantile() directly, not rate().';

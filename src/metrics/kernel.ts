@@ -4,7 +4,7 @@
 
 import type { Registry } from 'prom-client';
 import type { KernelFigures } from '../sources/kernel.ts';
-import type { SnapshotView } from '../poller/poller.ts';
+import type { SnapshotView } from '../snapshot.ts';
 import { partCounters, partGauges } from './snapshot-metric.ts';
 
 /** `reason` label → TcpExt counter (DOMAIN.md §4.4). */

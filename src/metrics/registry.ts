@@ -4,7 +4,7 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FamilyTable, StateFigures } from '../aggregate/table.ts';
 import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type TcpState } from '../model.ts';
-import type { Snapshot, SnapshotView } from '../poller/poller.ts';
+import type { Snapshot, SnapshotView } from '../snapshot.ts';
 import { registerForensicsMetrics } from './forensics.ts';
 import { registerKernelMetrics } from './kernel.ts';
 import { partGauges, snapshotCounter } from './snapshot-metric.ts';

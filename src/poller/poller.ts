@@ -11,46 +11,10 @@ import { readProc } from '../sources/proc.ts';
 import type { SourceReport } from '../sources/report.ts';
 import { netlinkHelperUsable, readNetlink, type NetlinkSourceOptions } from '../sources/netlink.ts';
 import { readSs, type SsSourceOptions } from '../sources/ss.ts';
+import type { PollerStats, Snapshot, SnapshotView, SourceMode, TableSource } from '../snapshot.ts';
 
-export type TableSource = 'netlink' | 'ss' | 'proc';
-export type SourceMode = 'auto' | TableSource;
 /** What --source=auto tries, in order, until one works (netlink only when its helper is built). */
 const AUTO_CHAIN: readonly TableSource[] = ['netlink', 'ss', 'proc'];
-
-export interface SourceStatus {
-  readonly source: string;
-  readonly up: boolean;
-  readonly durationSeconds: number;
-}
-
-export interface Snapshot {
-  /** When the poll finished (ms since the epoch). */
-  readonly takenAtMs: number;
-  readonly pollDurationSeconds: number;
-  /** Tables of the families some source could read; a family whose source failed is absent. */
-  readonly table: SocketTable;
-  /** Distributions, per-port figures and worst sockets from the socket-table source that worked. */
-  readonly forensics: Forensics | undefined;
-  /** Kernel-wide figures from the sources that could be read; a failed source's figures are absent. */
-  readonly kernel: Readonly<KernelFigures>;
-  /** Every source tried in this poll. */
-  readonly sources: readonly SourceStatus[];
-}
-
-export interface PollerStats {
-  readonly pollsTotal: number;
-  readonly pollsSkippedTotal: number;
-  /** Cumulative unparsable lines per source since start. */
-  readonly parseErrorsTotal: ReadonlyMap<string, number>;
-  /** Cumulative FIN-WAIT-1 socket observations left untracked (--stuck.max-tracked reached). */
-  readonly untrackedTotal: number;
-}
-
-/** What the metrics and HTTP layers see of the poller. */
-export interface SnapshotView {
-  snapshot(): Snapshot | undefined;
-  stats(): PollerStats;
-}
 
 export interface Readers {
   netlink(options: NetlinkSourceOptions, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport>;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { DEFAULT_FORENSICS } from '../../src/aggregate/forensics.ts';
-import { Poller, type PollerOptions, type Readers, type SourceMode } from '../../src/poller/poller.ts';
+import { Poller, type PollerOptions, type Readers } from '../../src/poller/poller.ts';
+import type { SourceMode } from '../../src/snapshot.ts';
 import type { SourceReport } from '../../src/sources/report.ts';
 import { failedReport, okReport, rec } from '../helpers/reports.ts';
 

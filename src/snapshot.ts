@@ -1,0 +1,47 @@
+// The published snapshot: the one contract that metrics/, http/ and report/ read. A poll builds
+// one and replaces the previous one whole; readers never see a poll half done. Cross-poll state
+// (FIN-WAIT-1 first-seen times, listening ports) stays inside the poller.
+
+import type { Forensics } from './aggregate/forensics.ts';
+import type { SocketTable } from './aggregate/table.ts';
+import type { KernelFigures } from './sources/kernel.ts';
+
+/** Where the socket table is read from. */
+export type TableSource = 'netlink' | 'ss' | 'proc';
+/** `--source`: one table source, or `auto` (the first of netlink, ss, proc that works). */
+export type SourceMode = 'auto' | TableSource;
+
+export interface SourceStatus {
+  readonly source: string;
+  readonly up: boolean;
+  readonly durationSeconds: number;
+}
+
+export interface Snapshot {
+  /** When the poll finished (ms since the epoch). */
+  readonly takenAtMs: number;
+  readonly pollDurationSeconds: number;
+  /** Tables of the families some source could read; a family whose source failed is absent. */
+  readonly table: SocketTable;
+  /** Distributions, per-port figures and worst sockets from the socket-table source that worked. */
+  readonly forensics: Forensics | undefined;
+  /** Kernel-wide figures from the sources that could be read; a failed source's figures are absent. */
+  readonly kernel: Readonly<KernelFigures>;
+  /** Every source tried in this poll. */
+  readonly sources: readonly SourceStatus[];
+}
+
+export interface PollerStats {
+  readonly pollsTotal: number;
+  readonly pollsSkippedTotal: number;
+  /** Cumulative unparsable lines per source since start. */
+  readonly parseErrorsTotal: ReadonlyMap<string, number>;
+  /** Cumulative FIN-WAIT-1 socket observations left untracked (--stuck.max-tracked reached). */
+  readonly untrackedTotal: number;
+}
+
+/** What the metrics, HTTP and report layers see of a poller. */
+export interface SnapshotView {
+  snapshot(): Snapshot | undefined;
+  stats(): PollerStats;
+}
