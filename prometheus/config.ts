@@ -7,7 +7,10 @@ export interface RulesConfig {
   selector: string;
   /** Labels identifying one exporter (one host). */
   groupBy: readonly string[];
-  /** Base URL of docs/runbook.md; alerts link to `<runbookUrl>#<alert anchor>`. */
+  /**
+   * Absolute URL of your copy of docs/runbook.md; alerts link to `<runbookUrl>#<alert anchor>`.
+   * Absolute because Alertmanager, its receivers and Grafana show it outside this repository.
+   */
   runbookUrl: string;
 
   /**
@@ -52,11 +55,17 @@ export interface RulesConfig {
   staleFor: string;
 }
 
+/**
+ * Where alerts link by default: a placeholder on a reserved domain (RFC 2606), so that an unset
+ * runbook URL is obvious in a notification instead of silently pointing at someone else's copy.
+ * Set `runbookUrl` in your rules config (README "Alert rules") to where you serve docs/runbook.md.
+ */
+export const DEFAULT_RUNBOOK_URL = 'https://runbooks.example.com/tcpstate-exporter/runbook.md';
+
 export const DEFAULT_CONFIG: RulesConfig = {
   selector: 'job="tcpstate"',
   groupBy: ['job', 'instance'],
-  // Relative to this repository; set it to where your runbook is served (see README).
-  runbookUrl: 'docs/runbook.md',
+  runbookUrl: DEFAULT_RUNBOOK_URL,
   orphansWarningRatio: 0.25,
   orphansCriticalRatio: 0.5,
   orphansFor: '5m',

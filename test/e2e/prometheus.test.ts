@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_CONFIG, type RulesConfig } from '../../prometheus/config.ts';
+import { DEFAULT_CONFIG, DEFAULT_RUNBOOK_URL, type RulesConfig } from '../../prometheus/config.ts';
 import { renderRulesYaml } from '../../prometheus/rules.ts';
 import { ROOT, startDaemon, type Daemon } from '../helpers/daemon.ts';
 import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
@@ -141,7 +141,7 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
     assert.ok(firing, `never fired; seen states: ${[...states].join(', ')}`);
     assert.equal(firing.labels.severity, 'warning');
     assert.match(firing.annotations.description!, /^127\.0\.0\.1:\d+ holds \d+(\.\d+)?[kMG]iB of unacknowledged data in FIN-WAIT-1 sockets/);
-    assert.equal(firing.annotations.runbook_url, 'docs/runbook.md#tcpfinwait1sendqueuehigh');
+    assert.equal(firing.annotations.runbook_url, `${DEFAULT_RUNBOOK_URL}#tcpfinwait1sendqueuehigh`);
   });
 
   it('every query of every Grafana panel parses and returns data', async () => {

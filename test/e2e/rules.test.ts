@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { DEFAULT_CONFIG } from '../../prometheus/config.ts';
+import { DEFAULT_CONFIG, DEFAULT_RUNBOOK_URL } from '../../prometheus/config.ts';
 import { ALERTS, renderRules, renderRulesYaml } from '../../prometheus/rules.ts';
 import { ROOT } from '../helpers/daemon.ts';
 
@@ -45,7 +45,8 @@ describe('prometheus rules', () => {
       assert.ok(['warning', 'critical'].includes(a.labels.severity), a.alert);
       assert.ok(a.annotations.summary.length > 10, a.alert);
       assert.match(a.annotations.description, /\{\{ \$labels\.instance \}\}/, a.alert);
-      assert.equal(a.annotations.runbook_url, `docs/runbook.md#${a.alert.toLowerCase()}`);
+      assert.equal(a.annotations.runbook_url, `${DEFAULT_RUNBOOK_URL}#${a.alert.toLowerCase()}`);
+      assert.ok(URL.canParse(a.annotations.runbook_url), `${a.alert}: runbook_url is absolute`);
     }
   });
 
