@@ -72,7 +72,7 @@ export interface PortFigures {
 
 export interface Forensics {
   persistTimer: Readonly<Partial<Record<TcpState, Distribution>>>;
-  /** FIN-WAIT-1 only; undefined when the source showed no backoff (it needs ss -i). */
+  /** FIN-WAIT-1 sockets with a persist timer only; undefined when the source showed no backoff (ss -i, netlink). */
   backoff: Distribution | undefined;
   sendQueue: Distribution;
   /** FIN-WAIT-1 only; undefined when the source showed no skmem (it needs ss -m). */
@@ -127,9 +127,11 @@ export class ForensicsCollector {
     let ageSeconds: number | null = null;
     if (state === TRACKED_STATE) {
       this.sendQueue.observe(r.sendQueue);
+      // icsk_backoff is shared by the retransmission and the probe timer: only a socket whose
+      // pending timer is the persist timer tells the probe backoff (docs/kernel-and-ss.md).
       if (r.backoff !== undefined) {
-        this.backoff.observe(r.backoff);
         this.backoffSeen = true;
+        if (r.timer === 'persist') this.backoff.observe(r.backoff);
       }
       if (r.wmemQueued !== undefined) {
         this.wmem.observe(r.wmemQueued);

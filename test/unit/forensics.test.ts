@@ -84,8 +84,21 @@ describe('ForensicsCollector: time in FIN-WAIT-1', () => {
   it('only FIN-WAIT-1 feeds the per-socket distributions; backoff and memory only when shown', () => {
     const p = poll([fw1(1, 5000), rec({ state: 'established', sendQueue: 99 })], 0);
     assert.deepEqual([p.sendQueue.count, p.sendQueue.sum, p.backoff, p.wmemQueued], [1, 5000, undefined, undefined]);
-    const q = poll([fw1(1, 5000, 'a', { backoff: 9, wmemQueued: 8192 })], 0);
+    const q = poll([fw1(1, 5000, 'a', { backoff: 9, wmemQueued: 8192, timer: 'persist', timerSeconds: 100 })], 0);
     assert.deepEqual([q.backoff?.sum, q.wmemQueued?.sum], [9, 8192]);
+  });
+  it('the probe backoff counts persist-timer sockets only (a retransmitting socket backs off its RTO)', () => {
+    const p = poll(
+      [
+        fw1(1, 5000, 'a', { backoff: 3, timer: 'persist', timerSeconds: 1.6 }),
+        fw1(2, 5000, 'b', { backoff: 7, timer: 'retransmit', timerSeconds: 25 }),
+        fw1(3, 5000, 'c', { backoff: 0 }),
+      ],
+      0,
+    );
+    assert.deepEqual([p.backoff?.count, p.backoff?.sum], [1, 3]);
+    // Shown by the source but no persist-timer socket now: zeros, not absent.
+    assert.deepEqual([poll([fw1(2, 5000, 'b', { backoff: 7, timer: 'retransmit' })], 0).backoff?.count], [0]);
   });
   it('persist timers land in their backoff buckets per state', () => {
     const p = poll([fw1(1, 1, 'a', { timer: 'persist', timerSeconds: 119 }), rec({ state: 'established', timer: 'persist', timerSeconds: 0.3 })], 0);
