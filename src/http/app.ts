@@ -1,12 +1,12 @@
 // The HTTP face: built without listening so tests can app.inject(). Only this module imports fastify.
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
+import type { Exposition } from '../metrics/registry.ts';
 import type { SnapshotView } from '../snapshot.ts';
 import { escapeHtml, registerSocketsRoute } from './sockets.ts';
 
 export interface AppOptions {
-  registry: Registry;
+  registry: Exposition;
   view: SnapshotView;
   telemetryPath: string;
   version: string;

@@ -1,13 +1,12 @@
-// The exposition: every tcpstate_ family is computed at scrape time from the latest snapshot.
-// Only metrics/ imports prom-client.
+// The exposition served on /metrics: prom-client's registry for the default process_* and
+// nodejs_* metrics (its public API: collectDefaultMetrics, metrics(), getSingleMetric, get()),
+// followed by the catalogue (catalogue.ts) rendered from the latest snapshot at scrape time
+// (exposition.ts). Only metrics/ imports prom-client.
 
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FamilyTable, StateFigures } from '../aggregate/table.ts';
-import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type TcpState } from '../model.ts';
-import type { Snapshot, SnapshotView } from '../snapshot.ts';
-import { registerForensicsMetrics } from './forensics.ts';
-import { registerKernelMetrics } from './kernel.ts';
-import { partGauges, snapshotCounter } from './snapshot-metric.ts';
+import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import type { SnapshotView } from '../snapshot.ts';
+import { CATALOGUE, type ScrapeContext } from './catalogue.ts';
+import { renderFamilies, type FamilyText } from './exposition.ts';
 
 export interface MetricsOptions {
   view: SnapshotView;
@@ -16,135 +15,56 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
 }
 
-function tablesOf(s: Snapshot): FamilyTable[] {
-  const out: FamilyTable[] = [];
-  for (const f of FAMILIES) {
-    const t = s.table[f];
-    if (t !== undefined) out.push(t);
-  }
-  return out;
+/** What the HTTP layer and the report command need: the text and its content type. */
+export interface Exposition {
+  readonly contentType: string;
+  metrics(): Promise<string>;
 }
 
-const NOT_LISTEN = TCP_STATES.filter((s) => s !== 'listen');
+/**
+ * prom-client's default metrics include three gauges named like counters, which `promtool check
+ * metrics` rejects. They are taken out of its registry and served as untyped families (the one
+ * type the linter allows a `_total` name for a non-counter), so the names queries use keep working;
+ * `sum without (type) (nodejs_active_handles)` and the like give the same figures. Deprecated.
+ */
+export const DEPRECATED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
 
-export function createRegistry(options: MetricsOptions): Registry {
-  const { view } = options;
+/** A prom-client metric's current values as an untyped family, via its public get(). */
+async function untypedFamily(metric: Metric): Promise<FamilyText> {
+  const m = await metric.get();
+  const labels = [...new Set(m.values.flatMap((v) => Object.keys(v.labels)))];
+  return {
+    name: m.name,
+    type: 'untyped',
+    help: `${m.help} Deprecated name (not a counter); see README "Metrics".`,
+    labels,
+    samples: m.values.map((v) => ({ labels: labels.map((l) => String(v.labels[l] ?? '')), value: v.value })),
+  };
+}
+
+export function createRegistry(options: MetricsOptions): Exposition {
+  const { view, version } = options;
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const deprecated: Metric[] = [];
+  if (options.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of DEPRECATED_DEFAULT_GAUGES) {
+      const m = registry.getSingleMetric(name);
+      if (m === undefined) continue;
+      deprecated.push(m);
+      registry.removeSingleMetric(name);
+    }
+  }
 
-  /** A family computed from the snapshot; absent while there is none. */
-  const fromSnapshot = partGauges<Snapshot>(registry, () => view.snapshot());
-
-  new Gauge({
-    name: 'tcpstate_build_info',
-    help: 'A metric with a constant 1 labelled with the version of tcpstate-exporter and of Node.js.',
-    labelNames: ['version', 'nodejs'] as const,
-    registers: [registry],
-  }).set({ version: options.version, nodejs: process.version }, 1);
-
-  // --- the socket table --------------------------------------------------------------------
-  /** A {state, family} gauge over the families present. */
-  const perFamily = (name: string, help: string, pick: (f: StateFigures) => number, states: readonly TcpState[]) =>
-    fromSnapshot(name, help, ['state', 'family'], (emit, s) => {
-      for (const family of FAMILIES) {
-        const t = s.table[family];
-        if (t !== undefined) for (const state of states) emit(pick(t[state]), { state, family });
-      }
-    });
-  /** A {state} gauge combining the families present (sum, or max for maxima). */
-  const perState = (
-    name: string,
-    help: string,
-    states: Iterable<TcpState>,
-    pick: (f: StateFigures) => number,
-    combine: (a: number, b: number) => number = (a, b) => a + b,
-  ) =>
-    fromSnapshot(name, help, ['state'], (emit, s) => {
-      const tables = tablesOf(s);
-      if (tables.length === 0) return;
-      for (const state of states) emit(tables.map((t) => pick(t[state])).reduce(combine, 0), { state });
-    });
-
-  perFamily('tcpstate_sockets', 'TCP sockets per state and address family in the latest poll.', (f) => f.sockets, TCP_STATES);
-  perFamily(
-    'tcpstate_send_queue_bytes',
-    'Sum of Send-Q (bytes written but not yet acknowledged by the peer, +1 per queued FIN) per state and family. LISTEN excluded.',
-    (f) => f.sendQueueBytes,
-    NOT_LISTEN,
-  );
-  perFamily(
-    'tcpstate_recv_queue_bytes',
-    'Sum of Recv-Q (bytes received but not yet read by the application) per state and family. LISTEN excluded.',
-    (f) => f.recvQueueBytes,
-    NOT_LISTEN,
-  );
-  fromSnapshot(
-    'tcpstate_timer_sockets',
-    'Sockets with a pending timer per state and timer kind (retransmit, keepalive, timewait, persist = zero-window probe).',
-    ['state', 'timer'],
-    (emit, s) => {
-      const tables = tablesOf(s);
-      if (tables.length === 0) return;
-      for (const state of TCP_STATES) {
-        for (const timer of TIMER_KINDS) emit(tables.reduce((a, t) => a + t[state].timers[timer], 0), { state, timer });
-      }
+  return {
+    contentType: registry.contentType,
+    async metrics() {
+      const defaults = options.defaultMetrics === false ? '' : await registry.metrics();
+      const families: FamilyText[] = await Promise.all(deprecated.map(untypedFamily));
+      const ctx: ScrapeContext = { snapshot: view.snapshot(), stats: view.stats(), version, nowMs: Date.now() };
+      for (const m of CATALOGUE) families.push({ ...m, samples: m.samples(ctx) });
+      const ours = renderFamilies(families);
+      return defaults === '' ? ours : `${defaults}\n${ours}`;
     },
-  );
-  perState(
-    'tcpstate_orphan_sockets',
-    'Sockets no process owns any more (inode 0 in a state only reached after close()) per state.',
-    ORPHAN_STATES,
-    (f) => f.orphanSockets,
-  );
-  perState(
-    'tcpstate_orphan_send_queue_bytes',
-    'Send-Q bytes held by orphan sockets per state: data the application handed over and will never see acknowledged or lost.',
-    ORPHAN_STATES,
-    (f) => f.orphanSendQueueBytes,
-  );
-  perState(
-    'tcpstate_persist_timer_max_seconds',
-    'Longest pending persist (zero-window probe) timer per state, in seconds; the kernel caps the backoff at 120 s. 0 when none is pending.',
-    TCP_STATES,
-    (f) => f.persistMaxSeconds,
-    (a, b) => Math.max(a, b),
-  );
-
-  registerForensicsMetrics(registry, view);
-  registerKernelMetrics(registry, view);
-
-  // --- self-health -------------------------------------------------------------------------
-  fromSnapshot('tcpstate_source_up', 'Whether the source was read successfully in the latest poll (1) or failed (0).', ['source'], (emit, s) => {
-    for (const src of s.sources) emit(src.up ? 1 : 0, { source: src.source });
-  });
-  fromSnapshot('tcpstate_source_duration_seconds', 'Time the latest poll spent reading and parsing the source.', ['source'], (emit, s) => {
-    for (const src of s.sources) emit(src.durationSeconds, { source: src.source });
-  });
-  fromSnapshot('tcpstate_last_poll_timestamp_seconds', 'When the latest poll finished, in seconds since the epoch.', [], (emit, s) =>
-    emit(s.takenAtMs / 1000),
-  );
-  fromSnapshot('tcpstate_snapshot_age_seconds', 'Age of the snapshot this scrape is served from.', [], (emit, s) =>
-    emit(Math.max(0, (Date.now() - s.takenAtMs) / 1000)),
-  );
-  fromSnapshot('tcpstate_poll_duration_seconds', 'Wall time of the latest poll, all sources included.', [], (emit, s) => emit(s.pollDurationSeconds));
-
-  snapshotCounter(registry, {
-    name: 'tcpstate_parse_errors_total',
-    help: 'Source lines that could not be parsed and were skipped.',
-    labelNames: ['source'],
-    fill: (emit) => {
-      for (const [source, n] of view.stats().parseErrorsTotal) emit(n, { source });
-    },
-  });
-  snapshotCounter(registry, {
-    name: 'tcpstate_polls_total',
-    help: 'Polls completed since start.',
-    fill: (emit) => emit(view.stats().pollsTotal),
-  });
-  snapshotCounter(registry, {
-    name: 'tcpstate_polls_skipped_total',
-    help: 'Scheduled polls skipped because the previous poll was still running.',
-    fill: (emit) => emit(view.stats().pollsSkippedTotal),
-  });
-  return registry;
+  };
 }

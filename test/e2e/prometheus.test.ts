@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { DEFAULT_CONFIG, DEFAULT_RUNBOOK_URL, type RulesConfig } from '../../prometheus/config.ts';
 import { renderRulesYaml } from '../../prometheus/rules.ts';
 import { ROOT, startDaemon, type Daemon } from '../helpers/daemon.ts';
+import { parseExposition } from '../helpers/exposition.ts';
 import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
 
 const NETNS = `tcpstate-prom-${process.pid}`;
@@ -142,6 +143,27 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
     assert.equal(firing.labels.severity, 'warning');
     assert.match(firing.annotations.description!, /^127\.0\.0\.1:\d+ holds \d+(\.\d+)?[kMG]iB of unacknowledged data in FIN-WAIT-1 sockets/);
     assert.equal(firing.annotations.runbook_url, `${DEFAULT_RUNBOOK_URL}#tcpfinwait1sendqueuehigh`);
+  });
+
+  it('Prometheus ingests every series of /metrics with the declared types; histogram_quantile() on the gauge histograms', async () => {
+    const body = (await daemon.get('/metrics')).body;
+    const exposed = parseExposition(body);
+    const names = new Set(exposed.samples.map((s) => s.name).filter((n) => n.startsWith('tcpstate_') || n.startsWith('nodejs_active_')));
+    const stored = await query('count by (__name__) ({job="tcpstate"})');
+    const inProm = new Set(stored.data.result.map((r) => r.metric.__name__));
+    for (const n of names) assert.ok(inProm.has(n), `${n} exposed but not in Prometheus`);
+    const meta = (await (await fetch(`http://127.0.0.1:${PROM_PORT}/api/v1/metadata`)).json()) as { data: Record<string, Array<{ type: string }>> };
+    // The text format's untyped is Prometheus' "unknown": never taken for a cumulative histogram.
+    for (const n of ['tcpstate_state_age_seconds_bucket', 'tcpstate_state_age_seconds_count', 'tcpstate_persist_timer_seconds_bucket', 'nodejs_active_handles_total']) {
+      assert.equal(meta.data[n]?.[0]?.type, 'unknown', n);
+    }
+    assert.equal(meta.data.tcpstate_sockets?.[0]?.type, 'gauge');
+    assert.equal(meta.data.tcpstate_aborts_total?.[0]?.type, 'counter');
+    for (const [name, type] of Object.entries(meta.data)) {
+      if (name.startsWith('tcpstate_')) assert.notEqual(type[0]?.type, 'histogram', `${name}: no point-in-time distribution typed histogram`);
+    }
+    const p99 = await scalar('histogram_quantile(0.99, sum by (le) (tcpstate_persist_timer_seconds_bucket{job="tcpstate",state="fin_wait1"}))');
+    assert.ok(p99 !== undefined && p99 > 0 && p99 <= 120, `persist p99 ${p99}`);
   });
 
   it('every query of every Grafana panel parses and returns data', async () => {

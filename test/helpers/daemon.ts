@@ -99,8 +99,6 @@ export function sample(body: string, series: string): number | undefined {
   return undefined;
 }
 
-const PROM_CLIENT_LINT = /^nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
-
 /** `promtool check metrics` on an exposition; throws with its complaints. */
 export async function promtoolCheckMetrics(body: string): Promise<void> {
   const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -112,10 +110,8 @@ export async function promtoolCheckMetrics(body: string): Promise<void> {
     child.once('exit', resolve);
     child.stdin.end(body);
   });
-  // prom-client's default metrics name three gauges *_total (prom-client issue, not ours): promtool
-  // reports them as lint problems (exit 3). Every other complaint fails the check.
-  const problems = out.split('\n').filter((l) => l.trim() !== '' && !PROM_CLIENT_LINT.test(l));
-  if (code !== 0 && !(code === 3 && problems.length === 0)) {
+  // No allow-list: any complaint (lint problems exit 3) fails the check.
+  if (code !== 0 || out.trim() !== '') {
     throw new Error(`promtool check metrics failed (${code}):\n${out}`);
   }
 }

@@ -30,7 +30,7 @@ async function observe(d: Daemon, lab: Lab): Promise<Observed> {
     const body = (await d.get('/metrics')).body;
     const afterM = await lab.measure();
     last = { body, lab: afterM };
-    const fw1 = sample(body, 'tcpstate_timer_sockets{state="fin_wait1",timer="persist"}');
+    const fw1 = sample(body, 'tcpstate_timer_sockets{state="fin_wait1",timer="persist",family="ipv4"}');
     if (JSON.stringify(before) === JSON.stringify(afterM) && fw1 === N) return last;
   }
   return last!;
@@ -80,16 +80,16 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
         const base = x.fin_wait1_send_queue_without_fin;
         assert.ok(base > N * 1000, `the lab queued real data (${base} bytes)`);
         assert.ok(sendq >= base && sendq <= base + N, `fin_wait1 Send-Q ${sendq} not within [${base}, ${base + N}]`);
-        assert.equal(v('tcpstate_orphan_sockets{state="fin_wait1"}'), N);
-        assert.equal(v('tcpstate_orphan_send_queue_bytes{state="fin_wait1"}'), sendq);
-        assert.equal(v('tcpstate_timer_sockets{state="fin_wait1",timer="persist"}'), N);
-        const persistMax = v('tcpstate_persist_timer_max_seconds{state="fin_wait1"}')!;
+        assert.equal(v('tcpstate_orphan_sockets{state="fin_wait1",family="ipv4"}'), N);
+        assert.equal(v('tcpstate_orphan_send_queue_bytes{state="fin_wait1",family="ipv4"}'), sendq);
+        assert.equal(v('tcpstate_timer_sockets{state="fin_wait1",timer="persist",family="ipv4"}'), N);
+        const persistMax = v('tcpstate_persist_timer_max_seconds{state="fin_wait1",family="ipv4"}')!;
         assert.ok(persistMax > 0 && persistMax <= 120, `persist max ${persistMax}`);
         // The zero-window peers are ESTABLISHED and hold the rest of the bytes, unread.
         assert.equal(v('tcpstate_recv_queue_bytes{state="established",family="ipv4"}'), x.peer_recv_queue);
         assert.equal(v('tcpstate_send_queue_bytes{state="established",family="ipv4"}'), 0);
-        assert.equal(v('tcpstate_orphan_sockets{state="fin_wait2"}'), 0);
-        assert.equal(v('tcpstate_timer_sockets{state="time_wait",timer="timewait"}'), K);
+        assert.equal(v('tcpstate_orphan_sockets{state="fin_wait2",family="ipv4"}'), 0);
+        assert.equal(v('tcpstate_timer_sockets{state="time_wait",timer="timewait",family="ipv4"}'), K);
       } finally {
         assert.equal(await d.stop(), 0, 'daemon exits 0 on SIGTERM');
       }

@@ -50,10 +50,10 @@ describe('HTTP', () => {
     assert.match(b, /^tcpstate_send_queue_bytes\{state="fin_wait1",family="ipv4"\} 12000$/m);
     assert.doesNotMatch(b, /^tcpstate_send_queue_bytes\{state="listen"/m, 'LISTEN Send-Q is a backlog, not bytes');
     assert.doesNotMatch(b, /^tcpstate_recv_queue_bytes\{state="listen"/m);
-    assert.match(b, /^tcpstate_orphan_sockets\{state="fin_wait1"\} 2$/m);
-    assert.match(b, /^tcpstate_orphan_send_queue_bytes\{state="fin_wait1"\} 12000$/m);
-    assert.match(b, /^tcpstate_timer_sockets\{state="fin_wait1",timer="persist"\} 2$/m);
-    assert.match(b, /^tcpstate_persist_timer_max_seconds\{state="fin_wait1"\} 120$/m);
+    assert.match(b, /^tcpstate_orphan_sockets\{state="fin_wait1",family="ipv4"\} 2$/m);
+    assert.match(b, /^tcpstate_orphan_send_queue_bytes\{state="fin_wait1",family="ipv4"\} 12000$/m);
+    assert.match(b, /^tcpstate_timer_sockets\{state="fin_wait1",timer="persist",family="ipv4"\} 2$/m);
+    assert.match(b, /^tcpstate_persist_timer_max_seconds\{state="fin_wait1",family="ipv4"\} 120$/m);
     // The failed family is absent, its source is down; the other family is still served.
     assert.doesNotMatch(b, /family="ipv6"/);
     assert.match(b, /^tcpstate_source_up\{source="proc_tcp"\} 1$/m);

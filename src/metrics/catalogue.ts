@@ -1,0 +1,420 @@
+// Every tcpstate_ family in one declarative list: name, type, help, label names, and the samples
+// computed at scrape time from the published snapshot (src/snapshot.ts). A value we do not know
+// (no poll yet, or its source failed this poll) has no sample: absent, never 0.
+//
+// Label sets (README "Metrics" says the same to users):
+// - socket-table families (the `table` group): `state`, then any kind label (`timer`), then
+//   `family`, one series per family the table source read;
+// - forensics: `state` (the distributions and stuck counts), `port` + `state` per port;
+// - kernel-wide: none, or `level` / `family` / `reason`;
+// - self-health: none, or `source`.
+
+import type { Distribution } from '../aggregate/buckets.ts';
+import { PERSIST_STATES, TRACKED_STATE, type Forensics } from '../aggregate/forensics.ts';
+import type { FamilyTable, StateFigures } from '../aggregate/table.ts';
+import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type Family, type TcpState } from '../model.ts';
+import type { PollerStats, Snapshot } from '../snapshot.ts';
+import { checkFamily, type MetricType, type Sample } from './exposition.ts';
+
+/** What one scrape reads. */
+export interface ScrapeContext {
+  readonly snapshot: Snapshot | undefined;
+  readonly stats: PollerStats;
+  readonly version: string;
+  readonly nowMs: number;
+}
+
+/** Where a family's figures come from (the README's metric tables follow these groups). */
+export type MetricGroup = 'table' | 'forensics' | 'kernel' | 'self';
+
+export interface MetricSpec {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly group: MetricGroup;
+  readonly help: string;
+  readonly labels: readonly string[];
+  readonly samples: (ctx: ScrapeContext) => Iterable<Sample>;
+}
+
+type Kernel = Snapshot['kernel'];
+
+const s = (labels: readonly string[], value: number): Sample => ({ labels, value });
+
+/** Samples from one part of the snapshot; none while that part is missing. */
+function from<P>(pick: (snap: Snapshot) => P | undefined, gen: (p: P, ctx: ScrapeContext) => Iterable<Sample>) {
+  return function* (ctx: ScrapeContext): Iterable<Sample> {
+    const p = ctx.snapshot === undefined ? undefined : pick(ctx.snapshot);
+    if (p !== undefined) yield* gen(p, ctx);
+  };
+}
+
+// --- the socket table: {state[, kind], family} ----------------------------------------------
+
+function* familyTables(snap: Snapshot): Iterable<[Family, FamilyTable]> {
+  for (const family of FAMILIES) {
+    const t = snap.table[family];
+    if (t !== undefined) yield [family, t];
+  }
+}
+
+/** A table gauge: one sample per (state, family) over the families the table source read. */
+function table(name: string, help: string, states: Iterable<TcpState>, pick: (f: StateFigures) => number): MetricSpec {
+  const list = [...states];
+  return {
+    name,
+    type: 'gauge',
+    group: 'table',
+    help,
+    labels: ['state', 'family'],
+    samples: from(
+      (snap) => snap,
+      function* (snap) {
+        for (const [family, t] of familyTables(snap)) for (const state of list) yield s([state, family], pick(t[state]));
+      },
+    ),
+  };
+}
+
+const NOT_LISTEN = TCP_STATES.filter((st) => st !== 'listen');
+
+// --- distributions: gauge histograms -------------------------------------------------------
+
+const SNAPSHOT_NOTE =
+  'Gauge histogram of the sockets present at the latest poll, rebuilt every poll (untyped: the text format has no gauge histogram type); use histogram_quantile() on _bucket directly, never rate().';
+
+/**
+ * A distribution of the sockets present now (OpenMetrics calls it a gauge histogram): buckets,
+ * sum and count may go down from one poll to the next. The 0.0.4 text format has no type for
+ * that, and promtool reserves `le` and the `_bucket` suffix for cumulative histograms, so the
+ * three series keep the names a histogram has (histogram_quantile() works on `_bucket` as ever)
+ * as untyped families.
+ */
+function gaugeHistogram(
+  name: string,
+  help: string,
+  labels: readonly string[],
+  dists: (f: Forensics) => Iterable<[readonly string[], Distribution]>,
+): MetricSpec[] {
+  const part = (gen: (l: readonly string[], d: Distribution) => Iterable<Sample>) =>
+    from(
+      (snap) => snap.forensics,
+      function* (f) {
+        for (const [l, d] of dists(f)) yield* gen(l, d);
+      },
+    );
+  const spec = (suffix: string, what: string, extra: readonly string[], gen: (l: readonly string[], d: Distribution) => Iterable<Sample>): MetricSpec => ({
+    name: name + suffix,
+    type: 'untyped',
+    group: 'forensics',
+    help: `${help} ${what} ${SNAPSHOT_NOTE}`,
+    labels: [...labels, ...extra],
+    samples: part(gen),
+  });
+  return [
+    spec('_bucket', 'Sockets whose value is at most le.', ['le'], function* (l, d) {
+      for (let i = 0; i < d.bounds.length; i++) yield s([...l, String(d.bounds[i])], d.cumulative[i]!);
+      yield s([...l, '+Inf'], d.count);
+    }),
+    spec('_sum', 'Sum of the values.', [], (l, d) => [s(l, d.sum)]),
+    spec('_count', 'Number of sockets.', [], (l, d) => [s(l, d.count)]),
+  ];
+}
+
+const fw1 = (d: Distribution | undefined): Array<[readonly string[], Distribution]> => (d === undefined ? [] : [[[TRACKED_STATE], d]]);
+
+// --- kernel-wide ---------------------------------------------------------------------------
+
+/** `reason` label → TcpExt counter (docs/kernel-and-ss.md, "TcpExt counters"). */
+export const ABORT_COUNTERS = {
+  memory: 'TCPAbortOnMemory',
+  timeout: 'TCPAbortOnTimeout',
+  close: 'TCPAbortOnClose',
+  data: 'TCPAbortOnData',
+  linger: 'TCPAbortOnLinger',
+  failed: 'TCPAbortFailed',
+} as const;
+
+function kernelScalar(name: string, help: string, pick: (k: Kernel) => number | undefined): MetricSpec {
+  return {
+    name,
+    type: 'gauge',
+    group: 'kernel',
+    help,
+    labels: [],
+    samples: from(
+      (snap) => pick(snap.kernel),
+      (v) => [s([], v)],
+    ),
+  };
+}
+
+function kernelLevels(name: string, help: string, pick: (k: Kernel) => Readonly<Record<string, number>> | undefined): MetricSpec {
+  return {
+    name,
+    type: 'gauge',
+    group: 'kernel',
+    help,
+    labels: ['level'],
+    samples: from(
+      (snap) => pick(snap.kernel),
+      (levels) => Object.entries(levels).map(([level, v]) => s([level], v)),
+    ),
+  };
+}
+
+function tcpExt(name: string, counter: string, help: string, scale = 1): MetricSpec {
+  return {
+    name,
+    type: 'counter',
+    group: 'kernel',
+    help,
+    labels: [],
+    samples: from(
+      (snap) => snap.kernel.tcpExt?.get(counter),
+      (v) => [s([], v / scale)],
+    ),
+  };
+}
+
+function selfGauge(name: string, help: string, labels: readonly string[], gen: (snap: Snapshot, ctx: ScrapeContext) => Iterable<Sample>): MetricSpec {
+  return { name, type: 'gauge', group: 'self', help, labels, samples: from((snap) => snap, gen) };
+}
+
+function selfCounter(name: string, help: string, labels: readonly string[], gen: (stats: PollerStats) => Iterable<Sample>): MetricSpec {
+  return { name, type: 'counter', group: 'self', help, labels, samples: (ctx) => gen(ctx.stats) };
+}
+
+// --- the catalogue ------------------------------------------------------------------------
+
+export const CATALOGUE: readonly MetricSpec[] = [
+  {
+    name: 'tcpstate_build_info',
+    type: 'gauge',
+    group: 'self',
+    help: 'A metric with a constant 1 labelled with the version of tcpstate-exporter and of Node.js.',
+    labels: ['version', 'nodejs'],
+    samples: (ctx) => [s([ctx.version, process.version], 1)],
+  },
+
+  // The socket table.
+  table('tcpstate_sockets', 'TCP sockets per state and address family in the latest poll.', TCP_STATES, (f) => f.sockets),
+  table(
+    'tcpstate_send_queue_bytes',
+    'Sum of Send-Q (bytes written but not yet acknowledged by the peer, +1 per queued FIN) per state and family. LISTEN excluded.',
+    NOT_LISTEN,
+    (f) => f.sendQueueBytes,
+  ),
+  table(
+    'tcpstate_recv_queue_bytes',
+    'Sum of Recv-Q (bytes received but not yet read by the application) per state and family. LISTEN excluded.',
+    NOT_LISTEN,
+    (f) => f.recvQueueBytes,
+  ),
+  {
+    name: 'tcpstate_timer_sockets',
+    type: 'gauge',
+    group: 'table',
+    help: 'Sockets with a pending timer per state, timer kind (retransmit, keepalive, timewait, persist = zero-window probe) and family.',
+    labels: ['state', 'timer', 'family'],
+    samples: from(
+      (snap) => snap,
+      function* (snap) {
+        for (const [family, t] of familyTables(snap)) {
+          for (const state of TCP_STATES) for (const timer of TIMER_KINDS) yield s([state, timer, family], t[state].timers[timer]);
+        }
+      },
+    ),
+  },
+  table(
+    'tcpstate_orphan_sockets',
+    'Sockets no process owns any more (inode 0 in a state only reached after close()) per state and family.',
+    ORPHAN_STATES,
+    (f) => f.orphanSockets,
+  ),
+  table(
+    'tcpstate_orphan_send_queue_bytes',
+    'Send-Q bytes held by orphan sockets per state and family: data the application handed over and will never see acknowledged or lost.',
+    ORPHAN_STATES,
+    (f) => f.orphanSendQueueBytes,
+  ),
+  table(
+    'tcpstate_persist_timer_max_seconds',
+    'Longest pending persist (zero-window probe) timer per state and family, in seconds, for the states that can still send data; the kernel caps the wait at 120 s. 0 when none is pending.',
+    PERSIST_STATES,
+    (f) => f.persistMaxSeconds,
+  ),
+
+  // Forensics: distributions, time in FIN-WAIT-1, per-port figures.
+  ...gaugeHistogram(
+    'tcpstate_persist_timer_seconds',
+    'Time until the next zero-window probe of sockets with a pending persist timer, per state; buckets follow the backoff doublings up to the 120 s cap.',
+    ['state'],
+    (f) => PERSIST_STATES.flatMap((state) => stateDist(state, f.persistTimer[state])),
+  ),
+  ...gaugeHistogram(
+    'tcpstate_persist_backoff',
+    'Zero-window probe backoff exponent of FIN-WAIT-1 sockets with a pending persist timer (the wait is about RTO × 2^N, capped at 120 s); retransmitting sockets are not counted. Absent with --source proc.',
+    ['state'],
+    (f) => fw1(f.backoff),
+  ),
+  ...gaugeHistogram('tcpstate_socket_send_queue_bytes', 'Send-Q bytes per FIN-WAIT-1 socket.', ['state'], (f) => fw1(f.sendQueue)),
+  ...gaugeHistogram(
+    'tcpstate_socket_write_memory_bytes',
+    'Memory each FIN-WAIT-1 socket pins for its write queue (sk_wmem_queued, larger than Send-Q). Absent with --source proc.',
+    ['state'],
+    (f) => fw1(f.wmemQueued),
+  ),
+  ...gaugeHistogram(
+    'tcpstate_state_age_seconds',
+    'Time since each FIN-WAIT-1 socket was first seen in that state (resolution: the poll interval).',
+    ['state'],
+    (f) => fw1(f.age),
+  ),
+  {
+    name: 'tcpstate_stuck_sockets',
+    type: 'gauge',
+    group: 'forensics',
+    help: 'FIN-WAIT-1 sockets older than --stuck-after.',
+    labels: ['state'],
+    samples: from(
+      (snap) => snap.forensics,
+      (f) => [s([TRACKED_STATE], f.stuck)],
+    ),
+  },
+  {
+    name: 'tcpstate_untracked_sockets',
+    type: 'gauge',
+    group: 'forensics',
+    help: 'FIN-WAIT-1 sockets not followed across polls because --stuck.max-tracked was reached (their age is unknown).',
+    labels: ['state'],
+    samples: from(
+      (snap) => snap.forensics,
+      (f) => [s([TRACKED_STATE], f.untracked)],
+    ),
+  },
+  {
+    name: 'tcpstate_untracked_observations_total',
+    type: 'counter',
+    group: 'forensics',
+    help: 'FIN-WAIT-1 socket observations left untracked since start, summed over polls (--stuck.max-tracked reached).',
+    labels: [],
+    samples: (ctx) => [s([], ctx.stats.untrackedTotal)],
+  },
+  perPort(
+    'tcpstate_port_sockets',
+    'Sockets per local listening port (server side) and state; port="other" holds client sockets and the ports beyond --ports.top or outside --ports.',
+    TCP_STATES,
+    (x) => x.sockets,
+  ),
+  perPort(
+    'tcpstate_port_send_queue_bytes',
+    'Send-Q bytes per local listening port and state (LISTEN excluded); port="other" as for tcpstate_port_sockets.',
+    NOT_LISTEN,
+    (x) => x.sendQueueBytes,
+  ),
+
+  // Kernel-wide, host.
+  kernelScalar('tcpstate_orphans', 'Orphaned TCP sockets (sockstat orphan): full sockets closed by their process and still alive. Host-wide.', (k) => k.orphans),
+  kernelScalar('tcpstate_orphans_limit', 'net.ipv4.tcp_max_orphans: beyond it the kernel kills orphans with an RST. Host-wide.', (k) => k.orphansLimit),
+  kernelScalar('tcpstate_memory_bytes', 'Memory allocated to TCP sockets (sockstat mem pages × page size). Host-wide.', (k) => k.memoryBytes),
+  kernelLevels(
+    'tcpstate_memory_limit_bytes',
+    'net.ipv4.tcp_mem levels in bytes: min (no pressure below), pressure (start moderating), max (refuse allocations, kill orphans). Host-wide.',
+    (k) => k.memoryLimitBytes,
+  ),
+  kernelScalar('tcpstate_sockstat_allocated_sockets', 'TCP sockets allocated (sockstat alloc), both families, closed ones included. Host-wide.', (k) => k.allocated),
+  // Kernel-wide, this network namespace.
+  {
+    name: 'tcpstate_sockstat_inuse_sockets',
+    type: 'gauge',
+    group: 'kernel',
+    help: 'Hashed full TCP sockets (sockstat/sockstat6 inuse), LISTEN and orphans included. Per network namespace.',
+    labels: ['family'],
+    samples: from(
+      (snap) => snap.kernel.inuse,
+      (inuse) => FAMILIES.flatMap((family) => (inuse[family] === undefined ? [] : [s([family], inuse[family])])),
+    ),
+  },
+  kernelScalar('tcpstate_sockstat_timewait_sockets', 'TIME-WAIT (and orphaned FIN-WAIT-2) minisockets (sockstat tw). Per network namespace.', (k) => k.timewait),
+  kernelScalar('tcpstate_sysctl_tcp_orphan_retries', 'net.ipv4.tcp_orphan_retries (0 means 8 while the peer is alive).', (k) => k.orphanRetries),
+  kernelScalar('tcpstate_sysctl_tcp_fin_timeout_seconds', 'net.ipv4.tcp_fin_timeout: lifetime of orphaned FIN-WAIT-2 only (never FIN-WAIT-1).', (k) => k.finTimeoutSeconds),
+  kernelScalar('tcpstate_sysctl_tcp_retries2', 'net.ipv4.tcp_retries2: retransmissions before giving up; also caps the zero-window probe backoff.', (k) => k.retries2),
+  kernelScalar('tcpstate_sysctl_tcp_max_tw_buckets', 'net.ipv4.tcp_max_tw_buckets: TIME-WAIT minisockets the namespace may hold.', (k) => k.maxTimewaitBuckets),
+  kernelLevels('tcpstate_sysctl_tcp_wmem_bytes', 'net.ipv4.tcp_wmem: min, default and max send buffer per socket.', (k) => k.wmemBytes),
+  {
+    name: 'tcpstate_aborts_total',
+    type: 'counter',
+    group: 'kernel',
+    help: 'Connections the kernel aborted, by reason (TcpExt TCPAbortOn*, TCPAbortFailed). Per network namespace.',
+    labels: ['reason'],
+    samples: from(
+      (snap) => snap.kernel.tcpExt,
+      (ext) =>
+        Object.entries(ABORT_COUNTERS).flatMap(([reason, counter]) => {
+          const v = ext.get(counter);
+          return v === undefined ? [] : [s([reason], v)];
+        }),
+    ),
+  },
+  tcpExt('tcpstate_zero_window_probes_total', 'TCPWinProbe', 'Zero-window probes sent (persist timer expiries), this network namespace. (TcpExt TCPWinProbe)'),
+  tcpExt('tcpstate_zero_window_advertised_total', 'TCPToZeroWindowAdv', 'Times this host advertised a zero receive window (it was the slow reader). (TcpExt TCPToZeroWindowAdv)'),
+  tcpExt('tcpstate_zero_window_reopened_total', 'TCPFromZeroWindowAdv', 'Times this host reopened a receive window it had advertised as zero. (TcpExt TCPFromZeroWindowAdv)'),
+  tcpExt('tcpstate_zero_window_wanted_total', 'TCPWantZeroWindowAdv', 'Times this host wanted to advertise a zero window but could not shrink it. (TcpExt TCPWantZeroWindowAdv)'),
+  tcpExt('tcpstate_zero_window_drops_total', 'TCPZeroWindowDrop', 'Incoming segments dropped because the receive window was zero. (TcpExt TCPZeroWindowDrop)'),
+  tcpExt('tcpstate_memory_pressures_total', 'TCPMemoryPressures', 'Times TCP entered memory pressure (tcp_mem pressure level crossed). (TcpExt TCPMemoryPressures)'),
+  tcpExt(
+    'tcpstate_memory_pressure_seconds_total',
+    'TCPMemoryPressuresChrono',
+    'Time spent under TCP memory pressure (TcpExt TCPMemoryPressuresChrono, ms).',
+    1000,
+  ),
+
+  // Self-health.
+  selfGauge('tcpstate_source_up', 'Whether the source was read successfully in the latest poll (1) or failed (0).', ['source'], (snap) =>
+    snap.sources.map((src) => s([src.source], src.up ? 1 : 0)),
+  ),
+  selfGauge('tcpstate_source_duration_seconds', 'Time the latest poll spent reading and parsing the source.', ['source'], (snap) =>
+    snap.sources.map((src) => s([src.source], src.durationSeconds)),
+  ),
+  selfGauge('tcpstate_last_poll_timestamp_seconds', 'When the latest poll finished, in seconds since the epoch.', [], (snap) => [s([], snap.takenAtMs / 1000)]),
+  selfGauge('tcpstate_snapshot_age_seconds', 'Age of the snapshot this scrape is served from.', [], (snap, ctx) => [
+    s([], Math.max(0, (ctx.nowMs - snap.takenAtMs) / 1000)),
+  ]),
+  selfGauge('tcpstate_poll_duration_seconds', 'Wall time of the latest poll, all sources included.', [], (snap) => [s([], snap.pollDurationSeconds)]),
+  selfCounter('tcpstate_parse_errors_total', 'Source lines that could not be parsed and were skipped.', ['source'], (stats) =>
+    [...stats.parseErrorsTotal].map(([source, n]) => s([source], n)),
+  ),
+  selfCounter('tcpstate_polls_total', 'Polls completed since start.', [], (stats) => [s([], stats.pollsTotal)]),
+  selfCounter('tcpstate_polls_skipped_total', 'Scheduled polls skipped because the previous poll was still running.', [], (stats) => [
+    s([], stats.pollsSkippedTotal),
+  ]),
+];
+
+function stateDist(state: TcpState, d: Distribution | undefined): Array<[readonly string[], Distribution]> {
+  return d === undefined ? [] : [[[state], d]];
+}
+
+function perPort(name: string, help: string, states: readonly TcpState[], pick: (x: { sockets: number; sendQueueBytes: number }) => number): MetricSpec {
+  return {
+    name,
+    type: 'gauge',
+    group: 'forensics',
+    help,
+    labels: ['port', 'state'],
+    samples: from(
+      (snap) => snap.forensics,
+      function* (f) {
+        for (const [port, figures] of f.ports) for (const state of states) yield s([port, state], pick(figures[state]));
+      },
+    ),
+  };
+}
+
+{
+  const names = new Set<string>();
+  for (const m of CATALOGUE) {
+    checkFamily(m);
+    if (names.has(m.name)) throw new Error(`${m.name} twice in the catalogue`);
+    names.add(m.name);
+  }
+}
