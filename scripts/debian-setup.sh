@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what tcpstate-exporter needs on Debian: iproute2 (ss), and Node.js >= 20.5 when absent.
-# With --test, also what the test suite needs: prometheus (promtool) and python3 (the socket lab).
+# With --test, also what the test suite needs: prometheus (promtool), python3 (the socket lab) and
+# iptables (test/kernel/backoff.test.ts drops packets inside its own network namespace).
 # Safe to re-run. Never replaces an existing Node.js >= 20.5 (e.g. from NodeSource).
 set -eu
 
@@ -12,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # gcc + libc6-dev: build/tcpstate-diag, the netlink source (npm ci builds it; without them, ss is used).
 pkgs="iproute2 ca-certificates gcc libc6-dev"
-[ "$want_test" = 1 ] && pkgs="$pkgs prometheus python3"
+[ "$want_test" = 1 ] && pkgs="$pkgs prometheus python3 iptables"
 
 node_ok() {
   command -v node >/dev/null 2>&1 && node -e '
