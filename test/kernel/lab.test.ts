@@ -70,6 +70,7 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
         assert.equal(v(`tcpstate_source_up{source="${srcName}"}`), 1);
 
         // LISTEN: the lab's three listeners and the daemon's own.
+        assert.ok(x.time_wait !== null, `TIME-WAIT sockets at their 60 s expiry (lab age ${x.age_seconds} s)`);
         const expected: Record<string, number> = { fin_wait1: x.fin_wait1, established: x.established, time_wait: x.time_wait, listen: x.listen + 1 };
         for (const st of TCP_STATES) {
           assert.equal(v(`tcpstate_sockets{state="${st}",family="ipv4"}`), expected[st] ?? 0, `sockets ${st}`);

@@ -1,5 +1,7 @@
 // Drives test/lab/sockets.py: builds real FIN-WAIT-1 orphans, ESTABLISHED pairs and TIME-WAIT
-// sockets on loopback, optionally inside a network namespace made for the purpose.
+// sockets on loopback, and the other stuck-state failure modes (CLOSE-WAIT leak, orphaned
+// FIN-WAIT-2 and LAST-ACK, SYN-RECV flood, listen-queue overflow), optionally inside a network
+// namespace made for the purpose (the SYN-RECV flood needs one: it adds an iptables rule).
 
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
@@ -14,16 +16,83 @@ export interface LabOptions {
   established: number;
   timeWait: number;
   basePort?: number;
+  /** CLOSE-WAIT sockets an application never closes (port base+3). */
+  closeWait?: number;
+  /** Orphaned FIN-WAIT-2 sockets whose peers never close (port base+4). */
+  finWait2?: number;
+  /** Orphaned LAST-ACK sockets behind zero-window peers (port base+5). */
+  lastAck?: number;
+  /** Half-open handshakes, SYN-ACKs dropped (port base+6; private network namespace only). */
+  synRecv?: number;
+  /** Clients of a listener that never accepts (port base+7), with this backlog (default 4). */
+  listenOverflow?: number;
+  listenBacklog?: number;
   /** Run inside this network namespace (it must exist, with lo up). */
   netns?: string;
+}
+
+export type LabState =
+  | 'established' | 'syn_sent' | 'syn_recv' | 'fin_wait1' | 'fin_wait2' | 'time_wait' | 'close' | 'close_wait' | 'last_ack' | 'listen' | 'closing' | 'unknown';
+
+/** One socket of a scenario as the lab knows it (the server side unless said otherwise). */
+export interface LabSocket {
+  local_port: number;
+  remote_port: number;
+  state: LabState;
+  /** CLOSE-WAIT: Recv-Q as the socket table shows it: unread bytes + 1 for the peer's FIN. */
+  recv_queue?: number;
+  /** CLOSE-WAIT: unread bytes (SIOCINQ), equal to what the client sent. */
+  unread?: number;
+  sent?: number;
+  /** LAST-ACK: bytes written minus what the peer received, +1 for the queued FIN. */
+  send_queue?: number;
+}
+
+/** Per-socket truth of the failure-mode scenarios built (absent: not built). */
+export interface LabScenarios {
+  close_wait?: { port: number; sockets: LabSocket[]; clients: LabState[] };
+  fin_wait2?: {
+    port: number;
+    fin_timeout_seconds: number;
+    age_seconds: number;
+    /** null within a second of tcp_fin_timeout after the close (they may or may not be gone). */
+    orphans: number | null;
+    sockets: LabSocket[];
+    clients: LabState[];
+    /** Σ Recv-Q of the clients (in CLOSE-WAIT: 1 each for the FIN). */
+    clients_recv_queue: number;
+  };
+  last_ack?: { port: number; sockets: LabSocket[]; peer_recv_queue: number; clients: LabState[] };
+  syn_recv?: { port: number; sockets: LabSocket[]; clients: LabState[] };
+  listen_overflow?: {
+    port: number;
+    /** The listener's sk_max_ack_backlog and sk_ack_backlog, from TCP_INFO on the listener. */
+    backlog: number;
+    accept_queue: number;
+    clients: LabState[];
+    /** TcpExt counters of the lab's namespace, now and since the lab started. */
+    counters: { ListenOverflows: number | null; ListenDrops: number | null };
+    counters_since_start: { ListenOverflows: number | null; ListenDrops: number | null };
+  };
 }
 
 /** What the exporter should show, measured from the sockets themselves. */
 export interface LabFigures {
   fin_wait1: number;
+  /** The orphans' zero-window clients plus both ends of each idle pair (see established_parts). */
   established: number;
-  time_wait: number;
+  established_parts: { fin_wait1_clients: number; idle_pairs: number };
+  /** null within a second of the 60 s TIME-WAIT expiry; 0 after it. */
+  time_wait: number | null;
+  time_wait_expires_in: number;
   listen: number;
+  /** What the failure-mode scenarios add to each state (clients included). */
+  other_states: Partial<Record<LabState, number>>;
+  /** Every socket the lab made, per state. */
+  states: Partial<Record<LabState, number | null>>;
+  scenarios: LabScenarios;
+  /** Seconds since the sockets were built. */
+  age_seconds: number;
   /** Σ (bytes written − bytes in the peer's receive queue); the kernel adds 1 per socket for the FIN. */
   fin_wait1_send_queue_without_fin: number;
   peer_recv_queue: number;
@@ -34,6 +103,11 @@ export interface LabPorts {
   fin_wait1: number;
   established: number;
   time_wait: number;
+  close_wait?: number;
+  fin_wait2?: number;
+  last_ack?: number;
+  syn_recv?: number;
+  listen_overflow?: number;
 }
 
 export class Lab {
@@ -53,6 +127,12 @@ export class Lab {
       '--established', String(o.established),
       '--time-wait', String(o.timeWait),
       '--base-port', String(o.basePort ?? 17001),
+      '--close-wait', String(o.closeWait ?? 0),
+      '--fin-wait2', String(o.finWait2 ?? 0),
+      '--last-ack', String(o.lastAck ?? 0),
+      '--syn-recv', String(o.synRecv ?? 0),
+      '--listen-overflow', String(o.listenOverflow ?? 0),
+      '--listen-backlog', String(o.listenBacklog ?? 4),
     ];
     const cmd = o.netns === undefined ? ['python3', ...args] : ['ip', 'netns', 'exec', o.netns, 'python3', ...args];
     const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -93,7 +173,7 @@ export class Lab {
       await new Promise((resolve) => this.child.once('exit', resolve));
     }
     this.lines.close();
-    await killPorts(Object.values(this.ports), this.netns);
+    await killPorts(Object.values(this.ports).filter((p): p is number => p !== undefined), this.netns);
   }
 }
 
