@@ -9,7 +9,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_NETLINK_HELPER, NETLINK_DUMPS } from '../src/sources/netlink.ts';
+import { DEFAULT_NETLINK_HELPER } from '../src/config.ts';
+import { NETLINK_DUMPS } from '../src/sources/netlink.ts';
 import { killPorts } from '../test/lab/lab.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));

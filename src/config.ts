@@ -1,11 +1,14 @@
 // Flags (Prometheus exporter conventions where they overlap), their TCPSTATE_* environment
 // equivalents, and validation: a bad setting is named and the process exits non-zero.
 
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import type { ForensicsOptions } from './aggregate/forensics.ts';
 import type { SourceMode } from './snapshot.ts';
-import { DEFAULT_NETLINK_HELPER } from './sources/netlink.ts';
+
+/** Where `npm ci` (scripts/build-native.sh) puts the netlink helper, relative to this package. */
+export const DEFAULT_NETLINK_HELPER = fileURLToPath(new URL('../build/tcpstate-diag', import.meta.url));
 
 /** Hard cap on attributed ports: each adds 2 × 11 series. */
 export const MAX_PORTS = 50;
@@ -27,6 +30,8 @@ export interface Config {
   ssPath: string;
   ssTimeoutMs: number;
   netlinkHelper: string;
+  /** --netlink.timeout, else --ss.timeout (which governed the helper before the flag existed). */
+  netlinkTimeoutMs: number;
   forensics: ForensicsOptions;
 }
 
@@ -72,8 +77,7 @@ const duration = (flag: string) =>
     return ms;
   });
 
-const schema = z
-  .object({
+const fields = z.object({
     'web.listenAddress': z.string().transform((v, ctx) => {
       const colon = v.lastIndexOf(':');
       const port = Number(v.slice(colon + 1));
@@ -101,7 +105,10 @@ const schema = z
     'ss.path': z.string().min(1, '--ss.path must not be empty'),
     'ss.timeout': duration('--ss.timeout'),
     'netlink.helper': z.string().min(1, '--netlink.helper must not be empty'),
-    stuckAfter: duration('--stuck-after'),
+    'netlink.timeout': duration('--netlink.timeout').optional(),
+    'stuck.after': duration('--stuck.after'),
+    /** --stuck-after, the spelling before --stuck.after (command line only). */
+    stuckAfter: duration('--stuck-after').optional(),
     'stuck.maxTracked': z.coerce
       .number({ message: '--stuck.max-tracked must be a whole number' })
       .int('--stuck.max-tracked must be a whole number')
@@ -130,8 +137,9 @@ const schema = z
       .int('--sockets.top must be a whole number from 0 to 10000')
       .min(0, '--sockets.top must be a whole number from 0 to 10000')
       .max(10_000, '--sockets.top must be a whole number from 0 to 10000'),
-  })
-  .transform((o, ctx): Config => {
+  });
+
+const schema = fields.transform((o, ctx): Config => {
     const cronExpression = cronFor(o['poll.interval']);
     if (cronExpression === undefined) {
       ctx.addIssue({
@@ -154,8 +162,9 @@ const schema = z
       ssPath: o['ss.path'],
       ssTimeoutMs: o['ss.timeout'],
       netlinkHelper: o['netlink.helper'],
+      netlinkTimeoutMs: o['netlink.timeout'] ?? o['ss.timeout'],
       forensics: {
-        stuckAfterSeconds: o.stuckAfter / 1000,
+        stuckAfterSeconds: (o.stuckAfter ?? o['stuck.after']) / 1000,
         maxTracked: o['stuck.maxTracked'],
         ports: o.ports,
         topPorts: o['ports.top'],
@@ -165,7 +174,7 @@ const schema = z
   });
 
 /** Flag, env var, default, help — the single table --help and the README follow. `key` is commander's camel-cased name. */
-const FLAGS: ReadonlyArray<{ flag: string; env: string; def: string; help: string }> = [
+const FLAGS: ReadonlyArray<{ flag: string; env: string; def: string | undefined; help: string }> = [
   { flag: '--web.listen-address <host:port>', env: 'TCPSTATE_WEB_LISTEN_ADDRESS', def: `:${DEFAULT_PORT}`, help: 'address to serve /metrics on (empty host = all interfaces)' },
   { flag: '--web.telemetry-path <path>', env: 'TCPSTATE_WEB_TELEMETRY_PATH', def: '/metrics', help: 'path under which to expose metrics' },
   { flag: '--path.procfs <dir>', env: 'TCPSTATE_PATH_PROCFS', def: '/proc', help: 'procfs mount point (a host /proc mounted into a container, or a fixture tree)' },
@@ -174,9 +183,10 @@ const FLAGS: ReadonlyArray<{ flag: string; env: string; def: string; help: strin
   { flag: '--source <source>', env: 'TCPSTATE_SOURCE', def: 'auto', help: 'socket table source: auto (netlink when its helper is built, else ss, else /proc), netlink, ss, proc' },
   { flag: '--poll.interval <duration>', env: 'TCPSTATE_POLL_INTERVAL', def: '15s', help: 'how often to read the socket table (e.g. 5s, 15s, 1m)' },
   { flag: '--ss.path <path>', env: 'TCPSTATE_SS_PATH', def: 'ss', help: 'the ss binary (iproute2)' },
-  { flag: '--ss.timeout <duration>', env: 'TCPSTATE_SS_TIMEOUT', def: '10s', help: 'kill ss (or the netlink helper) when a poll runs longer than this' },
+  { flag: '--ss.timeout <duration>', env: 'TCPSTATE_SS_TIMEOUT', def: '10s', help: 'kill ss when its runs of a poll take longer than this (also the netlink helper\'s, without --netlink.timeout)' },
   { flag: '--netlink.helper <path>', env: 'TCPSTATE_NETLINK_HELPER', def: DEFAULT_NETLINK_HELPER, help: 'the tcpstate-diag binary built by npm ci (npm run build:native)' },
-  { flag: '--stuck-after <duration>', env: 'TCPSTATE_STUCK_AFTER', def: '60s', help: 'a FIN-WAIT-1 socket older than this counts in tcpstate_stuck_sockets' },
+  { flag: '--netlink.timeout <duration>', env: 'TCPSTATE_NETLINK_TIMEOUT', def: undefined, help: 'kill the netlink helper when a poll\'s dumps take longer than this (default: --ss.timeout)' },
+  { flag: '--stuck.after <duration>', env: 'TCPSTATE_STUCK_AFTER', def: '60s', help: 'a FIN-WAIT-1 socket older than this counts in tcpstate_stuck_sockets (old spelling --stuck-after still works)' },
   { flag: '--stuck.max-tracked <n>', env: 'TCPSTATE_STUCK_MAX_TRACKED', def: '100000', help: 'most FIN-WAIT-1 sockets followed across polls (bounds memory)' },
   { flag: '--ports <list>', env: 'TCPSTATE_PORTS', def: '', help: `listening ports to attribute sockets to, comma-separated (default: the top --ports.top by FIN-WAIT-1 bytes); at most ${MAX_PORTS}` },
   { flag: '--ports.top <k>', env: 'TCPSTATE_PORTS_TOP', def: '10', help: `without --ports, how many listening ports get their own series (0-${MAX_PORTS})` },
@@ -202,10 +212,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, ver
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) })
     .allowExcessArguments(false)
     .showHelpAfterError('(run with --help for all flags)');
-  for (const f of FLAGS) {
-    // Command line wins over the environment, which wins over the default.
-    program.addOption(new Option(f.flag, f.help).env(f.env).default(f.def));
-  }
+  for (const f of FLAGS) program.addOption(flagOption(f));
+  // The spelling before --stuck.after (0.1.0): still accepted on the command line, not shown.
+  program.addOption(new Option('--stuck-after <duration>').hideHelp());
   // commander reads option env vars from process.env; parse against the given environment.
   const saved = process.env;
   process.env = env;
@@ -214,11 +223,41 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, ver
   } finally {
     process.env = saved;
   }
-  const raw = program.opts<Record<string, string>>();
+  const raw = program.opts<Record<string, string | undefined>>();
+  // Both spellings on the command line: the new one wins.
+  if (program.getOptionValueSource('stuck.after') === 'cli') delete raw.stuckAfter;
   const result = schema.safeParse(raw);
   if (!result.success) {
     throw new ConfigError(`invalid configuration:\n${result.error.issues.map((i) => `  ${i.message}`).join('\n')}`);
   }
+  return result.data;
+}
+
+/** Command line wins over the environment, which wins over the default. */
+function flagOption(f: (typeof FLAGS)[number]): Option {
+  const o = new Option(f.flag, f.help).env(f.env);
+  return f.def === undefined ? o : o.default(f.def);
+}
+
+type Fields = z.infer<typeof fields>;
+type FlagKey = Extract<keyof Fields, string>;
+
+/** The flag of a key: 'path.procfs' → '--path.procfs'. */
+const flagOf = (key: string) => FLAGS.find((f) => f.flag.split(' ')[0]!.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) === key)!;
+
+/** Adds these daemon flags (same spelling, help, environment variable and default) to another command. */
+export function addDaemonFlags(program: Command, keys: readonly FlagKey[], helpPrefix = ''): void {
+  for (const k of keys) {
+    const f = flagOf(k);
+    program.addOption(flagOption({ ...f, help: helpPrefix + f.help }));
+  }
+}
+
+/** Validates the values of some daemon flags as the daemon does; throws ConfigError naming every problem. */
+export function checkDaemonFlags<K extends FlagKey>(raw: Record<string, unknown>, keys: readonly K[]): Pick<Fields, K> {
+  const mask: Partial<Record<FlagKey, true>> = Object.fromEntries(keys.map((k) => [k, true]));
+  const result = fields.pick(mask).safeParse(raw);
+  if (!result.success) throw new ConfigError(`invalid flags:\n${result.error.issues.map((i) => `  ${i.message}`).join('\n')}`);
   return result.data;
 }
 

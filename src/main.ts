@@ -5,6 +5,7 @@ import { buildApp } from './http/app.ts';
 import { createLogger } from './log.ts';
 import { createRegistry } from './metrics/registry.ts';
 import { Poller } from './poller/poller.ts';
+import { liveSources } from './sources/live.ts';
 import { VERSION } from './version.ts';
 
 function loadConfig(argv: readonly string[]): Config {
@@ -24,10 +25,12 @@ async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2));
   const logger = createLogger(config);
   const poller = new Poller({
-    mode: config.source,
-    netlink: { path: config.netlinkHelper, timeoutMs: config.ssTimeoutMs },
-    ss: { path: config.ssPath, timeoutMs: config.ssTimeoutMs },
-    procfs: config.procfs,
+    sources: liveSources({
+      mode: config.source,
+      netlink: { path: config.netlinkHelper, timeoutMs: config.netlinkTimeoutMs },
+      ss: { path: config.ssPath, timeoutMs: config.ssTimeoutMs },
+      procfs: config.procfs,
+    }),
     cronExpression: config.cronExpression,
     forensics: config.forensics,
     logger: logger.child({ component: 'poller' }),

@@ -1,5 +1,6 @@
-// The one record type every source produces. Units are converted once, by the parser that
-// reads the raw text: queue sizes in bytes, timers in seconds.
+// What the sources produce, the contract between the raw and parse stages and aggregation: one
+// record per socket (pushed into a ParseSink), and the kernel-wide figures. Units are converted
+// once, by the parser that reads the raw text: queue sizes in bytes, timers in seconds.
 
 /** `state` label values, spelled as node_exporter's tcpstat collector spells them. */
 export const TCP_STATES = [
@@ -67,6 +68,42 @@ export interface SocketRecord {
    * Undefined when the source hides it.
    */
   identity: number | string | undefined;
+}
+
+/** Where a parser reports a line it could not parse: counted and skipped, never thrown. */
+export interface ErrorSink {
+  error(reason: string, line: string): void;
+}
+
+/**
+ * Where a streaming parser delivers its records. A parser may reuse the record object for its
+ * next line: a sink that keeps a record must copy it.
+ */
+export interface ParseSink extends ErrorSink {
+  record(record: SocketRecord): void;
+}
+
+/** Kernel-wide figures (sockstat, sysctls, netstat), read once per poll. */
+export interface KernelFigures {
+  /** sockstat `orphan`: orphaned full sockets, host-wide (what tcp_max_orphans limits). */
+  orphans?: number;
+  /** sockstat `mem` × page size: memory of all TCP sockets, host-wide (what tcp_mem limits). */
+  memoryBytes?: number;
+  /** sockstat/sockstat6 `inuse`: hashed full sockets of this netns, LISTEN and orphans included. */
+  inuse?: Partial<Record<Family, number>>;
+  /** sockstat `tw`: TIME-WAIT (and FIN-WAIT-2) minisockets of this netns. */
+  timewait?: number;
+  /** sockstat `alloc`: TCP sockets allocated, host-wide, both families, closed ones included. */
+  allocated?: number;
+  orphansLimit?: number;
+  memoryLimitBytes?: { min: number; pressure: number; max: number };
+  orphanRetries?: number;
+  finTimeoutSeconds?: number;
+  retries2?: number;
+  maxTimewaitBuckets?: number;
+  wmemBytes?: { min: number; default: number; max: number };
+  /** TcpExt counters of /proc/net/netstat by kernel name. */
+  tcpExt?: ReadonlyMap<string, number>;
 }
 
 /** A record with every optional field unknown, for parsers to fill. */

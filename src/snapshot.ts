@@ -3,8 +3,9 @@
 // (FIN-WAIT-1 first-seen times, listening ports) stays inside the poller.
 
 import type { Forensics } from './aggregate/forensics.ts';
+import type { Peers } from './aggregate/peers.ts';
 import type { SocketTable } from './aggregate/table.ts';
-import type { KernelFigures } from './sources/kernel.ts';
+import type { KernelFigures } from './model.ts';
 
 /** Where the socket table is read from. */
 export type TableSource = 'netlink' | 'ss' | 'proc';
@@ -25,6 +26,8 @@ export interface Snapshot {
   readonly table: SocketTable;
   /** Distributions, per-port figures and worst sockets from the socket-table source that worked. */
   readonly forensics: Forensics | undefined;
+  /** FIN-WAIT-1 peers holding the most, when the poller was asked to count them (the report does). */
+  readonly peers: Peers | undefined;
   /** Kernel-wide figures from the sources that could be read; a failed source's figures are absent. */
   readonly kernel: Readonly<KernelFigures>;
   /** Every source tried in this poll. */

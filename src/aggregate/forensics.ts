@@ -37,14 +37,20 @@ export const DEFAULT_FORENSICS: ForensicsOptions = {
   topSockets: 100,
 };
 
-/** What the previous poll left for this one. */
+/** What one poll hands the next: kept by the poller, never published in a snapshot. */
+export interface CrossPoll {
+  /** First-seen times (ms since the epoch) of the FIN-WAIT-1 sockets tracked, by identity key. */
+  readonly firstSeen: ReadonlyMap<number | string, number>;
+  /** Ports something listened on. */
+  readonly listening: ReadonlySet<number>;
+}
+
+export const NO_PREVIOUS_POLL: CrossPoll = { firstSeen: new Map(), listening: new Set() };
+
 export interface PollContext {
   nowMs: number;
-  firstSeen: ReadonlyMap<number | string, number>;
-  listening: ReadonlySet<number>;
+  previous: CrossPoll;
   options: ForensicsOptions;
-  /** An extra consumer of every record (the one-shot report counts peers with it). */
-  observe?: (r: SocketRecord) => void;
 }
 
 export interface SocketSample {
@@ -85,9 +91,6 @@ export interface Forensics {
   ports: ReadonlyMap<string, Readonly<Record<TcpState, PortFigures>>>;
   /** Worst sockets per state, by Send-Q and (tracked states) by age. */
   top: Readonly<Partial<Record<TcpState, { bySendQueue: readonly SocketSample[]; byAge: readonly SocketSample[] }>>>;
-  /** Carried to the next poll. */
-  firstSeen: ReadonlyMap<number | string, number>;
-  listening: ReadonlySet<number>;
 }
 
 const STATE_INDEX = new Map<TcpState, number>(TCP_STATES.map((s, i) => [s, i]));
@@ -120,7 +123,6 @@ export class ForensicsCollector {
   }
 
   add(r: SocketRecord): void {
-    this.ctx.observe?.(r);
     const { state } = r;
     if (r.timer === 'persist') this.persist.get(state)?.observe(r.timerSeconds);
 
@@ -162,7 +164,8 @@ export class ForensicsCollector {
   private track(r: SocketRecord): number | null {
     // A generated cookie is the socket; an address-like identity only together with the 4-tuple.
     const key = typeof r.identity === 'number' ? r.identity : `${r.localAddress} ${r.localPort} ${r.remoteAddress} ${r.remotePort} ${r.identity ?? ''}`;
-    const { nowMs, firstSeen, options } = this.ctx;
+    const { nowMs, options } = this.ctx;
+    const { firstSeen } = this.ctx.previous;
     let first = this.firstSeen.get(key);
     if (first === undefined) {
       if (this.firstSeen.size >= options.maxTracked) {
@@ -180,7 +183,7 @@ export class ForensicsCollector {
 
   /** The listening port a socket belongs to (its local port, when something listens there). */
   private attribute(localPort: number): number | undefined {
-    if (this.listening.has(localPort) || this.ctx.listening.has(localPort)) return localPort;
+    if (this.listening.has(localPort) || this.ctx.previous.listening.has(localPort)) return localPort;
     return undefined;
   }
 
@@ -232,9 +235,12 @@ export class ForensicsCollector {
       untracked: this.untracked,
       ports: this.selectPorts(),
       top: Object.freeze(top),
-      firstSeen: this.firstSeen,
-      listening: this.listening,
     });
+  }
+
+  /** What the next poll needs of this one. */
+  carry(): CrossPoll {
+    return { firstSeen: this.firstSeen, listening: this.listening };
   }
 
   /** --ports, or the top K listening ports by FIN-WAIT-1 bytes (then by sockets); the rest → "other". */

@@ -82,26 +82,15 @@ export class TableAggregator {
     }
   }
 
-  /** The aggregate, frozen: safe to publish in a snapshot. */
-  result(): SocketTable {
+  /** The aggregate of these families (default: all it speaks for), frozen: safe to publish in a snapshot. */
+  result(families: readonly Family[] = this.families): SocketTable {
     const out: Partial<Record<Family, FamilyTable>> = {};
-    for (const f of this.families) {
-      const t = this.tables[f]!;
+    for (const f of families) {
+      if (this.tables[f] === undefined) continue;
+      const t = this.tables[f];
       for (const s of TCP_STATES) Object.freeze(t[s].timers);
       out[f] = Object.freeze(t);
     }
     return Object.freeze(out);
   }
-}
-
-/** Merges tables of disjoint families (e.g. /proc/net/tcp and tcp6 read separately). */
-export function mergeTables(tables: readonly SocketTable[]): SocketTable {
-  const out: Partial<Record<Family, FamilyTable>> = {};
-  for (const t of tables) {
-    for (const f of FAMILIES) {
-      const ft = t[f];
-      if (ft !== undefined) out[f] = ft;
-    }
-  }
-  return Object.freeze(out);
 }

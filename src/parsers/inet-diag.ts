@@ -11,9 +11,8 @@
 // Nothing is converted to text but the two addresses (cached), and nothing is kept.
 
 import { endianness } from 'node:os';
-import { TIMER_WRAP_SECONDS, cookieIdentity, emptyRecord, type SocketRecord, type TcpState } from '../model.ts';
+import { TIMER_WRAP_SECONDS, cookieIdentity, emptyRecord, type ParseSink, type SocketRecord, type TcpState } from '../model.ts';
 import { STATE_CODES, TIMER_CODES, ipv4Text, ipv6Text, isUnlabelledState } from './kernel-codes.ts';
-import type { ParseSink } from './sink.ts';
 
 const NLMSG_HDRLEN = 16;
 const NLMSG_NOOP = 1;

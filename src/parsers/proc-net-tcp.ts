@@ -9,9 +9,9 @@
 // /proc/net/tcp is not an atomic snapshot: under churn the seq_file iterator can hand out the
 // same socket twice in one read, so lines are deduplicated on (local, remote, state).
 
-import { TIMER_WRAP_SECONDS, emptyRecord, type Family, type SocketRecord } from '../model.ts';
+import { TIMER_WRAP_SECONDS, emptyRecord, type Family, type ParseSink, type SocketRecord } from '../model.ts';
 import { STATE_CODES, TIMER_CODES, ipv4Text, ipv6Text, isUnlabelledState } from './kernel-codes.ts';
-import { parseCount, tokenize, type ParseSink } from './sink.ts';
+import { parseCount, tokenize } from './tokens.ts';
 
 /**
  * USER_HZ: the unit of clock_t values the kernel exports to user space. It is 100 on every

@@ -12,8 +12,8 @@
 // - extras in any order: `timer:(…)`, `users:((…))`, `uid:`, `ino:`, `sk:`, `cgroup:`, `v6only:`,
 //   shutdown markers, `mem:(r,w,f,t)` / `skmem:(r,rb,t,tb,f,w,o[,bl][,d])`, `backoff:N` (-i).
 
-import { emptyRecord, type Family, type SocketRecord, type TcpState } from '../model.ts';
-import { parseCount, tokenize, type ParseSink } from './sink.ts';
+import { emptyRecord, type Family, type ParseSink, type SocketRecord, type TcpState } from '../model.ts';
+import { parseCount, tokenize } from './tokens.ts';
 import { parseSsTimer } from './ss-timer.ts';
 
 /** ss state names (iproute2 sock_state_print()) → our label values. */

@@ -1,87 +1,102 @@
 // Runs the sources on a node-cron schedule and publishes each result as an immutable snapshot.
 // Scrapes only read the latest snapshot, so a scrape costs the same at 100 or 100 000 sockets.
+//
+// A poll owns its aggregation: for each attempt at the socket table it makes one table
+// aggregate, one forensics collector (and a peer counter when asked), and hands every reader of
+// the attempt a sink feeding them. Sources only parse; the poll aggregates, times and publishes.
+// What one poll hands the next (FIN-WAIT-1 first-seen times, listening ports) stays here.
 
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import { DEFAULT_FORENSICS, ForensicsCollector, type Forensics, type ForensicsOptions } from '../aggregate/forensics.ts';
-import { mergeTables, type SocketTable } from '../aggregate/table.ts';
-import type { SocketRecord } from '../model.ts';
-import { PageSize, readKernel, type KernelFigures, type KernelReport } from '../sources/kernel.ts';
-import { readProc } from '../sources/proc.ts';
-import type { SourceReport } from '../sources/report.ts';
-import { netlinkHelperUsable, readNetlink, type NetlinkSourceOptions } from '../sources/netlink.ts';
-import { readSs, type SsSourceOptions } from '../sources/ss.ts';
-import type { PollerStats, Snapshot, SnapshotView, SourceMode, TableSource } from '../snapshot.ts';
-
-/** What --source=auto tries, in order, until one works (netlink only when its helper is built). */
-const AUTO_CHAIN: readonly TableSource[] = ['netlink', 'ss', 'proc'];
-
-export interface Readers {
-  netlink(options: NetlinkSourceOptions, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport>;
-  /** Whether the netlink helper can be run at all (else --source=auto skips it quietly). */
-  netlinkUsable(path: string): Promise<boolean>;
-  ss(options: SsSourceOptions, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport>;
-  proc(procfs: string, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport[]>;
-  kernel(procfs: string, pageSize: PageSize): Promise<KernelReport[]>;
-}
-
-/** What the poller needs to know of any source's outcome. */
-type Outcome = Pick<SourceReport, 'source' | 'up' | 'durationSeconds' | 'parseErrors' | 'firstParseError' | 'error'> & {
-  absent?: boolean;
-};
+import { DEFAULT_FORENSICS, ForensicsCollector, NO_PREVIOUS_POLL, type CrossPoll, type Forensics, type ForensicsOptions } from '../aggregate/forensics.ts';
+import { PeerCounter, type Peers } from '../aggregate/peers.ts';
+import { TableAggregator, type SocketTable } from '../aggregate/table.ts';
+import { FAMILIES, type Family, type KernelFigures, type ParseSink, type SocketRecord } from '../model.ts';
+import type { PollerStats, Snapshot, SnapshotView } from '../snapshot.ts';
+import type { PollSources, TableAttempt, TableReader } from '../sources/source.ts';
+import { SourceRunner, type SourceOutcome, type Tally } from './execute.ts';
 
 export interface PollerOptions {
-  mode: SourceMode;
-  netlink: NetlinkSourceOptions;
-  ss: SsSourceOptions;
-  procfs: string;
+  /** What to read: live (sources/live.ts) or capture files (sources/files.ts). */
+  sources: PollSources;
   /** node-cron expression (with seconds field), derived from --poll.interval. */
   cronExpression: string;
   logger: Logger;
   forensics?: ForensicsOptions;
-  /** An extra consumer of every socket record (used by the one-shot report). */
-  observe?: (r: SocketRecord) => void;
-  readers?: Readers;
+  /** Count the peers of FIN-WAIT-1 sockets into snapshot.peers (the one-shot report does). */
+  countPeers?: boolean;
 }
 
-const DEFAULT_READERS: Readers = { netlink: readNetlink, netlinkUsable: netlinkHelperUsable, ss: readSs, proc: readProc, kernel: readKernel };
+/** The aggregation of one attempt at the socket table. */
+class Attempt {
+  readonly table = new TableAggregator(FAMILIES);
+  readonly forensics: ForensicsCollector;
+  readonly peers: PeerCounter | undefined;
+
+  constructor(nowMs: number, previous: CrossPoll, options: ForensicsOptions, countPeers: boolean) {
+    this.forensics = new ForensicsCollector({ nowMs, previous, options });
+    this.peers = countPeers ? new PeerCounter() : undefined;
+  }
+
+  /** The sink one reader of this attempt pushes its records into. */
+  sink(tally: Tally): ParseSink {
+    const { table, forensics, peers } = this;
+    return {
+      record(r: SocketRecord) {
+        tally.records++;
+        table.add(r);
+        forensics.add(r);
+        peers?.add(r);
+      },
+      error: (reason, line) => tally.error(reason, line),
+    };
+  }
+}
+
+interface TableResult {
+  outcomes: SourceOutcome[];
+  table: SocketTable;
+  forensics: Forensics | undefined;
+  peers: Peers | undefined;
+}
 
 export class Poller implements SnapshotView {
   private latest: Snapshot | undefined;
+  private latestOutcomes: readonly SourceOutcome[] = [];
   private running: Promise<void> | undefined;
   private task: ScheduledTask | undefined;
   private readonly abort = new AbortController();
-  private readonly readers: Readers;
+  private readonly runner: SourceRunner;
   private readonly log: Logger;
   private pollsTotal = 0;
   private pollsSkippedTotal = 0;
   private untrackedTotal = 0;
-  private readonly parseErrorsTotal = new Map<string, number>();
-  /** Last error logged per source, so a persistent failure logs once, not every poll. */
-  private readonly lastError = new Map<string, string>();
-  /** The source --source=auto last read the table with (a change is logged). */
-  private autoSource: TableSource | undefined;
-  private netlinkMissingLogged = false;
-  private readonly pageSize: PageSize;
-  /** Carried from poll to poll: first-seen times of FIN-WAIT-1 sockets, listening ports. */
-  private firstSeen: ReadonlyMap<number | string, number> = new Map();
-  private listening: ReadonlySet<number> = new Set();
+  /** The attempt a chain of several last read the table with (a change is logged). */
+  private chainAttempt: string | undefined;
+  private readonly notInstalledLogged = new Set<string>();
+  /** Carried from poll to poll, never published. */
+  private previous: CrossPoll = NO_PREVIOUS_POLL;
 
   constructor(private readonly options: PollerOptions) {
-    this.readers = options.readers ?? DEFAULT_READERS;
     this.log = options.logger;
-    this.pageSize = new PageSize(options.procfs);
+    const { table, kernel } = options.sources;
+    this.runner = new SourceRunner(options.logger, [...table.flatMap((a) => a.readers), ...kernel].map((r) => r.source));
   }
 
   snapshot(): Snapshot | undefined {
     return this.latest;
   }
 
+  /** Every source's outcome in the latest poll (parse errors and errors included). */
+  outcomes(): readonly SourceOutcome[] {
+    return this.latestOutcomes;
+  }
+
   stats(): PollerStats {
     return {
       pollsTotal: this.pollsTotal,
       pollsSkippedTotal: this.pollsSkippedTotal,
-      parseErrorsTotal: this.parseErrorsTotal,
+      parseErrorsTotal: this.runner.parseErrorsTotal,
       untrackedTotal: this.untrackedTotal,
     };
   }
@@ -113,131 +128,111 @@ export class Poller implements SnapshotView {
     return this.running;
   }
 
-  /** Stops the schedule, kills a running ss and waits for the poll to wind down. */
+  /** Stops the schedule, cancels a running poll, waits for it, and ends the netlink helper. */
   async stop(): Promise<void> {
     await this.task?.destroy();
     this.task = undefined;
     this.abort.abort();
     await this.running;
+    await this.options.sources.netlink?.stop();
   }
 
   private async runPoll(): Promise<void> {
     const started = process.hrtime.bigint();
-    const [{ reports, forensics }, kernelReports] = await Promise.all([
-      this.readSources(),
-      this.readers.kernel(this.options.procfs, this.pageSize),
-    ]);
+    const [table, kernel] = await Promise.all([this.readTable(), this.readKernel()]);
     if (this.abort.signal.aborted) return;
-    for (const r of [...reports, ...kernelReports]) this.account(r);
-    if (forensics !== undefined) {
-      this.firstSeen = forensics.firstSeen;
-      this.listening = forensics.listening;
-      this.untrackedTotal += forensics.untracked;
-    }
-    const tables: SocketTable[] = [];
-    for (const r of reports) if (r.table !== undefined) tables.push(r.table);
-    const kernel: KernelFigures = {};
-    for (const r of kernelReports) {
-      if (!r.up) continue;
-      const { inuse, ...rest } = r.figures;
-      Object.assign(kernel, rest);
-      if (inuse !== undefined) kernel.inuse = { ...kernel.inuse, ...inuse };
-    }
+    const outcomes = [...table.outcomes, ...kernel.outcomes];
     this.pollsTotal++;
     const snapshot: Snapshot = Object.freeze({
       takenAtMs: Date.now(),
       pollDurationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
-      table: mergeTables(tables),
-      forensics,
-      kernel: Object.freeze(kernel),
-      sources: Object.freeze(
-        [...reports, ...kernelReports].map((r) => Object.freeze({ source: r.source, up: r.up, durationSeconds: r.durationSeconds })),
-      ),
+      table: table.table,
+      forensics: table.forensics,
+      peers: table.peers,
+      kernel: Object.freeze(kernel.figures),
+      sources: Object.freeze(outcomes.map((r) => Object.freeze({ source: r.source, up: r.up, durationSeconds: r.durationSeconds }))),
     });
     this.latest = snapshot;
+    this.latestOutcomes = outcomes;
     this.log.debug({ poll: this.pollsTotal, durationSeconds: snapshot.pollDurationSeconds, sources: snapshot.sources }, 'poll complete');
   }
 
-  /** The socket-table sources of this poll, and the forensics of the attempt that worked. */
-  private async readSources(): Promise<{ reports: SourceReport[]; forensics: Forensics | undefined }> {
-    const chain = this.options.mode === 'auto' ? await this.autoChain() : [this.options.mode];
+  /** The socket table: the attempts in order until one works; the aggregation of that one. */
+  private async readTable(): Promise<TableResult> {
+    const chain = await this.installedChain();
     const signal = this.abort.signal;
-    const reports: SourceReport[] = [];
+    const outcomes: SourceOutcome[] = [];
     for (let i = 0; i < chain.length; i++) {
-      const source = chain[i]!;
-      const collector = new ForensicsCollector({
-        nowMs: Date.now(),
-        firstSeen: this.firstSeen,
-        listening: this.listening,
-        options: this.options.forensics ?? DEFAULT_FORENSICS,
-        observe: this.options.observe,
-      });
-      const got = await this.readTable(source, collector);
-      reports.push(...got);
-      const up = got.some((r) => r.up);
+      const attempt = chain[i]!;
+      const agg = new Attempt(Date.now(), this.previous, this.options.forensics ?? DEFAULT_FORENSICS, this.options.countPeers === true);
+      const got = await Promise.all(attempt.readers.map((reader) => this.runner.execute(reader.source, (tally) => reader.read(agg.sink(tally), signal))));
+      const attemptOutcomes = got.map((g) => g.outcome);
+      outcomes.push(...attemptOutcomes);
+      const up = attemptOutcomes.some((o) => o.up);
       if (up || i === chain.length - 1 || signal.aborted) {
-        if (this.options.mode === 'auto' && up) this.noteAutoSource(source, chain, reports);
-        return { reports, forensics: up ? collector.result() : undefined };
+        if (chain.length > 1 && up) this.noteChainAttempt(attempt, chain, outcomes);
+        if (!up) return { outcomes, table: Object.freeze({}), forensics: undefined, peers: undefined };
+        const forensics = agg.forensics.result();
+        this.previous = agg.forensics.carry();
+        this.untrackedTotal += forensics.untracked;
+        return { outcomes, table: agg.table.result(completeFamilies(attempt.readers, attemptOutcomes)), forensics, peers: agg.peers?.result() };
       }
     }
-    return { reports, forensics: undefined }; // unreachable: the chain is never empty
+    return { outcomes, table: Object.freeze({}), forensics: undefined, peers: undefined }; // an empty chain
   }
 
-  private readTable(source: TableSource, collector: ForensicsCollector): Promise<SourceReport[]> {
-    const signal = this.abort.signal;
-    if (source === 'proc') return this.readers.proc(this.options.procfs, signal, collector);
-    const read = source === 'netlink' ? this.readers.netlink(this.options.netlink, signal, collector) : this.readers.ss(this.options.ss, signal, collector);
-    return read.then((r) => [r]);
-  }
-
-  private async autoChain(): Promise<readonly TableSource[]> {
-    if (await this.readers.netlinkUsable(this.options.netlink.path)) return AUTO_CHAIN;
-    if (!this.netlinkMissingLogged) {
-      this.netlinkMissingLogged = true;
-      this.log.info(
-        { helper: this.options.netlink.path },
-        '--source=auto: netlink helper not built (npm run build:native needs gcc): reading the table with ss',
-      );
+  /** The kernel-wide sources, concurrently; the figures of those that could be read. */
+  private async readKernel(): Promise<{ outcomes: SourceOutcome[]; figures: KernelFigures }> {
+    const got = await Promise.all(this.options.sources.kernel.map((k) => this.runner.execute(k.source, (tally) => k.read(tally))));
+    const figures: KernelFigures = {};
+    for (const { value } of got) {
+      if (value === undefined) continue;
+      const { inuse, ...rest } = value;
+      Object.assign(figures, rest);
+      if (inuse !== undefined) figures.inuse = { ...figures.inuse, ...inuse };
     }
-    return AUTO_CHAIN.filter((s) => s !== 'netlink');
+    return { outcomes: got.map((g) => g.outcome), figures };
   }
 
-  /** Logs when --source=auto moves down its chain, or back up. */
-  private noteAutoSource(source: TableSource, chain: readonly TableSource[], reports: readonly SourceReport[]): void {
-    const previous = this.autoSource;
-    this.autoSource = source;
-    if (previous === undefined ? source === chain[0] : previous === source) return;
-    if (source === chain[0]) {
-      this.log.info(`--source=auto: ${source} works again: reading the socket table with it`);
+  /** The table attempts, without those whose program is not installed when there are others to try. */
+  private async installedChain(): Promise<readonly TableAttempt[]> {
+    const chain = this.options.sources.table;
+    if (chain.length < 2) return chain;
+    const installed = await Promise.all(chain.map((a) => a.installed?.() ?? Promise.resolve(true)));
+    for (const [i, a] of chain.entries()) {
+      if (installed[i] || this.notInstalledLogged.has(a.name)) continue;
+      this.notInstalledLogged.add(a.name);
+      this.log.info(`--source=auto: ${a.name} not installed (the netlink helper: npm run build:native needs gcc): skipped`);
+    }
+    return chain.filter((_, i) => installed[i]);
+  }
+
+  /** Logs when a chain of attempts (--source=auto) moves down, or back up. */
+  private noteChainAttempt(attempt: TableAttempt, chain: readonly TableAttempt[], outcomes: readonly SourceOutcome[]): void {
+    const previous = this.chainAttempt;
+    this.chainAttempt = attempt.name;
+    const first = chain[0]!.name;
+    if (previous === undefined ? attempt.name === first : previous === attempt.name) return;
+    if (attempt.name === first) {
+      this.log.info(`--source=auto: ${attempt.name} works again: reading the socket table with it`);
       return;
     }
-    const failed = reports.filter((r) => !r.up);
+    const failed = outcomes.filter((r) => !r.up);
     this.log.warn(
       { errors: failed.map((r) => ({ source: r.source, err: r.error?.message })) },
-      `--source=auto: ${failed.map((r) => r.source).join(', ')} failed: reading the socket table with ${source} until ${chain[0]} works again`,
+      `--source=auto: ${failed.map((r) => r.source).join(', ')} failed: reading the socket table with ${attempt.name} until ${first} works again`,
     );
   }
+}
 
-  private account(r: Outcome): void {
-    const log = this.log.child({ source: r.source });
-    if (r.parseErrors > 0) {
-      this.parseErrorsTotal.set(r.source, (this.parseErrorsTotal.get(r.source) ?? 0) + r.parseErrors);
-      log.warn({ parseErrors: r.parseErrors, first: r.firstParseError }, 'unparsable lines skipped');
-    } else if (!this.parseErrorsTotal.has(r.source)) {
-      this.parseErrorsTotal.set(r.source, 0);
-    }
-    if (r.error !== undefined) {
-      const message = r.error.message;
-      if (this.lastError.get(r.source) !== message) {
-        log.error({ err: r.error }, 'source failed');
-        this.lastError.set(r.source, message);
-      }
-    } else {
-      if (this.lastError.has(r.source)) log.info('source recovered');
-      this.lastError.delete(r.source);
-      if (r.absent === true) log.debug('not present on this host: reported as empty');
-    }
-  }
+/** Families some reader read whole and no reader failed on. */
+function completeFamilies(readers: readonly TableReader[], outcomes: readonly SourceOutcome[]): Family[] {
+  const read = new Set<Family>();
+  const failed = new Set<Family>();
+  readers.forEach((r, i) => {
+    for (const f of r.families) (outcomes[i]!.up ? read : failed).add(f);
+  });
+  return FAMILIES.filter((f) => read.has(f) && !failed.has(f));
 }
 
 function cronLogger(log: Logger): CronLogger {

@@ -1,175 +1,88 @@
 // `tcpstate-exporter report`: a one-shot diagnosis, live or from files copied off a production box.
 // Same parsers, aggregates and metrics as the daemon; only the presentation is its own.
 
-import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { pino } from 'pino';
-import { DEFAULT_FORENSICS, ForensicsCollector, type Forensics } from '../aggregate/forensics.ts';
-import { TableAggregator, mergeTables, type SocketTable } from '../aggregate/table.ts';
+import type { Forensics } from '../aggregate/forensics.ts';
+import { ConfigError, addDaemonFlags, checkDaemonFlags } from '../config.ts';
 import { createRegistry } from '../metrics/registry.ts';
-import { FAMILIES, TCP_STATES, type Family, type SocketRecord, type TcpState } from '../model.ts';
-import { InetDiagParser } from '../parsers/inet-diag.ts';
-import { ProcNetTcpParser } from '../parsers/proc-net-tcp.ts';
-import type { ParseSink } from '../parsers/sink.ts';
-import { SsParser, stateFromName } from '../parsers/ss.ts';
+import { FAMILIES, TCP_STATES, type TcpState } from '../model.ts';
+import { stateFromName } from '../parsers/ss.ts';
 import { Poller } from '../poller/poller.ts';
 import type { PollerStats, Snapshot, SnapshotView, SourceMode } from '../snapshot.ts';
-import { LineSplitter } from '../sources/lines.ts';
-import { DEFAULT_NETLINK_HELPER } from '../sources/netlink.ts';
+import { fileSources, type Input, type InputKind } from '../sources/files.ts';
+import { liveSources } from '../sources/live.ts';
+import type { PollSources } from '../sources/source.ts';
 import { explain } from './text.ts';
 
 export class ReportError extends Error {}
 
-export interface Input {
-  kind: 'ss' | 'proc' | 'netlink';
-  path: string;
-}
-
-/** Peers of FIN-WAIT-1 sockets: report-only (one shot), capped so a huge capture stays bounded. */
-export class PeerCounter {
-  static readonly MAX = 100_000;
-  readonly peers = new Map<string, { sockets: number; bytes: number; port: number }>();
-  overflow = 0;
-  add(r: SocketRecord): void {
-    if (r.state !== 'fin_wait1') return;
-    let p = this.peers.get(r.remoteAddress);
-    if (p === undefined) {
-      if (this.peers.size >= PeerCounter.MAX) {
-        this.overflow++;
-        return;
-      }
-      p = { sockets: 0, bytes: 0, port: r.localPort };
-      this.peers.set(r.remoteAddress, p);
-    }
-    p.sockets++;
-    p.bytes += r.sendQueue;
-  }
-  top(n: number): Array<{ peer: string; sockets: number; bytes: number; port: number }> {
-    return [...this.peers.entries()]
-      .map(([peer, v]) => ({ peer, ...v }))
-      .sort((a, b) => b.bytes - a.bytes || b.sockets - a.sockets)
-      .slice(0, n);
-  }
-}
-
 export interface ReportData {
   source: string;
   snapshot: Snapshot;
-  peers: PeerCounter;
   parseErrors: number;
   firstParseError: { reason: string; line: string } | undefined;
 }
 
 const FIXED_STATS: PollerStats = { pollsTotal: 1, pollsSkippedTotal: 0, parseErrorsTotal: new Map(), untrackedTotal: 0 };
 
-/** Is this /proc/net/tcp text IPv6 (tcp6)? Decided by the header or the first address's width. */
-function procFamily(text: string): Family | undefined {
-  for (const line of text.split('\n', 5)) {
-    if (line.includes('remote_address')) return 'ipv6';
-    if (line.includes('rem_address')) return 'ipv4';
-    const m = /^\s*\d+:\s+([0-9A-Fa-f]+):/.exec(line);
-    if (m) return m[1]!.length === 32 ? 'ipv6' : m[1]!.length === 8 ? 'ipv4' : undefined;
-  }
-  return undefined;
-}
-
-const HINTS: Readonly<Record<Input['kind'], string>> = {
+const HINTS: Readonly<Record<InputKind, string>> = {
   ss: 'Is it `ss -t…` output? A capture filtered to one state needs --state.',
   proc: 'Is it a copy of /proc/net/tcp?',
   netlink: 'Is it the output of tcpstate-diag (raw netlink messages)?',
 };
 
-/** Reads capture files through the daemon's parsers into one snapshot. */
+/** One poll of these sources by the daemon's poller (peers counted); its snapshot and outcomes. */
+async function pollOnce(sources: PollSources) {
+  const poller = new Poller({ sources, cronExpression: '* * * * * *', logger: pino({ level: 'silent' }), countPeers: true });
+  await poller.poll();
+  await poller.stop(); // ends the netlink helper
+  return { snapshot: poller.snapshot(), outcomes: poller.outcomes() };
+}
+
+/** Reads capture files: the daemon's poller over file-backed sources. */
 export async function reportFromFiles(inputs: readonly Input[], state: TcpState | undefined): Promise<ReportData> {
-  const tables: SocketTable[] = [];
-  const forensics = new ForensicsCollector({ nowMs: Date.now(), firstSeen: new Map(), listening: new Set(), options: DEFAULT_FORENSICS });
-  const peers = new PeerCounter();
+  let sources: PollSources;
+  try {
+    sources = await fileSources(inputs, state);
+  } catch (e) {
+    throw new ReportError((e as Error).message);
+  }
+  const { snapshot, outcomes } = await pollOnce(sources);
   let parseErrors = 0;
   let firstParseError: ReportData['firstParseError'];
-  const sources: Array<{ source: string; up: boolean; durationSeconds: number }> = [];
-  for (const input of inputs) {
-    const started = process.hrtime.bigint();
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(input.path);
-    } catch (e) {
-      throw new ReportError(`cannot read ${input.path}: ${(e as Error).message}`);
-    }
-    const text = input.kind === 'netlink' ? '' : bytes.toString('utf8');
-    let family: Family | undefined;
-    if (input.kind === 'proc') {
-      family = procFamily(text);
-      if (family === undefined) throw new ReportError(`${input.path} does not look like /proc/net/tcp or tcp6`);
-    }
-    const agg = new TableAggregator(family === undefined ? FAMILIES : [family]);
-    let records = 0;
-    let errors = 0;
-    const sink: ParseSink = {
-      record: (r) => {
-        records++;
-        agg.add(r);
-        forensics.add(r);
-        peers.add(r);
-      },
-      error: (reason, line) => {
-        errors++;
-        firstParseError ??= { reason, line: line.slice(0, 200) };
-      },
-    };
-    if (input.kind === 'netlink') {
-      const parser = new InetDiagParser(sink);
-      parser.push(bytes);
-      parser.end();
-    } else {
-      const parser = input.kind === 'ss' ? new SsParser(sink, state === undefined ? {} : { state }) : new ProcNetTcpParser(sink, family!);
-      const splitter = new LineSplitter((l) => parser.line(l));
-      splitter.push(text);
-      splitter.end();
-      parser.end();
-    }
-    if (records === 0 && errors > 0) {
+  outcomes.forEach((o, i) => {
+    const input = inputs[i]!;
+    if (o.error !== undefined) throw new ReportError(o.error.message);
+    if (o.records === 0 && o.parseErrors > 0) {
       throw new ReportError(
-        `${input.path}: no socket recognised (${errors} unparsable lines; first: ${firstParseError?.reason ?? '?'}). ` +
-          HINTS[input.kind],
+        `${input.path}: no socket recognised (${o.parseErrors} unparsable lines; first: ${o.firstParseError?.reason ?? '?'}). ${HINTS[input.kind]}`,
       );
     }
-    parseErrors += errors;
-    tables.push(agg.result());
-    sources.push({ source: `${input.kind}:${input.path}`, up: true, durationSeconds: Number(process.hrtime.bigint() - started) / 1e9 });
-  }
-  const snapshot: Snapshot = {
-    takenAtMs: Date.now(),
-    pollDurationSeconds: sources.reduce((a, s) => a + s.durationSeconds, 0),
-    table: mergeTables(tables),
-    forensics: forensics.result(),
-    kernel: {},
-    sources,
-  };
-  return { source: inputs.map((i) => `${i.kind}:${i.path}`).join(', '), snapshot, peers, parseErrors, firstParseError };
+    parseErrors += o.parseErrors;
+    firstParseError ??= o.firstParseError;
+  });
+  if (snapshot === undefined) throw new ReportError('no input read');
+  return { source: inputs.map((i) => `${i.kind}:${i.path}`).join(', '), snapshot, parseErrors, firstParseError };
 }
 
 /** One live poll of this host, exactly as the daemon does it. */
-export async function reportLive(opts: { source: SourceMode; procfs: string; ssPath: string; netlinkHelper: string }): Promise<ReportData> {
-  const peers = new PeerCounter();
-  const poller = new Poller({
-    mode: opts.source,
-    netlink: { path: opts.netlinkHelper, timeoutMs: 60_000 },
-    ss: { path: opts.ssPath, timeoutMs: 60_000 },
-    procfs: opts.procfs,
-    cronExpression: '* * * * * *',
-    logger: pino({ level: 'silent' }),
-    observe: (r) => peers.add(r),
-  });
-  await poller.poll();
-  await poller.stop(); // ends the netlink helper
-  const snapshot = poller.snapshot();
+export async function reportLive(opts: { source: SourceMode; procfs: string; ssPath: string; ssTimeoutMs: number; netlinkHelper: string; netlinkTimeoutMs: number }): Promise<ReportData> {
+  const { snapshot, outcomes } = await pollOnce(
+    liveSources({
+      mode: opts.source,
+      netlink: { path: opts.netlinkHelper, timeoutMs: opts.netlinkTimeoutMs },
+      ss: { path: opts.ssPath, timeoutMs: opts.ssTimeoutMs },
+      procfs: opts.procfs,
+    }),
+  );
   if (snapshot === undefined || Object.keys(snapshot.table).length === 0) {
-    const failed = snapshot?.sources.filter((s) => !s.up).map((s) => s.source).join(', ') ?? 'all';
-    throw new ReportError(`could not read this host's socket table (failed: ${failed})`);
+    const failed = outcomes.filter((s) => !s.up).map((s) => `${s.source}: ${s.error?.message ?? '?'}`).join('; ');
+    throw new ReportError(`could not read this host's socket table (${failed === '' ? 'no source' : failed})`);
   }
-  let parseErrors = 0;
-  for (const n of poller.stats().parseErrorsTotal.values()) parseErrors += n;
-  return { source: `live (${snapshot.sources.map((s) => s.source).join(', ')})`, snapshot, peers, parseErrors, firstParseError: undefined };
+  const parseErrors = outcomes.reduce((a, o) => a + o.parseErrors, 0);
+  const firstParseError = outcomes.find((o) => o.firstParseError !== undefined)?.firstParseError;
+  return { source: `live (${snapshot.sources.map((s) => s.source).join(', ')})`, snapshot, parseErrors, firstParseError };
 }
 
 export async function renderReport(data: ReportData, format: 'text' | 'json' | 'prometheus', version: string): Promise<string> {
@@ -206,11 +119,14 @@ function jsonReport(d: ReportData) {
       sendQueue: f.sendQueue,
       writeMemory: f.wmemQueued,
       ports: Object.fromEntries([...f.ports].map(([p, v]) => [p, v.fin_wait1])),
-      topPeers: d.peers.top(10),
+      topPeers: s.peers?.top ?? [],
       worstSockets: f.top.fin_wait1?.bySendQueue.slice(0, 10) ?? [],
     },
   };
 }
+
+/** The daemon's flags a live report reads with (same spelling, environment variable and default). */
+const LIVE_FLAGS = ['source', 'path.procfs', 'ss.path', 'ss.timeout', 'netlink.helper', 'netlink.timeout'] as const;
 
 /** Parses `report` arguments and runs it; returns the process exit status. */
 export async function runReport(argv: readonly string[], version: string): Promise<number> {
@@ -234,18 +150,15 @@ export async function runReport(argv: readonly string[], version: string): Promi
         .argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
     )
     .option('--state <name>', 'state of every socket in an ss capture filtered to one state (no State column), e.g. fin-wait-1')
-    .addOption(new Option('--format <format>', 'text, json or prometheus (exactly what /metrics would serve, minus process metrics)').choices(['text', 'json', 'prometheus']).default('text'))
-    .addOption(new Option('--source <source>', 'live: auto, netlink, ss or proc').choices(['auto', 'netlink', 'ss', 'proc']).default('auto'))
-    .option('--path.procfs <dir>', 'live: procfs mount point', '/proc')
-    .option('--ss.path <path>', 'live: the ss binary', 'ss')
-    .option('--netlink.helper <path>', 'live: the tcpstate-diag binary', DEFAULT_NETLINK_HELPER);
+    .addOption(new Option('--format <format>', 'text, json or prometheus (exactly what /metrics would serve, minus process metrics)').choices(['text', 'json', 'prometheus']).default('text'));
+  addDaemonFlags(program, LIVE_FLAGS, 'live: ');
   try {
     program.parse([...argv], { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     throw e;
   }
-  const o = program.opts<{ input?: string[]; state?: string; format: 'text' | 'json' | 'prometheus'; source: SourceMode; 'path.procfs': string; 'ss.path': string; 'netlink.helper': string }>();
+  const o = program.opts<{ input?: string[]; state?: string; format: 'text' | 'json' | 'prometheus' }>();
   try {
     let state: TcpState | undefined;
     if (o.state !== undefined) {
@@ -253,12 +166,21 @@ export async function runReport(argv: readonly string[], version: string): Promi
       if (state === undefined) throw new ReportError(`--state: unknown state "${o.state}" (e.g. fin-wait-1, established, time-wait)`);
     }
     let data: ReportData;
-    if (o.input === undefined) data = await reportLive({ source: o.source, procfs: o['path.procfs'], ssPath: o['ss.path'], netlinkHelper: o['netlink.helper'] });
-    else {
+    if (o.input === undefined) {
+      const f = checkDaemonFlags(program.opts(), LIVE_FLAGS);
+      data = await reportLive({
+        source: f.source,
+        procfs: f['path.procfs'],
+        ssPath: f['ss.path'],
+        ssTimeoutMs: f['ss.timeout'],
+        netlinkHelper: f['netlink.helper'],
+        netlinkTimeoutMs: f['netlink.timeout'] ?? f['ss.timeout'],
+      });
+    } else {
       const inputs = o.input.map((spec): Input => {
         const m = /^(ss|proc|netlink):(.+)$/.exec(spec);
         if (!m) throw new ReportError(`--input ${spec}: expected ss:FILE, proc:FILE or netlink:FILE`);
-        return { kind: m[1] as Input['kind'], path: m[2]! };
+        return { kind: m[1] as InputKind, path: m[2]! };
       });
       data = await reportFromFiles(inputs, state);
     }
@@ -266,7 +188,7 @@ export async function runReport(argv: readonly string[], version: string): Promi
     if (data.parseErrors > 0) process.stderr.write(`tcpstate-exporter report: ${data.parseErrors} unparsable lines skipped\n`);
     return 0;
   } catch (e) {
-    if (e instanceof ReportError) {
+    if (e instanceof ReportError || e instanceof ConfigError) {
       process.stderr.write(`tcpstate-exporter report: ${e.message}\n`);
       return 2;
     }

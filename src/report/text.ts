@@ -78,7 +78,7 @@ export function explain(d: ReportData): string {
         for (const [p, v] of ports.slice(0, 5)) out.push(`    ${p.padEnd(6)} ${n(v.fin_wait1.sockets).padStart(9)} sockets ${bytes(v.fin_wait1.sendQueueBytes).padStart(12)}`);
       }
     }
-    const peers = d.peers.top(5);
+    const peers = s.peers?.top.slice(0, 5) ?? [];
     if (peers.length > 0) {
       out.push('  Peers holding the most:');
       for (const p of peers) out.push(`    ${p.peer.padEnd(40)} ${n(p.sockets).padStart(9)} sockets ${bytes(p.bytes).padStart(12)}`);

@@ -3,7 +3,7 @@
 
 import { setPriority } from 'node:os';
 import { execa, ExecaError } from 'execa';
-import { asError } from './report.ts';
+import { asError } from './source.ts';
 
 /** Niceness of the children (a background job: the scrapes of the exporter come first). */
 const CHILD_NICE = 10;

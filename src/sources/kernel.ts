@@ -6,65 +6,15 @@
 import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
-import type { Family } from '../model.ts';
+import type { ErrorSink, KernelFigures } from '../model.ts';
 import { pageSizeFromAuxv, parseNetstat, parseSockstat, parseSysctlInts, type Parsed } from '../parsers/kernel.ts';
-import { asError } from './report.ts';
-
-export interface KernelFigures {
-  /** sockstat `orphan`: orphaned full sockets, host-wide (what tcp_max_orphans limits). */
-  orphans?: number;
-  /** sockstat `mem` × page size: memory of all TCP sockets, host-wide (what tcp_mem limits). */
-  memoryBytes?: number;
-  /** sockstat/sockstat6 `inuse`: hashed full sockets of this netns, LISTEN and orphans included. */
-  inuse?: Partial<Record<Family, number>>;
-  /** sockstat `tw`: TIME-WAIT (and FIN-WAIT-2) minisockets of this netns. */
-  timewait?: number;
-  /** sockstat `alloc`: TCP sockets allocated, host-wide, both families, closed ones included. */
-  allocated?: number;
-  orphansLimit?: number;
-  memoryLimitBytes?: { min: number; pressure: number; max: number };
-  orphanRetries?: number;
-  finTimeoutSeconds?: number;
-  retries2?: number;
-  maxTimewaitBuckets?: number;
-  wmemBytes?: { min: number; default: number; max: number };
-  /** TcpExt counters of /proc/net/netstat by kernel name. */
-  tcpExt?: ReadonlyMap<string, number>;
-}
-
-export type KernelSource = 'sockstat' | 'sockstat6' | 'sysctl' | 'netstat';
-
-export interface KernelReport {
-  source: KernelSource;
-  up: boolean;
-  durationSeconds: number;
-  parseErrors: number;
-  firstParseError: { reason: string; line: string } | undefined;
-  error: Error | undefined;
-  figures: KernelFigures;
-}
+import { asError, type KernelReader } from './source.ts';
 
 type Errors = Parsed<unknown>['errors'];
 
-async function timed(source: KernelSource, read: (errors: Errors) => Promise<KernelFigures>): Promise<KernelReport> {
-  const started = process.hrtime.bigint();
-  const errors: Errors = [];
-  let figures: KernelFigures = {};
-  let error: Error | undefined;
-  try {
-    figures = await read(errors);
-  } catch (e) {
-    error = asError(e);
-  }
-  return {
-    source,
-    up: error === undefined,
-    durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
-    parseErrors: errors.length,
-    firstParseError: errors[0] === undefined ? undefined : { reason: errors[0].reason, line: errors[0].line.slice(0, 200) },
-    error,
-    figures,
-  };
+/** Hands a parser's skipped lines to the poll's error sink. */
+function report(errors: ErrorSink, parsed: Errors): void {
+  for (const e of parsed) errors.error(e.reason, e.line);
 }
 
 async function readText(path: string): Promise<string> {
@@ -96,20 +46,20 @@ export class PageSize {
   }
 }
 
-async function pagesToBytes(pages: number | undefined, pageSize: PageSize, errors: Errors, what: string): Promise<number | undefined> {
+async function pagesToBytes(pages: number | undefined, pageSize: PageSize, errors: ErrorSink, what: string): Promise<number | undefined> {
   if (pages === undefined) return undefined;
   try {
     return pages * (await pageSize.get());
   } catch (e) {
-    errors.push({ reason: `${what}: page size unknown (${asError(e).message}), memory not reported`, line: '' });
+    errors.error(`${what}: page size unknown (${asError(e).message}), memory not reported`, '');
     return undefined;
   }
 }
 
-export function readSockstat(procfs: string, pageSize: PageSize): Promise<KernelReport> {
-  return timed('sockstat', async (errors) => {
+function sockstat(procfs: string, pageSize: PageSize): KernelReader {
+  return { source: 'sockstat', read: async (errors) => {
     const parsed = parseSockstat(await readText(join(procfs, 'net', 'sockstat')));
-    errors.push(...parsed.errors);
+    report(errors, parsed.errors);
     const tcp = parsed.value.get('TCP');
     if (tcp === undefined) throw new Error(`no TCP line in ${join(procfs, 'net', 'sockstat')}`);
     const f: KernelFigures = {
@@ -121,12 +71,12 @@ export function readSockstat(procfs: string, pageSize: PageSize): Promise<Kernel
     const inuse = tcp.get('inuse');
     if (inuse !== undefined) f.inuse = { ipv4: inuse };
     return f;
-  });
+  } };
 }
 
 /** sockstat6 is absent when IPv6 is disabled: then IPv6 simply has no sockets. */
-export function readSockstat6(procfs: string): Promise<KernelReport> {
-  return timed('sockstat6', async (errors) => {
+function sockstat6(procfs: string): KernelReader {
+  return { source: 'sockstat6', read: async (errors) => {
     let text: string;
     try {
       text = await readText(join(procfs, 'net', 'sockstat6'));
@@ -135,15 +85,15 @@ export function readSockstat6(procfs: string): Promise<KernelReport> {
       throw e;
     }
     const parsed = parseSockstat(text);
-    errors.push(...parsed.errors);
+    report(errors, parsed.errors);
     const inuse = parsed.value.get('TCP6')?.get('inuse');
     if (inuse === undefined) throw new Error(`no TCP6 inuse in ${join(procfs, 'net', 'sockstat6')}`);
     return { inuse: { ipv6: inuse } };
-  });
+  } };
 }
 
-export function readSysctls(procfs: string, pageSize: PageSize): Promise<KernelReport> {
-  return timed('sysctl', async (errors) => {
+function sysctls(procfs: string, pageSize: PageSize): KernelReader {
+  return { source: 'sysctl', read: async (errors) => {
     const dir = join(procfs, 'sys', 'net', 'ipv4');
     let found = 0;
     const ints = async (name: string, count: number): Promise<number[] | undefined> => {
@@ -156,7 +106,7 @@ export function readSysctls(procfs: string, pageSize: PageSize): Promise<KernelR
       }
       found++;
       const v = parseSysctlInts(text, count);
-      if (v === undefined) errors.push({ reason: `${name}: expected ${count} integer(s)`, line: text });
+      if (v === undefined) errors.error(`${name}: expected ${count} integer(s)`, text);
       return v;
     };
     const [maxOrphans, mem, orphanRetries, finTimeout, retries2, maxTw, wmem] = await Promise.all([
@@ -182,21 +132,22 @@ export function readSysctls(procfs: string, pageSize: PageSize): Promise<KernelR
     }
     if (wmem !== undefined) f.wmemBytes = { min: wmem[0]!, default: wmem[1]!, max: wmem[2]! };
     return f;
-  });
+  } };
 }
 
-export function readNetstat(procfs: string): Promise<KernelReport> {
-  return timed('netstat', async (errors) => {
+function netstat(procfs: string): KernelReader {
+  return { source: 'netstat', read: async (errors) => {
     const path = join(procfs, 'net', 'netstat');
     const parsed = parseNetstat(await readText(path));
-    errors.push(...parsed.errors);
+    report(errors, parsed.errors);
     const tcpExt = parsed.value.get('TcpExt');
     if (tcpExt === undefined) throw new Error(`no TcpExt in ${path}`);
     return { tcpExt };
-  });
+  } };
 }
 
-/** All kernel-wide sources, concurrently. */
-export function readKernel(procfs: string, pageSize: PageSize): Promise<KernelReport[]> {
-  return Promise.all([readSockstat(procfs, pageSize), readSockstat6(procfs), readSysctls(procfs, pageSize), readNetstat(procfs)]);
+/** The kernel-wide sources of a procfs mount (read concurrently by the poll). */
+export function kernelReaders(procfs: string): KernelReader[] {
+  const pageSize = new PageSize(procfs);
+  return [sockstat(procfs, pageSize), sockstat6(procfs), sysctls(procfs, pageSize), netstat(procfs)];
 }

@@ -4,20 +4,16 @@
 // The helper runs in --serve mode for the exporter's lifetime: a poll writes one byte to it and
 // reads the dumps back, so polling creates no process in the exporter (forking a process the
 // size of the exporter stalled its event loop for 2-8 ms per child, measured at 150 000 sockets).
-// After a failure or a timeout it is killed, and the next poll starts a new one.
+// After a failure or a timeout it is killed, and the next poll starts a new one. The helper is a
+// NetlinkHelper object: the poller that reads with it stops it when it stops.
 
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import type { ForensicsCollector } from '../aggregate/forensics.ts';
-import { FAMILIES, TCP_STATES } from '../model.ts';
+import { FAMILIES, TCP_STATES, type ParseSink } from '../model.ts';
 import { EXT_BIT, InetDiagParser, stateMask } from '../parsers/inet-diag.ts';
 import { startServer, type Server } from './child.ts';
 import { feedYielding } from './lines.ts';
-import { AggregatingSink, type SourceReport } from './report.ts';
-
-/** Where `npm ci` (scripts/build-native.sh) puts the helper, relative to this package. */
-export const DEFAULT_NETLINK_HELPER = fileURLToPath(new URL('../../build/tcpstate-diag', import.meta.url));
+import type { TableReader } from './source.ts';
 
 const hex = (n: number) => n.toString(16);
 
@@ -34,14 +30,14 @@ export const NETLINK_DUMPS: readonly string[] = [
 ];
 
 export interface NetlinkSourceOptions {
-  /** The tcpstate-diag helper. */
+  /** The tcpstate-diag helper (--netlink.helper). */
   path: string;
-  /** Kill it when a poll's dumps take longer than this. */
+  /** Kill it when a poll's dumps take longer than this (--netlink.timeout). */
   timeoutMs: number;
 }
 
-/** Whether the helper exists and may be run (decides what --source=auto tries first). */
-export async function netlinkHelperUsable(path: string): Promise<boolean> {
+/** Whether the helper is installed: exists and may be run (decides what --source=auto tries first). */
+export async function netlinkHelperInstalled(path: string): Promise<boolean> {
   try {
     await access(path, constants.X_OK);
     return true;
@@ -50,26 +46,56 @@ export async function netlinkHelperUsable(path: string): Promise<boolean> {
   }
 }
 
-/** The helper in --serve mode; replaced by a new one after it failed. */
-class DiagServer {
+/**
+ * The helper in --serve mode, for as long as its owner polls with it. Started by the first round
+ * (and again after a failure killed it); stop() ends it for good.
+ */
+export class NetlinkHelper {
   private server: Server | undefined;
   /** The round in progress and its helper (one exit handler per helper, not one per round). */
   private current: { server: Server; end: (error: Error) => void } | undefined;
+  private readonly lifetime = new AbortController();
 
-  constructor(
-    private readonly path: string,
-    private readonly signal: AbortSignal,
-  ) {}
+  constructor(readonly options: NetlinkSourceOptions) {}
+
+  /** Whether the helper binary is installed (the --source=auto chain skips it quietly when not). */
+  installed(): Promise<boolean> {
+    return netlinkHelperInstalled(this.options.path);
+  }
+
+  /** Ends the helper (a round in progress fails as cancelled); no round starts it again. Resolves once it has exited. */
+  async stop(): Promise<void> {
+    this.lifetime.abort();
+    await this.server?.exited;
+  }
+
+  /** Whether a helper process is up (between rounds too). */
+  get running(): boolean {
+    return this.server !== undefined;
+  }
+
+  /** One round: every dump parsed into the sink as its bytes arrive. Rejects when it failed. */
+  async read(sink: ParseSink, signal?: AbortSignal): Promise<void> {
+    // Disjoint states: the records of both dumps simply add up.
+    const parsers = NETLINK_DUMPS.map(() => new InetDiagParser(sink));
+    const error = await this.round(parsers, this.options.timeoutMs, signal);
+    if (error !== undefined) throw error;
+    for (const p of parsers) p.end();
+  }
 
   /** One round of every dump, each parsed as its bytes arrive; the error, if it failed. */
-  async round(parsers: readonly InetDiagParser[], timeoutMs: number): Promise<Error | undefined> {
-    if (this.signal.aborted) return new Error('netlink helper cancelled (shutting down)');
-    const server = this.start();
-    const name = this.path.split('/').pop() ?? this.path;
+  private async round(parsers: readonly InetDiagParser[], timeoutMs: number, signal: AbortSignal | undefined): Promise<Error | undefined> {
+    if (this.lifetime.signal.aborted || signal?.aborted === true) return new Error('netlink helper cancelled (shutting down)');
+    const server = this.ensure();
+    const path = this.options.path;
+    const name = path.split('/').pop() ?? path;
     return new Promise<Error | undefined>((resolve) => {
       let settled = false;
       let pending = parsers.length;
       const listeners: Array<() => void> = [];
+      const cancel = () => finish(new Error(`${name} cancelled`));
+      signal?.addEventListener('abort', cancel);
+      listeners.push(() => signal?.removeEventListener('abort', cancel));
       const finish = (error: Error | undefined) => {
         if (settled) return;
         settled = true;
@@ -83,7 +109,7 @@ class DiagServer {
         }
         resolve(error);
       };
-      const timer = setTimeout(() => finish(new Error(`${name} killed after --ss.timeout=${timeoutMs}ms`)), timeoutMs);
+      const timer = setTimeout(() => finish(new Error(`${name} killed after --netlink.timeout=${timeoutMs}ms`)), timeoutMs);
       this.current = { server, end: finish };
       server.outputs.forEach((stream, i) => {
         const parser = parsers[i]!;
@@ -111,13 +137,13 @@ class DiagServer {
     });
   }
 
-  private start(): Server {
+  private ensure(): Server {
     if (this.server !== undefined) return this.server;
     const server = startServer({
-      path: this.path,
+      path: this.options.path,
       args: ['--serve', ...NETLINK_DUMPS],
       extraOutputs: NETLINK_DUMPS.length - 1,
-      signal: this.signal,
+      signal: this.lifetime.signal,
       pathFlag: '--netlink.helper',
       missingHint: 'build it with `npm run build:native`, which needs gcc and libc6-dev',
     });
@@ -131,29 +157,7 @@ class DiagServer {
   }
 }
 
-/** One server per helper path per owner (a poller's lifetime signal: its abort ends the server). */
-const servers = new WeakMap<AbortSignal, Map<string, DiagServer>>();
-
-export async function readNetlink(
-  options: NetlinkSourceOptions,
-  signal: AbortSignal,
-  forensics?: ForensicsCollector,
-): Promise<SourceReport> {
-  const started = process.hrtime.bigint();
-  const sink = new AggregatingSink(FAMILIES, forensics);
-  let byPath = servers.get(signal);
-  if (byPath === undefined) {
-    byPath = new Map();
-    servers.set(signal, byPath);
-  }
-  let server = byPath.get(options.path);
-  if (server === undefined) {
-    server = new DiagServer(options.path, signal);
-    byPath.set(options.path, server);
-  }
-  // Disjoint states: the records of both dumps simply add up.
-  const parsers = NETLINK_DUMPS.map(() => new InetDiagParser(sink));
-  const error = await server.round(parsers, options.timeoutMs);
-  for (const p of parsers) p.end();
-  return sink.report('netlink', started, error);
+/** The `netlink` source: one round of the helper per poll. */
+export function netlinkReader(helper: NetlinkHelper): TableReader {
+  return { source: 'netlink', families: FAMILIES, read: (sink, signal) => helper.read(sink, signal) };
 }

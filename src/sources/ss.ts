@@ -1,12 +1,11 @@
 // The `ss` source: runs iproute2's ss (netlink inet_diag underneath) and parses its stdout as it
 // arrives.
 
-import type { ForensicsCollector } from '../aggregate/forensics.ts';
 import { FAMILIES } from '../model.ts';
 import { SsParser } from '../parsers/ss.ts';
 import { runChild } from './child.ts';
 import { LineSplitter, feedYielding } from './lines.ts';
-import { AggregatingSink, type SourceReport } from './report.ts';
+import type { TableReader } from './source.ts';
 
 /**
  * Main pass, every state but FIN-WAIT-1: -t TCP, -n numeric, -o timers, -e inode (0 = no file
@@ -25,20 +24,25 @@ export const SS_DETAIL_ARGS: readonly string[] = ['-t', '-n', '-o', '-e', '-i', 
 export interface SsSourceOptions {
   /** The ss binary (looked up in PATH when bare). */
   path: string;
-  /** Kill ss when a poll's ss runs take longer than this, together. */
+  /** Kill ss when a poll's ss runs take longer than this, together (--ss.timeout). */
   timeoutMs: number;
 }
 
-export async function readSs(options: SsSourceOptions, signal: AbortSignal, forensics?: ForensicsCollector): Promise<SourceReport> {
-  const started = process.hrtime.bigint();
-  const sink = new AggregatingSink(FAMILIES, forensics);
-  const deadline = Date.now() + options.timeoutMs;
-  // Both passes at once: they read disjoint states, so their records simply add up.
-  const errors = await Promise.all([
-    runSs(SS_ARGS, new SsParser(sink), options, deadline, signal),
-    runSs(SS_DETAIL_ARGS, new SsParser(sink, { state: 'fin_wait1' }), options, deadline, signal),
-  ]);
-  return sink.report('ss', started, errors[0] ?? errors[1]);
+/** The `ss` source: both passes at once; they read disjoint states, so their records simply add up. */
+export function ssReader(options: SsSourceOptions): TableReader {
+  return {
+    source: 'ss',
+    families: FAMILIES,
+    async read(sink, signal) {
+      const deadline = Date.now() + options.timeoutMs;
+      const errors = await Promise.all([
+        runSs(SS_ARGS, new SsParser(sink), options, deadline, signal),
+        runSs(SS_DETAIL_ARGS, new SsParser(sink, { state: 'fin_wait1' }), options, deadline, signal),
+      ]);
+      const error = errors[0] ?? errors[1];
+      if (error !== undefined) throw error;
+    },
+  };
 }
 
 /** One ss run, its stdout parsed line by line as it arrives; the error, if it failed. */

@@ -1,5 +1,4 @@
-import type { SocketRecord } from '../../src/model.ts';
-import type { ParseSink } from '../../src/parsers/sink.ts';
+import type { ParseSink, SocketRecord } from '../../src/model.ts';
 
 /** A sink that keeps everything, for parser tests (the product never keeps records). */
 export class CollectingSink implements ParseSink {

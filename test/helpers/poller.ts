@@ -1,29 +1,16 @@
 import { pino } from 'pino';
 import type { SocketRecord } from '../../src/model.ts';
 import { Poller } from '../../src/poller/poller.ts';
-import type { SourceReport } from '../../src/sources/report.ts';
-import { okReport } from './reports.ts';
+import type { TableReader } from '../../src/sources/source.ts';
+import { okReader } from './readers.ts';
 
 export const silent = pino({ level: 'silent' });
 
-/** A poller whose proc source yields these IPv4 records (and the extra reports), no kernel files. */
-export function fakeProcPoller(records: SocketRecord[], extra: SourceReport[] = []): Poller {
+/** A poller whose proc attempt yields these IPv4 records (and the extra readers), no kernel files. */
+export function fakeProcPoller(records: SocketRecord[], extra: TableReader[] = []): Poller {
   return new Poller({
-    mode: 'proc',
-    netlink: { path: '/nonexistent/tcpstate-diag', timeoutMs: 1000 },
-    ss: { path: 'ss', timeoutMs: 1000 },
-    procfs: '/proc',
+    sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], records), ...extra] }], kernel: [] },
     cronExpression: '*/1 * * * * *',
     logger: silent,
-    readers: {
-      kernel: async () => [],
-      netlink: () => Promise.reject(new Error('unused')),
-      netlinkUsable: async () => false,
-      ss: () => Promise.reject(new Error('unused')),
-      proc: async (_procfs, _signal, forensics) => {
-        for (const r of records) forensics?.add(r);
-        return [okReport('proc_tcp', ['ipv4'], records), ...extra];
-      },
-    },
   });
 }

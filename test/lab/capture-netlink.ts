@@ -3,7 +3,8 @@
 
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { DEFAULT_NETLINK_HELPER, NETLINK_DUMPS } from '../../src/sources/netlink.ts';
+import { DEFAULT_NETLINK_HELPER } from '../../src/config.ts';
+import { NETLINK_DUMPS } from '../../src/sources/netlink.ts';
 import { Lab, createNetns, deleteNetns } from './lab.ts';
 
 const OUT = new URL('../fixtures/netlink/', import.meta.url);

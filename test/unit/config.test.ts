@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, DEFAULT_PORT, cronFor, parseConfig, parseDuration } from '../../src/config.ts';
-import { DEFAULT_NETLINK_HELPER } from '../../src/sources/netlink.ts';
+import { ConfigError, DEFAULT_NETLINK_HELPER, DEFAULT_PORT, cronFor, parseConfig, parseDuration } from '../../src/config.ts';
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseConfig(argv, env, '1.2.3');
 
@@ -14,7 +13,7 @@ describe('config', () => {
     assert.deepEqual(parse([]), {
       listenHost: '0.0.0.0', listenPort: DEFAULT_PORT, telemetryPath: '/metrics', procfs: '/proc', logLevel: 'info',
       logFormat: 'json', source: 'auto', pollIntervalMs: 15000, cronExpression: '*/15 * * * * *', ssPath: 'ss', ssTimeoutMs: 10000,
-      netlinkHelper: DEFAULT_NETLINK_HELPER,
+      netlinkHelper: DEFAULT_NETLINK_HELPER, netlinkTimeoutMs: 10000,
       forensics: { stuckAfterSeconds: 60, maxTracked: 100000, ports: undefined, topPorts: 10, topSockets: 100 },
     });
   });
@@ -28,6 +27,22 @@ describe('config', () => {
       [c.listenHost, c.listenPort, c.telemetryPath, c.procfs, c.logLevel, c.logFormat, c.source, c.pollIntervalMs, c.cronExpression, c.ssPath, c.ssTimeoutMs, c.netlinkHelper],
       ['::1', 9999, '/m', '/host/proc', 'debug', 'logfmt', 'proc', 60000, '0 */1 * * * *', '/sbin/ss', 2500, '/opt/tcpstate-diag'],
     );
+  });
+  it('--netlink.timeout governs the netlink helper; without it --ss.timeout does, as before', () => {
+    assert.deepEqual([parse(['--ss.timeout', '3s']).ssTimeoutMs, parse(['--ss.timeout', '3s']).netlinkTimeoutMs], [3000, 3000]);
+    const c = parse(['--ss.timeout', '3s', '--netlink.timeout', '500ms']);
+    assert.deepEqual([c.ssTimeoutMs, c.netlinkTimeoutMs], [3000, 500]);
+    assert.equal(parse([], { TCPSTATE_NETLINK_TIMEOUT: '2s' }).netlinkTimeoutMs, 2000);
+    rejects(['--netlink.timeout', 'soon'], /--netlink\.timeout: "soon" is not a duration/);
+  });
+  it('--stuck.after, and its old spelling --stuck-after (command line) and TCPSTATE_STUCK_AFTER', () => {
+    assert.equal(parse(['--stuck.after', '90s']).forensics.stuckAfterSeconds, 90);
+    assert.equal(parse(['--stuck-after', '90s']).forensics.stuckAfterSeconds, 90);
+    assert.equal(parse([], { TCPSTATE_STUCK_AFTER: '30s' }).forensics.stuckAfterSeconds, 30);
+    assert.equal(parse(['--stuck-after', '2m'], { TCPSTATE_STUCK_AFTER: '30s' }).forensics.stuckAfterSeconds, 120);
+    assert.equal(parse(['--stuck-after', '2m', '--stuck.after', '3m']).forensics.stuckAfterSeconds, 180);
+    rejects(['--stuck-after', 'x'], /--stuck-after: "x" is not a duration/);
+    rejects(['--stuck.after', 'x'], /--stuck\.after: "x" is not a duration/);
   });
   it('reads the forensics flags', () => {
     const c = parse(['--stuck-after', '2m', '--stuck.max-tracked', '500', '--ports', '443, 80,443', '--sockets.top', '5']);

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Buckets, PERSIST_BOUNDS } from '../../src/aggregate/buckets.ts';
-import { DEFAULT_FORENSICS, ForensicsCollector, type Forensics, type ForensicsOptions } from '../../src/aggregate/forensics.ts';
+import { DEFAULT_FORENSICS, ForensicsCollector, NO_PREVIOUS_POLL, type CrossPoll, type Forensics, type ForensicsOptions } from '../../src/aggregate/forensics.ts';
 import { TopN } from '../../src/aggregate/topn.ts';
 import type { SocketRecord } from '../../src/model.ts';
-import { rec } from '../helpers/reports.ts';
+import { rec } from '../helpers/readers.ts';
 
 describe('Buckets', () => {
   it('counts cumulatively, +Inf last, with sum and count', () => {
@@ -43,15 +43,12 @@ describe('TopN', () => {
 const fw1 = (port: number, sendQueue: number, identity: number | string = 'a', extra: Partial<SocketRecord> = {}) =>
   rec({ state: 'fin_wait1', localPort: 443, remotePort: port, sendQueue, inode: 0, identity, ...extra });
 
-function poll(records: SocketRecord[], nowMs: number, prev?: Forensics, options: Partial<ForensicsOptions> = {}): Forensics {
-  const c = new ForensicsCollector({
-    nowMs,
-    firstSeen: prev?.firstSeen ?? new Map(),
-    listening: prev?.listening ?? new Set(),
-    options: { ...DEFAULT_FORENSICS, ...options },
-  });
+type Polled = Forensics & CrossPoll;
+
+function poll(records: SocketRecord[], nowMs: number, prev?: Polled, options: Partial<ForensicsOptions> = {}): Polled {
+  const c = new ForensicsCollector({ nowMs, previous: prev ?? NO_PREVIOUS_POLL, options: { ...DEFAULT_FORENSICS, ...options } });
   for (const r of records) c.add(r);
-  return c.result();
+  return { ...c.result(), ...c.carry() };
 }
 
 describe('ForensicsCollector: time in FIN-WAIT-1', () => {

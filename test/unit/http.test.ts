@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { buildApp } from '../../src/http/app.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { fakeProcPoller, silent } from '../helpers/poller.ts';
-import { failedReport, rec } from '../helpers/reports.ts';
+import { failedReader, rec } from '../helpers/readers.ts';
 
 function setup(telemetryPath = '/metrics') {
   const poller = fakeProcPoller(
@@ -12,7 +12,7 @@ function setup(telemetryPath = '/metrics') {
       rec({ state: 'fin_wait1', sendQueue: 7000, inode: 0, timer: 'persist', timerSeconds: 51.2 }),
       rec({ state: 'listen', sendQueue: 128, recvQueue: 3 }),
     ],
-    [failedReport('proc_tcp6', 'EACCES')],
+    [failedReader('proc_tcp6', 'EACCES', ['ipv6'])],
   );
   const registry = createRegistry({ view: poller, version: '9.9.9' });
   const app = buildApp({ registry, view: poller, telemetryPath, version: '9.9.9', logger: silent });

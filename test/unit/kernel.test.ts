@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pageSizeFromAuxv, parseNetstat, parseSockstat, parseSysctlInts } from '../../src/parsers/kernel.ts';
-import { PageSize, readKernel, readNetstat, readSockstat, readSockstat6, readSysctls } from '../../src/sources/kernel.ts';
+import { pino } from 'pino';
+import type { KernelFigures } from '../../src/model.ts';
+import { SourceRunner, type SourceOutcome } from '../../src/poller/execute.ts';
+import { PageSize, kernelReaders } from '../../src/sources/kernel.ts';
+
+/** Every kernel source of a procfs tree, run as a poll runs it: outcome and figures by source. */
+async function readKernel(procfs: string): Promise<Record<string, SourceOutcome & { figures: KernelFigures }>> {
+  const runner = new SourceRunner(pino({ level: 'silent' }));
+  const got = await Promise.all(kernelReaders(procfs).map((k) => runner.execute(k.source, (tally) => k.read(tally))));
+  return Object.fromEntries(got.map(({ outcome, value }) => [outcome.source, { ...outcome, figures: value ?? {} }]));
+}
 
 const FIX = new URL('../fixtures/', import.meta.url).pathname;
 
@@ -91,8 +101,7 @@ describe('pageSizeFromAuxv', () => {
 
 describe('kernel sources on fixture trees', () => {
   it('phase0 capture: orphans, memory in bytes, limits, counters', async () => {
-    const ps = new PageSize(`${FIX}proc`);
-    const [sockstat, sockstat6, sysctl, netstat] = await readKernel(`${FIX}proc`, ps);
+    const { sockstat, sockstat6, sysctl, netstat } = await readKernel(`${FIX}proc`);
     assert.deepEqual([sockstat!.up, sockstat6!.up, sysctl!.up, netstat!.up], [true, true, true, true]);
     assert.deepEqual(sockstat!.figures, { orphans: 0, timewait: 2, allocated: 15, memoryBytes: 255 * 4096, inuse: { ipv4: 10 } });
     assert.deepEqual(sockstat6!.figures, { inuse: { ipv6: 5 } });
@@ -100,37 +109,27 @@ describe('kernel sources on fixture trees', () => {
     assert.equal(sysctl!.parseErrors, 0);
   });
   it('64 KiB pages: memory is pages × 65536; missing sockstat6 and sysctl are not errors; newer counters absent', async () => {
-    const root = `${FIX}proc-old-kernel`;
-    const ps = new PageSize(root);
-    const s = await readSockstat(root, ps);
-    assert.equal(s.figures.memoryBytes, 3 * 65536);
-    const s6 = await readSockstat6(root);
-    assert.deepEqual([s6.up, s6.figures.inuse], [true, { ipv6: 0 }]);
-    const sys = await readSysctls(root, ps);
-    assert.deepEqual(sys.figures.memoryLimitBytes, { min: 188163 * 65536, pressure: 250884 * 65536, max: 376326 * 65536 });
-    assert.equal(sys.figures.maxTimewaitBuckets, undefined);
-    assert.equal(sys.parseErrors, 0);
-    const n = await readNetstat(root);
-    assert.equal(n.figures.tcpExt!.has('TCPWinProbe'), false);
-    assert.equal(n.figures.tcpExt!.has('TCPAbortOnMemory'), true);
+    const { sockstat: s, sockstat6: s6, sysctl: sys, netstat: n } = await readKernel(`${FIX}proc-old-kernel`);
+    assert.equal(s!.figures.memoryBytes, 3 * 65536);
+    assert.deepEqual([s6!.up, s6!.figures.inuse], [true, { ipv6: 0 }]);
+    assert.deepEqual(sys!.figures.memoryLimitBytes, { min: 188163 * 65536, pressure: 250884 * 65536, max: 376326 * 65536 });
+    assert.equal(sys!.figures.maxTimewaitBuckets, undefined);
+    assert.equal(sys!.parseErrors, 0);
+    assert.equal(n!.figures.tcpExt!.has('TCPWinProbe'), false);
+    assert.equal(n!.figures.tcpExt!.has('TCPAbortOnMemory'), true);
   });
   it('broken files: errors counted, good values kept, memory withheld without a page size', async () => {
-    const root = `${FIX}proc-broken`;
-    const ps = new PageSize(root);
-    const s = await readSockstat(root, ps);
-    assert.equal(s.up, true);
-    assert.deepEqual([s.figures.orphans, s.figures.timewait, s.figures.memoryBytes], [undefined, 2, undefined]);
-    assert.equal(s.parseErrors, 3); // orphan value, garbage line, unknown page size
-    const sys = await readSysctls(root, ps);
-    assert.deepEqual([sys.up, sys.figures.orphansLimit, sys.figures.memoryLimitBytes, sys.parseErrors], [true, 131072, undefined, 1]);
-    const n = await readNetstat(root);
-    assert.equal(n.up, false);
-    assert.match(n.error!.message, /no TcpExt/);
-    assert.equal(n.parseErrors, 1);
+    const { sockstat: s, sysctl: sys, netstat: n } = await readKernel(`${FIX}proc-broken`);
+    assert.equal(s!.up, true);
+    assert.deepEqual([s!.figures.orphans, s!.figures.timewait, s!.figures.memoryBytes], [undefined, 2, undefined]);
+    assert.equal(s!.parseErrors, 3); // orphan value, garbage line, unknown page size
+    assert.deepEqual([sys!.up, sys!.figures.orphansLimit, sys!.figures.memoryLimitBytes, sys!.parseErrors], [true, 131072, undefined, 1]);
+    assert.equal(n!.up, false);
+    assert.match(n!.error!.message, /no TcpExt/);
+    assert.equal(n!.parseErrors, 1);
   });
   it('a missing procfs fails every source with the path', async () => {
-    const reports = await readKernel(`${FIX}nonexistent`, new PageSize(`${FIX}nonexistent`));
-    const byName = Object.fromEntries(reports.map((r) => [r.source, r]));
+    const byName = await readKernel(`${FIX}nonexistent`);
     assert.equal(byName.sockstat!.up, false);
     assert.match(byName.sockstat!.error!.message, /nonexistent\/net\/sockstat/);
     assert.equal(byName.sysctl!.up, false);

@@ -4,18 +4,18 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_FORENSICS, ForensicsCollector } from '../../src/aggregate/forensics.ts';
+import { DEFAULT_FORENSICS, ForensicsCollector, NO_PREVIOUS_POLL } from '../../src/aggregate/forensics.ts';
 import { TableAggregator } from '../../src/aggregate/table.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import type { SocketRecord } from '../../src/model.ts';
 import type { Snapshot, SnapshotView } from '../../src/snapshot.ts';
 import { promtoolCheckMetrics } from '../helpers/daemon.ts';
 import { familyOf, parseExposition, type Parsed } from '../helpers/exposition.ts';
-import { rec } from '../helpers/reports.ts';
+import { rec } from '../helpers/readers.ts';
 
 function snapshotOf(records: SocketRecord[]): Snapshot {
   const table = new TableAggregator(['ipv4', 'ipv6']);
-  const forensics = new ForensicsCollector({ nowMs: 0, firstSeen: new Map(), listening: new Set(), options: DEFAULT_FORENSICS });
+  const forensics = new ForensicsCollector({ nowMs: 0, previous: NO_PREVIOUS_POLL, options: DEFAULT_FORENSICS });
   for (const r of records) {
     table.add(r);
     forensics.add(r);
@@ -25,6 +25,7 @@ function snapshotOf(records: SocketRecord[]): Snapshot {
     pollDurationSeconds: 0.25,
     table: table.result(),
     forensics: forensics.result(),
+    peers: undefined,
     kernel: { orphans: 3, memoryLimitBytes: { min: 1, pressure: 2, max: 3 }, tcpExt: new Map([['TCPAbortOnTimeout', 7]]) },
     sources: [{ source: 'proc_tcp', up: true, durationSeconds: 0.01 }],
   };

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { buildApp } from '../../src/http/app.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { fakeProcPoller, silent } from '../helpers/poller.ts';
-import { rec } from '../helpers/reports.ts';
+import { rec } from '../helpers/readers.ts';
 
 const RECORDS = [
   rec({ state: 'listen', localPort: 443, remotePort: 0 }),

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { SocketRecord } from '../../src/model.ts';
 import { SsParser, parseSsEndpoint, stateFromName } from '../../src/parsers/ss.ts';
-import { tokenize } from '../../src/parsers/sink.ts';
+import { tokenize } from '../../src/parsers/tokens.ts';
 import { CollectingSink, feed } from '../helpers/collect.ts';
 
 function parse(text: string, state?: Parameters<typeof stateFromName>[0]): CollectingSink {

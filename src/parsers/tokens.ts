@@ -1,14 +1,4 @@
-import type { SocketRecord } from '../model.ts';
-
-/**
- * Where a streaming parser delivers its results. A malformed line is reported, never thrown:
- * the source counts it and carries on with the next line. A parser may reuse the record object
- * for its next line: a sink that keeps a record must copy it.
- */
-export interface ParseSink {
-  record(record: SocketRecord): void;
-  error(reason: string, line: string): void;
-}
+// Tokenizers the text parsers share: no regex, no allocation beyond the tokens.
 
 /** Splits on runs of spaces/tabs without a regex; `out` is reused between lines; stops after `max` tokens. */
 export function tokenize(line: string, out: string[], max = Infinity): string[] {

@@ -1,0 +1,98 @@
+// The one wrapper every source runs in (as node_exporter's execute() is for every collector):
+// it times the source, turns a throw into `up = false` with the error, counts the lines the
+// source could not parse, and logs a failure once (not every poll) and a recovery.
+
+import type { Logger } from 'pino';
+import type { ErrorSink } from '../model.ts';
+import { Absent, asError } from '../sources/source.ts';
+
+/** Longest piece of an unparsable line kept for the log (it is untrusted input). */
+const MAX_LOGGED_LINE = 200;
+
+/** The outcome of reading one source once. */
+export interface SourceOutcome {
+  /** `source` label value. */
+  readonly source: string;
+  /** Whether the source was read whole; false when it failed (error says why). */
+  readonly up: boolean;
+  readonly durationSeconds: number;
+  /** Lines that could not be parsed (skipped; the rest of the source is still used). */
+  readonly parseErrors: number;
+  readonly firstParseError: { reason: string; line: string } | undefined;
+  readonly error: Error | undefined;
+  /** A quiet "no data here" (tcp6 absent because IPv6 is disabled): up, and empty. */
+  readonly absent: boolean;
+  /** Socket records the source delivered (0 for kernel-wide sources). */
+  readonly records: number;
+}
+
+/** What a source's sink counts while it reads: records delivered, lines skipped. */
+export class Tally implements ErrorSink {
+  records = 0;
+  parseErrors = 0;
+  firstParseError: { reason: string; line: string } | undefined;
+  error(reason: string, line: string): void {
+    this.parseErrors++;
+    this.firstParseError ??= { reason, line: line.slice(0, MAX_LOGGED_LINE) };
+  }
+}
+
+/** Runs sources and keeps what their outcomes add up to across polls. */
+export class SourceRunner {
+  /** Cumulative unparsable lines per source since start. */
+  readonly parseErrorsTotal = new Map<string, number>();
+  /** Last error logged per source, so a persistent failure logs once, not every poll. */
+  private readonly lastError = new Map<string, string>();
+
+  /** @param sources every source this runner will run, in the order their counters are listed */
+  constructor(
+    private readonly log: Logger,
+    sources: readonly string[] = [],
+  ) {
+    for (const s of sources) this.parseErrorsTotal.set(s, 0);
+  }
+
+  /** Runs `read`, which counts what it reads in the tally it is given; its value, and the outcome. */
+  async execute<T>(source: string, read: (tally: Tally) => Promise<T>): Promise<{ outcome: SourceOutcome; value: T | undefined }> {
+    const started = process.hrtime.bigint();
+    const tally = new Tally();
+    let value: T | undefined;
+    let error: Error | undefined;
+    let absent = false;
+    try {
+      value = await read(tally);
+    } catch (e) {
+      if (e instanceof Absent) absent = true;
+      else error = asError(e);
+    }
+    const outcome: SourceOutcome = {
+      source,
+      up: error === undefined,
+      durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+      parseErrors: tally.parseErrors,
+      firstParseError: tally.firstParseError,
+      error,
+      absent,
+      records: tally.records,
+    };
+    this.account(outcome);
+    return { outcome, value: error === undefined ? value : undefined };
+  }
+
+  private account(r: SourceOutcome): void {
+    const log = this.log.child({ source: r.source });
+    this.parseErrorsTotal.set(r.source, (this.parseErrorsTotal.get(r.source) ?? 0) + r.parseErrors);
+    if (r.parseErrors > 0) log.warn({ parseErrors: r.parseErrors, first: r.firstParseError }, 'unparsable lines skipped');
+    if (r.error !== undefined) {
+      const message = r.error.message;
+      if (this.lastError.get(r.source) !== message) {
+        log.error({ err: r.error }, 'source failed');
+        this.lastError.set(r.source, message);
+      }
+    } else {
+      if (this.lastError.has(r.source)) log.info('source recovered');
+      this.lastError.delete(r.source);
+      if (r.absent) log.debug('not present on this host: reported as empty');
+    }
+  }
+}

@@ -1,0 +1,96 @@
+// Capture files copied off a host, read as sources (`report --input`): the same parsers as the
+// live sources, fed from a file instead of a command or /proc.
+
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { FAMILIES, type Family, type ParseSink, type TcpState } from '../model.ts';
+import { InetDiagParser } from '../parsers/inet-diag.ts';
+import { SsParser } from '../parsers/ss.ts';
+import { LineSplitter, feedYielding } from './lines.ts';
+import { readProcNetTcpFile } from './proc.ts';
+import { asError, type PollSources, type TableReader } from './source.ts';
+
+export type InputKind = 'ss' | 'proc' | 'netlink';
+
+export interface Input {
+  kind: InputKind;
+  path: string;
+}
+
+/** Is this /proc/net/tcp text IPv6 (tcp6)? Decided by the header or the first address's width. */
+export function procFamily(head: string): Family | undefined {
+  for (const line of head.split('\n', 5)) {
+    if (line.includes('remote_address')) return 'ipv6';
+    if (line.includes('rem_address')) return 'ipv4';
+    const m = /^\s*\d+:\s+([0-9A-Fa-f]+):/.exec(line);
+    if (m) return m[1]!.length === 32 ? 'ipv6' : m[1]!.length === 8 ? 'ipv4' : undefined;
+  }
+  return undefined;
+}
+
+async function readHead(path: string): Promise<string> {
+  let file;
+  try {
+    file = await open(path, 'r');
+    const buf = Buffer.alloc(4096);
+    const { bytesRead } = await file.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${asError(e).message}`, { cause: e });
+  } finally {
+    await file?.close();
+  }
+}
+
+/** Streams a file into a consumer, as text or as bytes. */
+async function stream<T extends string | Buffer>(path: string, encoding: 'utf8' | undefined, push: (chunk: T) => void, signal: AbortSignal): Promise<void> {
+  try {
+    for await (const chunk of createReadStream(path, { encoding, highWaterMark: 65_536, signal })) await feedYielding(push, chunk as T);
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${asError(e).message}`, { cause: e });
+  }
+}
+
+function ssFile(path: string, state: TcpState | undefined): TableReader {
+  return {
+    source: `ss:${path}`,
+    families: FAMILIES,
+    async read(sink: ParseSink, signal: AbortSignal) {
+      const parser = new SsParser(sink, state === undefined ? {} : { state });
+      const splitter = new LineSplitter((l) => parser.line(l));
+      await stream(path, 'utf8', (s: string) => splitter.push(s), signal);
+      splitter.end();
+      parser.end();
+    },
+  };
+}
+
+function netlinkFile(path: string): TableReader {
+  return {
+    source: `netlink:${path}`,
+    families: FAMILIES,
+    async read(sink: ParseSink, signal: AbortSignal) {
+      const parser = new InetDiagParser(sink);
+      await stream(path, undefined, (b: Buffer) => parser.push(b), signal);
+      parser.end();
+    },
+  };
+}
+
+async function procFile(path: string): Promise<TableReader> {
+  const family = procFamily(await readHead(path));
+  if (family === undefined) throw new Error(`${path} does not look like /proc/net/tcp or tcp6`);
+  return { source: `proc:${path}`, families: [family], read: (sink, signal) => readProcNetTcpFile(path, family, sink, signal) };
+}
+
+/**
+ * The files as one attempt at the socket table (their records add up), with no kernel-wide
+ * sources. Rejects, naming the file, when a /proc copy cannot be read or is not one.
+ * @param state the state of every socket of an ss capture filtered to one state
+ */
+export async function fileSources(inputs: readonly Input[], state: TcpState | undefined): Promise<PollSources> {
+  const readers = await Promise.all(
+    inputs.map((i) => (i.kind === 'proc' ? procFile(i.path) : Promise.resolve(i.kind === 'ss' ? ssFile(i.path, state) : netlinkFile(i.path)))),
+  );
+  return { table: [{ name: 'files', readers }], kernel: [] };
+}

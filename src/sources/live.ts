@@ -1,0 +1,31 @@
+// The sources of a live host: the socket table from netlink, ss or /proc (--source), and the
+// kernel-wide files of the procfs mount.
+
+import type { SourceMode, TableSource } from '../snapshot.ts';
+import { kernelReaders } from './kernel.ts';
+import { NetlinkHelper, netlinkReader, type NetlinkSourceOptions } from './netlink.ts';
+import { procReaders } from './proc.ts';
+import type { PollSources, TableAttempt } from './source.ts';
+import { ssReader, type SsSourceOptions } from './ss.ts';
+
+/** What --source=auto tries, in order, until one works (netlink only when its helper is built). */
+export const AUTO_CHAIN: readonly TableSource[] = ['netlink', 'ss', 'proc'];
+
+export interface LiveOptions {
+  mode: SourceMode;
+  netlink: NetlinkSourceOptions;
+  ss: SsSourceOptions;
+  procfs: string;
+}
+
+/** The live sources; the netlink helper among them is stopped by the poller that reads them. */
+export function liveSources(options: LiveOptions): PollSources {
+  const names = options.mode === 'auto' ? AUTO_CHAIN : [options.mode];
+  const netlink = names.includes('netlink') ? new NetlinkHelper(options.netlink) : undefined;
+  const attempt = (name: TableSource): TableAttempt => {
+    if (name === 'netlink') return { name, readers: [netlinkReader(netlink!)], installed: () => netlink!.installed() };
+    if (name === 'ss') return { name, readers: [ssReader(options.ss)] };
+    return { name, readers: procReaders(options.procfs) };
+  };
+  return { table: names.map(attempt), kernel: kernelReaders(options.procfs), netlink };
+}
