@@ -84,7 +84,7 @@ async function procFile(path: string): Promise<TableReader> {
 }
 
 /**
- * The files as one attempt at the socket table (their records add up), with no kernel-wide
+ * The files as one attempt at the socket table (read in order; their records add up), with no kernel-wide
  * sources. Rejects, naming the file, when a /proc copy cannot be read or is not one.
  * @param state the state of every socket of an ss capture filtered to one state
  */
@@ -92,5 +92,5 @@ export async function fileSources(inputs: readonly Input[], state: TcpState | un
   const readers = await Promise.all(
     inputs.map((i) => (i.kind === 'proc' ? procFile(i.path) : Promise.resolve(i.kind === 'ss' ? ssFile(i.path, state) : netlinkFile(i.path)))),
   );
-  return { table: [{ name: 'files', readers }], kernel: [] };
+  return { table: [{ name: 'files', readers, inOrder: true }], kernel: [] };
 }

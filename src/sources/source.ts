@@ -30,6 +30,11 @@ export interface TableAttempt {
   /** For logs: netlink, ss, proc or files. */
   readonly name: string;
   readonly readers: readonly TableReader[];
+  /**
+   * Read one after the other, in order (else all at once). Capture files are: the listeners of
+   * one file must be seen before the sockets of the next are attributed to their ports.
+   */
+  readonly inOrder?: boolean;
   /** When present and false, a chain of several attempts skips this one quietly (e.g. the netlink helper is not built). */
   installed?(): Promise<boolean>;
 }
