@@ -20,7 +20,7 @@ export const MAX_LISTENING_PORTS = 4096;
 export interface ForensicsOptions {
   /** A FIN-WAIT-1 socket older than this is stuck. */
   stuckAfterSeconds: number;
-  /** Most FIN-WAIT-1 sockets followed across polls; the rest are counted as untracked. */
+  /** Most FIN-WAIT-1 sockets followed across polls; the rest are counted as untracked. Sockets followed in the previous poll keep their place first. */
   maxTracked: number;
   /** Ports to attribute explicitly (--ports); undefined: the top `topPorts` by FIN-WAIT-1 bytes. */
   ports: readonly number[] | undefined;
@@ -109,6 +109,8 @@ export class ForensicsCollector {
   private readonly age = new Buckets(AGE_BOUNDS);
   private stuck = 0;
   private untracked = 0;
+  /** Sockets tracked in this poll that the previous poll did not track. */
+  private newlyTracked = 0;
   private readonly firstSeen = new Map<number | string, number>();
   private readonly listening = new Set<number>();
   /** Per listening port: sockets and Send-Q per state index. */
@@ -168,11 +170,17 @@ export class ForensicsCollector {
     const { firstSeen } = this.ctx.previous;
     let first = this.firstSeen.get(key);
     if (first === undefined) {
-      if (this.firstSeen.size >= options.maxTracked) {
-        this.untracked++;
-        return null;
+      first = firstSeen.get(key);
+      if (first === undefined) {
+        // A new socket takes a place only if none of the previous poll's sockets may still need
+        // it: those keep their place (and age) however many new sockets come before them.
+        if (this.newlyTracked >= options.maxTracked - firstSeen.size) {
+          this.untracked++;
+          return null;
+        }
+        this.newlyTracked++;
+        first = nowMs;
       }
-      first = firstSeen.get(key) ?? nowMs;
       this.firstSeen.set(key, first);
     }
     const age = (nowMs - first) / 1000;

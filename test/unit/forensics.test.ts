@@ -32,9 +32,18 @@ describe('TopN', () => {
       fc.property(fc.array(fc.integer({ min: 0, max: 1000 })), fc.integer({ min: 0, max: 10 }), (xs, n) => {
         const t = new TopN<number>(n);
         let built = 0;
-        for (const x of xs) t.offer(x, () => (built++, x));
+        // A naive top-n beside it: an item is built exactly when it enters the top n seen so far.
+        let kept: number[] = [];
+        let entered = 0;
+        for (const x of xs) {
+          t.offer(x, () => (built++, x));
+          if (kept.length < n || (n > 0 && x > kept[kept.length - 1]!)) {
+            entered++;
+            kept = [...kept, x].sort((a, b) => b - a).slice(0, n);
+          }
+        }
         assert.deepEqual(t.sorted(), [...xs].sort((a, b) => b - a).slice(0, n));
-        assert.ok(built <= xs.length);
+        assert.equal(built, entered);
       }),
     );
   });
@@ -77,6 +86,28 @@ describe('ForensicsCollector: time in FIN-WAIT-1', () => {
   it('tracks at most --stuck.max-tracked sockets and counts the rest', () => {
     const p = poll([fw1(1, 1), fw1(2, 1), fw1(3, 1)], 0, undefined, { maxTracked: 2 });
     assert.deepEqual([p.tracked, p.untracked, p.age.count], [2, 1, 2]);
+  });
+  it('--stuck.max-tracked full: sockets tracked in the previous poll keep their place (and age) over new ones, poll after poll', () => {
+    const opts = { maxTracked: 3, stuckAfterSeconds: 60 };
+    // Poll 1: three sockets fill the cap.
+    const p1 = poll([fw1(1, 1, 1), fw1(2, 1, 2), fw1(3, 1, 3)], 0, undefined, opts);
+    assert.deepEqual([p1.tracked, p1.untracked], [3, 0]);
+    // Polls 2-4: a burst of new sockets, listed before the old ones (as a dump lists them), every poll.
+    let prev = p1;
+    for (const [i, now] of [40_000, 80_000, 120_000].entries()) {
+      const fresh = Array.from({ length: 5 }, (_, k) => fw1(100 + 10 * i + k, 1, 100 + 10 * i + k));
+      prev = poll([...fresh, fw1(1, 1, 1), fw1(2, 1, 2), fw1(3, 1, 3)], now, prev, opts);
+      assert.deepEqual([...prev.firstSeen.keys()].sort((a, b) => Number(a) - Number(b)), [1, 2, 3], `poll ${i + 2}`);
+      assert.equal(prev.age.sum, (3 * now) / 1000, `poll ${i + 2}: the old sockets keep their age`);
+      assert.equal(prev.untracked, 5);
+    }
+    // 120 s old: all three are stuck; none was reset to 0 by the newcomers.
+    assert.equal(prev.stuck, 3);
+    // A tracked socket that leaves (1) holds its place for the poll that finds it gone, then frees it.
+    const gone = poll([fw1(200, 1, 200), fw1(2, 1, 2), fw1(3, 1, 3)], 160_000, prev, opts);
+    assert.deepEqual([[...gone.firstSeen.keys()].sort((a, b) => Number(a) - Number(b)), gone.untracked], [[2, 3], 1]);
+    const freed = poll([fw1(200, 1, 200), fw1(2, 1, 2), fw1(3, 1, 3)], 200_000, gone, opts);
+    assert.deepEqual([[...freed.firstSeen.keys()].sort((a, b) => Number(a) - Number(b)), freed.untracked], [[2, 3, 200], 0]);
   });
   it('only FIN-WAIT-1 feeds the per-socket distributions; backoff and memory only when shown', () => {
     const p = poll([fw1(1, 5000), rec({ state: 'established', sendQueue: 99 })], 0);
