@@ -7,7 +7,8 @@
 // ports plain hex, `tm->when` in USER_HZ ticks, `timeout` is icsk_probes_out.
 //
 // /proc/net/tcp is not an atomic snapshot: under churn the seq_file iterator can hand out the
-// same socket twice in one read, so lines are deduplicated on (local, remote, state).
+// same socket twice in one read, so lines are deduplicated on the socket's kernel address (or, when
+// kptr_restrict hides it, on local, remote, state and inode).
 
 import { TIMER_WRAP_SECONDS, emptyRecord, type Family, type ParseSink, type SocketRecord } from '../model.ts';
 import { STATE_CODES, TIMER_CODES, ipv4Text, ipv6Text, isUnlabelledState } from './kernel-codes.ts';
@@ -140,9 +141,12 @@ export class ProcNetTcpParser {
       return;
     }
     // The (hashed) kernel pointer identifies the socket; its low 48 bits make a compact numeric key.
-    // When kptr_restrict zeroes it, fall back to the text of the 4-tuple and state.
+    // When kptr_restrict zeroes it, fall back to the 4-tuple, state and inode: sockets sharing a
+    // tuple and state (SO_REUSEPORT listeners, sockets bound to one port) have an inode each, and
+    // the sockets without one (TIME-WAIT, orphans, SYN-RECV) are alone on their 4-tuple.
     const ptr = t[11]!;
-    const key = ptr.length >= 12 && !/^0+$/.test(ptr) ? hexValue(ptr.slice(-12), 12) ?? `${localTok} ${remoteTok} ${stTok}` : `${localTok} ${remoteTok} ${stTok}`;
+    const tupleKey = `${localTok} ${remoteTok} ${stTok} ${inode}`;
+    const key = ptr.length >= 12 && !/^0+$/.test(ptr) ? (hexValue(ptr.slice(-12), 12) ?? tupleKey) : tupleKey;
     if (this.seen.has(key)) return;
     this.seen.add(key);
     const timer = tr < TIMER_CODES.length ? TIMER_CODES[tr] : undefined;

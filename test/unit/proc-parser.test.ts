@@ -72,6 +72,15 @@ describe('ProcNetTcpParser: variants and traps', () => {
     assert.equal(sink.records.length, 2);
     assert.equal(sink.errors.length, 0);
   });
+  it('kernel pointers hidden (kptr_restrict, unprivileged reader): SO_REUSEPORT listeners on one address stay distinct', () => {
+    const hidden = (line: string) => line.replace(/ [0-9a-f]{16}( |$)/, ' 0000000000000000$1');
+    const second = hidden(LISTEN).replace(' 11807 ', ' 11809 ').replace('   0:', '   1:');
+    const sink = parse([hidden(LISTEN), second, hidden(ORPHAN_FW1), hidden(TIME_WAIT)].join('\n'));
+    assert.deepEqual(sink.records.map((r) => [r.state, r.inode]), [['listen', 11807], ['listen', 11809], ['fin_wait1', 0], ['time_wait', 0]]);
+    // The same socket handed out twice is still counted once.
+    const again = parse([hidden(LISTEN), second, hidden(LISTEN).replace('   0:', '   2:')].join('\n'));
+    assert.equal(again.records.length, 2);
+  });
   it('treats an overdue timer printed wider than 8 digits (kernel <= 3.6) as due', () => {
     const [r] = parse(ORPHAN_FW1.replace('04:000009F4', '04:FFFFFFFFFFFFFF9C')).records;
     assert.deepEqual([r!.timer, r!.timerSeconds], ['persist', 0]);
