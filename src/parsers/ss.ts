@@ -8,7 +8,8 @@
 // - `-m`/`-i` details go on a continuation line starting with a tab unless -O was given;
 // - addresses: `*:22`, `:::22`, `::ffff:1.2.3.4:80` (<= 4.12), `0.0.0.0:22`, `*:22` (dual-stack
 //   IPv6), `[::]:22`, `[::ffff:1.2.3.4]:80` (>= 4.14), `addr%ifname:port` (>= 3.14);
-//   split at the last colon;
+//   split at the last colon; a bare `*` is classified by the capture's other lines (held until
+//   one shows the generation, never more than the `*` sockets before it);
 // - extras in any order: `timer:(…)`, `users:((…))`, `uid:`, `ino:`, `sk:`, `cgroup:`, `v6only:`,
 //   shutdown markers, `mem:(r,w,f,t)` / `skmem:(r,rb,t,tb,f,w,o[,bl][,d])`, `backoff:N` (-i).
 
@@ -123,8 +124,16 @@ function wmemFrom(inner: string): number | undefined {
 export class SsParser {
   private readonly tokens: string[] = [];
   private pending: SocketRecord | undefined;
-  /** Set once an address in iproute2 >= 4.14 form is seen: then a bare `*` host is dual-stack IPv6. */
-  private modernAddresses = false;
+  /** Whether `pending` has a bare `*` host and no v6only: its family depends on the ss generation. */
+  private pendingStar = false;
+  /**
+   * The address forms of the capture: `modern` (iproute2 >= 4.14: `0.0.0.0`, `[::1]`; a bare `*`
+   * is a dual-stack IPv6 socket) or `old` (`*` is the IPv4 wildcard, IPv6 is `:::22`); undefined
+   * until a line shows which.
+   */
+  private generation: 'modern' | 'old' | undefined;
+  /** `*` sockets met before the generation was known: delivered once it is (at the latest at end()). */
+  private held: SocketRecord[] = [];
 
   constructor(
     private readonly sink: ParseSink,
@@ -198,11 +207,9 @@ export class SsParser {
         v6only = true;
       }
     }
-    const a = t[i + 2]!;
-    if (!this.modernAddresses && (a.charCodeAt(0) === 91 || local.host === '0.0.0.0' || remote.host === '0.0.0.0')) {
-      this.modernAddresses = true;
-    }
-    record.family = familyOf(local.host, v6only || this.modernAddresses);
+    if (this.generation === undefined) this.learnGeneration(t[i + 2]!, local.host, remote.host);
+    this.pendingStar = local.host === '*' && !v6only;
+    record.family = familyOf(local.host, v6only || this.generation === 'modern');
     this.pending = record;
   }
 
@@ -262,17 +269,33 @@ export class SsParser {
     }
   }
 
+  /** Which address forms this line shows, if any. */
+  private learnGeneration(localText: string, local: string, remote: string): void {
+    if (localText.charCodeAt(0) === 91 /* [ */ || local === '0.0.0.0' || remote === '0.0.0.0') this.generation = 'modern';
+    // Unbracketed IPv6 (`:::22`, `::ffff:1.2.3.4:80`), or an IPv4 socket whose any-peer is `*`.
+    else if (local.includes(':') || (local !== '*' && remote === '*')) this.generation = 'old';
+    else return;
+    for (const r of this.held) {
+      r.family = familyOf('*', this.generation === 'modern');
+      this.sink.record(r);
+    }
+    this.held = [];
+  }
+
   private flush(): void {
     if (this.pending !== undefined) {
       const r = this.pending;
       this.pending = undefined;
-      this.sink.record(r);
+      if (this.pendingStar && this.generation === undefined) this.held.push(r);
+      else this.sink.record(r);
     }
   }
 
-  /** Call at end of input: delivers the last socket. */
+  /** Call at end of input: delivers the last socket (and `*` sockets of a capture that never showed its generation, as IPv4). */
   end(): void {
     this.flush();
+    for (const r of this.held) this.sink.record(r);
+    this.held = [];
   }
 }
 

@@ -139,6 +139,18 @@ describe('SsParser: DOMAIN.md §3.6 samples', () => {
 });
 
 describe('SsParser: layout variants', () => {
+  it('a bare *:port is classified by the whole capture, not by the lines before it (dual-stack listeners first)', () => {
+    const header = 'State      Recv-Q Send-Q      Local Address:Port        Peer Address:Port Process';
+    const dual = 'LISTEN     0      8                       *:7002                   *:*     users:(("python3",pid=9602,fd=4))';
+    // iproute2 >= 4.14: `*` is a dual-stack IPv6 socket; what follows shows the generation.
+    const modern = parse([header, dual, dual.replace(':7002', ':7003'), 'LISTEN     0      16              127.0.0.1:7001             0.0.0.0:*'].join('\n'));
+    assert.deepEqual(modern.records.map((r) => [r.localPort, r.family]), [[7002, 'ipv6'], [7003, 'ipv6'], [7001, 'ipv4']]);
+    // iproute2 < 4.14: `*` is the IPv4 wildcard (IPv6 prints :::port); a v4 listener's peer is `*:*`.
+    const old = parse([header, dual, 'LISTEN     0      16              127.0.0.1:7001                  *:*'].join('\n'));
+    assert.deepEqual(old.records.map((r) => [r.localPort, r.family]), [[7002, 'ipv4'], [7001, 'ipv4']]);
+    const oldSix = parse([header, dual, 'LISTEN     0      16              :::7004                  :::*'].join('\n'));
+    assert.deepEqual(oldSix.records.map((r) => [r.localPort, r.family]), [[7002, 'ipv4'], [7004, 'ipv6']]);
+  });
   it('skips headers of every era, with or without State/Netid/Process', () => {
     for (const h of [
       'State      Recv-Q Send-Q        Local Address:Port          Peer Address:Port ',
