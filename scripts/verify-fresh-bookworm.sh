@@ -40,6 +40,7 @@ run() { # run LABEL COMMAND: one README command in the chroot, as root's login s
   set +e
   unshare --mount --propagation private --fork sh -c '
     root=$1; shift
+    mount --bind "$root" "$root" # / must be a mount point (ip netns exec remounts it)
     mount -t proc proc "$root/proc"
     mount -t sysfs sys "$root/sys"
     mount --rbind /dev "$root/dev"
