@@ -16,10 +16,18 @@ export const MAX_PORTS = 50;
 /** 9812: in the exporter range, not taken on the Prometheus default-port allocation page. */
 export const DEFAULT_PORT = 9812;
 
+/** Routes of the HTTP server --web.telemetry-path must not take. */
+export const RESERVED_PATHS: readonly string[] = ['/', '/healthz', '/readyz', '/sockets'];
+
 export interface Config {
+  /** '' = all interfaces (`::` dual-stack, or 0.0.0.0 without IPv6; see http/server.ts listen). */
   listenHost: string;
   listenPort: number;
   telemetryPath: string;
+  /** --web.config.file: TLS, basic auth, headers (exporter-toolkit format); undefined = plain HTTP, no auth. */
+  webConfigFile: string | undefined;
+  /** --web.sockets: serve /sockets (peer addresses). */
+  webSockets: boolean;
   procfs: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   logFormat: 'json' | 'logfmt';
@@ -87,14 +95,26 @@ const fields = z.object({
         ctx.addIssue({ code: 'custom', message: `--web.listen-address: "${v}" is not host:port (e.g. :${DEFAULT_PORT}, 127.0.0.1:${DEFAULT_PORT}, [::1]:${DEFAULT_PORT})` });
         return z.NEVER;
       }
-      return { host: host === '' ? '0.0.0.0' : host, port };
+      return { host, port };
     }),
     'web.telemetryPath': z
       .string()
-      .refine((v) => v.startsWith('/') && v.length > 1 && !/[\s?#]/.test(v), {
-        message: '--web.telemetry-path must start with / and be a plain path (not "/")',
+      .refine((v) => /^\/[A-Za-z0-9._~\-/]+$/.test(v), {
+        message: '--web.telemetry-path must start with / and be a plain path of letters, digits and . _ ~ - / (not "/")',
       })
-      .refine((v) => !['/healthz', '/readyz'].includes(v), { message: '--web.telemetry-path clashes with a built-in route' }),
+      .refine((v) => !RESERVED_PATHS.includes(v), {
+        message: `--web.telemetry-path clashes with a built-in route (${RESERVED_PATHS.join(', ')} are taken)`,
+      }),
+    'web.config.file': z.string(),
+    'web.sockets': z
+      .union([z.boolean(), z.string()])
+      .transform((v, ctx) => {
+        if (typeof v === 'boolean') return v;
+        if (['true', '1', 'yes'].includes(v)) return true;
+        if (['false', '0', 'no', ''].includes(v)) return false;
+        ctx.addIssue({ code: 'custom', message: `--web.sockets: "${v}" is not true or false` });
+        return z.NEVER;
+      }),
     'path.procfs': z.string().min(1, '--path.procfs must not be empty'),
     'log.level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], {
       message: '--log.level must be one of trace, debug, info, warn, error, fatal',
@@ -153,6 +173,8 @@ const schema = fields.transform((o, ctx): Config => {
       listenHost: o['web.listenAddress'].host,
       listenPort: o['web.listenAddress'].port,
       telemetryPath: o['web.telemetryPath'],
+      webConfigFile: o['web.config.file'] === '' ? undefined : o['web.config.file'],
+      webSockets: o['web.sockets'],
       procfs: o['path.procfs'],
       logLevel: o['log.level'],
       logFormat: o['log.format'],
@@ -175,8 +197,10 @@ const schema = fields.transform((o, ctx): Config => {
 
 /** Flag, env var, default, help — the single table --help and the README follow. `key` is commander's camel-cased name. */
 const FLAGS: ReadonlyArray<{ flag: string; env: string; def: string | undefined; help: string }> = [
-  { flag: '--web.listen-address <host:port>', env: 'TCPSTATE_WEB_LISTEN_ADDRESS', def: `:${DEFAULT_PORT}`, help: 'address to serve /metrics on (empty host = all interfaces)' },
+  { flag: '--web.listen-address <host:port>', env: 'TCPSTATE_WEB_LISTEN_ADDRESS', def: `:${DEFAULT_PORT}`, help: 'address to serve /metrics on (empty host = all interfaces, IPv6 and IPv4; prefer 127.0.0.1 or the node IP)' },
   { flag: '--web.telemetry-path <path>', env: 'TCPSTATE_WEB_TELEMETRY_PATH', def: '/metrics', help: 'path under which to expose metrics' },
+  { flag: '--web.config.file <file>', env: 'TCPSTATE_WEB_CONFIG_FILE', def: '', help: 'TLS, basic auth and headers, in Prometheus exporter-toolkit\'s web-config format (re-read on change and on SIGHUP)' },
+  { flag: '--web.sockets [bool]', env: 'TCPSTATE_WEB_SOCKETS', def: 'false', help: 'serve /sockets: the worst sockets with their peer addresses (off by default; behind the web config\'s auth)' },
   { flag: '--path.procfs <dir>', env: 'TCPSTATE_PATH_PROCFS', def: '/proc', help: 'procfs mount point (a host /proc mounted into a container, or a fixture tree)' },
   { flag: '--log.level <level>', env: 'TCPSTATE_LOG_LEVEL', def: 'info', help: 'trace, debug, info, warn, error, fatal' },
   { flag: '--log.format <format>', env: 'TCPSTATE_LOG_FORMAT', def: 'json', help: 'json or logfmt' },

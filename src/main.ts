@@ -2,6 +2,9 @@
 
 import { ConfigError, parseConfig, CommanderError, type Config } from './config.ts';
 import { buildApp } from './http/app.ts';
+import { WebSecurity } from './http/security.ts';
+import { listen, serverParts, shutdown as closeServer } from './http/server.ts';
+import { WebConfigError } from './http/web-config.ts';
 import { createLogger } from './log.ts';
 import { createRegistry } from './metrics/registry.ts';
 import { Poller } from './poller/poller.ts';
@@ -24,6 +27,16 @@ function loadConfig(argv: readonly string[]): Config {
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2));
   const logger = createLogger(config);
+  const httpLogger = logger.child({ component: 'http' });
+  let security: WebSecurity;
+  try {
+    security = new WebSecurity(config.webConfigFile, httpLogger);
+  } catch (e) {
+    if (!(e instanceof WebConfigError)) throw e;
+    process.stderr.write(`tcpstate-exporter: invalid configuration:\n  --web.config.file ${config.webConfigFile}: ${e.message}\n`);
+    process.exit(2);
+  }
+  const parts = serverParts(security, httpLogger);
   const poller = new Poller({
     sources: liveSources({
       mode: config.source,
@@ -41,16 +54,32 @@ async function main(): Promise<void> {
     view: poller,
     telemetryPath: config.telemetryPath,
     version: VERSION,
-    logger: logger.child({ component: 'http' }),
+    logger: httpLogger,
     onClose: () => poller.stop(),
+    sockets: config.webSockets,
+    security,
+    serverFactory: parts.factory,
   });
 
+  // First SIGTERM/SIGINT: stop accepting, close idle connections, give requests in flight
+  // DEFAULT_LIMITS.shutdownGraceMs, stop the poller, exit 0. A second signal, or a shutdown still
+  // running after SHUTDOWN_DEADLINE_MS, exits at once.
+  const SHUTDOWN_DEADLINE_MS = 10_000;
   let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      logger.flush();
+      process.exit(1);
+    }
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    app.close().then(
+    setTimeout(() => {
+      logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time: exiting now');
+      logger.flush();
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    closeServer(app, parts).then(
       () => {
         logger.flush();
         process.exit(0);
@@ -64,18 +93,28 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // SIGHUP re-reads --web.config.file (it is also re-read when it changes); it never stops the exporter.
+  process.on('SIGHUP', () => {
+    if (config.webConfigFile === undefined) logger.info('SIGHUP: no --web.config.file to re-read');
+    else security.reload('SIGHUP');
+  });
 
+  let address: string;
   try {
-    await app.listen({ host: config.listenHost, port: config.listenPort });
+    address = await listen(app, config.listenHost, config.listenPort);
   } catch (err) {
-    logger.fatal({ err }, `cannot listen on ${config.listenHost}:${config.listenPort}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    logger.fatal({ code }, `cannot listen on --web.listen-address ${config.listenHost}:${config.listenPort}${code === undefined ? '' : ` (${code})`}`);
     logger.flush();
     process.exit(1);
   }
   logger.info(
     {
       version: VERSION,
-      listen: `${config.listenHost}:${config.listenPort}`,
+      listen: address,
+      tls: security.tls,
+      basicAuth: (security.current()?.config.users.size ?? 0) > 0,
+      sockets: config.webSockets,
       telemetryPath: config.telemetryPath,
       source: config.source,
       pollIntervalMs: config.pollIntervalMs,

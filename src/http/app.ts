@@ -1,8 +1,11 @@
 // The HTTP face: built without listening so tests can app.inject(). Only this module imports fastify.
 
+import type { RequestListener, Server } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Exposition } from '../metrics/registry.ts';
 import type { SnapshotView } from '../snapshot.ts';
+import type { WebSecurity } from './security.ts';
+import { DEFAULT_LIMITS } from './server.ts';
 import { escapeHtml, registerSocketsRoute } from './sockets.ts';
 
 export interface AppOptions {
@@ -13,7 +16,15 @@ export interface AppOptions {
   logger: FastifyBaseLogger;
   /** Called when the server closes (the poller stops here). */
   onClose?: () => Promise<void>;
+  /** Serve /sockets (peer addresses). Off unless asked for (--web.sockets). */
+  sockets?: boolean;
+  /** --web.config.file at run time: auth, headers, rate limit on every path but the probes. */
+  security?: WebSecurity;
+  /** Makes the http/https server (server.ts serverParts); fastify's default otherwise (tests). */
+  serverFactory?: (handler: RequestListener) => Server;
 }
+
+const STATUS_TEXT: Readonly<Record<number, string>> = { 400: 'bad request', 404: 'not found', 405: 'method not allowed', 413: 'request body too large', 415: 'unsupported media type' };
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const { registry, view, telemetryPath, version } = options;
@@ -21,6 +32,27 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
+    // Every route is a GET: a body is never needed.
+    bodyLimit: DEFAULT_LIMITS.bodyLimitBytes,
+    // Connections are closed by server.ts shutdown(), which waits for requests in flight.
+    forceCloseConnections: false,
+    ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
+    // Only for fastify's "listening at https://…" line: the server itself comes from serverFactory.
+    ...(options.security?.tls === true ? { https: {} } : {}),
+  });
+
+  if (options.security !== undefined) app.addHook('onRequest', options.security.onRequest);
+
+  // Error bodies never carry a stack, a file path or a library's message: a fixed text by status.
+  // 4xx messages are about the request itself (fastify's validation) and are kept.
+  app.setErrorHandler(async (err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) {
+      req.log.error({ err: { type: err.name, message: err.message }, method: req.method, path: req.routeOptions.url }, 'request failed');
+      return reply.code(status).type('text/plain; charset=utf-8').send(`${status} internal server error\n`);
+    }
+    const message = err.validation !== undefined ? err.message : (STATUS_TEXT[status] ?? 'bad request');
+    return reply.code(status).type('text/plain; charset=utf-8').send(`${status} ${message}\n`);
   });
 
   app.get(telemetryPath, async (_req, reply) => {
@@ -28,7 +60,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return reply.type(registry.contentType).send(body);
   });
 
-  registerSocketsRoute(app, view);
+  if (options.sockets === true) registerSocketsRoute(app, view);
 
   app.get('/healthz', async (_req, reply) => reply.type('text/plain; charset=utf-8').send('ok\n'));
 
@@ -52,16 +84,17 @@ persist (zero-window probe) timers and orphan memory.</p>
 <li><a href="${path}">${path}</a> &mdash; metrics</li>
 <li><a href="/healthz">/healthz</a> &mdash; liveness</li>
 <li><a href="/readyz">/readyz</a> &mdash; readiness (503 until the first poll has completed)</li>
-<li><a href="/sockets?state=fin_wait1">/sockets</a> &mdash; the worst sockets of the latest poll (JSON, or HTML in a browser)</li>
-</ul>
+${options.sockets === true ? '<li><a href="/sockets?state=fin_wait1">/sockets</a> &mdash; the worst sockets of the latest poll (JSON, or HTML in a browser)</li>\n' : ''}</ul>
 </body></html>
 `;
     app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
   }
 
-  app.setNotFoundHandler(async (req, reply) =>
-    reply.code(404).type('text/plain; charset=utf-8').send(`404 not found: ${req.url}\n`),
-  );
+  app.setNotFoundHandler(async (req, reply) => {
+    const q = req.url.indexOf('?');
+    const path = (q < 0 ? req.url : req.url.slice(0, q)).slice(0, 200).replace(/[^\x21-\x7e]/g, '?');
+    return reply.code(404).type('text/plain; charset=utf-8').send(`404 not found: ${path}\n`);
+  });
 
   if (options.onClose !== undefined) {
     const onClose = options.onClose;

@@ -21,9 +21,13 @@ const querySchema = {
     sort: { type: 'string', enum: ['send_queue', 'age'] },
     state: { type: 'string', enum: [...TCP_STATES] },
     port: { type: 'string', pattern: '^([0-9]{1,5}|other)$' },
-    limit: { type: 'integer', minimum: 1, maximum: 10000 },
+    limit: { type: 'integer', minimum: 1 },
   },
 } as const;
+
+/** Most sockets one answer lists: a larger `limit` is lowered to this (the answer says so). */
+export const SOCKETS_LIMIT_MAX = 1000;
+export const SOCKETS_LIMIT_DEFAULT = 50;
 
 /** Text made safe for HTML (peer addresses and capture text are untrusted). */
 export function escapeHtml(s: string): string {
@@ -41,7 +45,7 @@ export function selectSockets(view: SnapshotView, q: Query): SocketSample[] {
     for (const s of sort === 'age' ? t.byAge : t.bySendQueue) if (q.port === undefined || s.port === q.port) out.push(s);
   }
   const key = (s: SocketSample) => (sort === 'age' ? (s.ageSeconds ?? -1) : s.sendQueue);
-  return out.sort((a, b) => key(b) - key(a)).slice(0, q.limit ?? 50);
+  return out.sort((a, b) => key(b) - key(a)).slice(0, Math.min(q.limit ?? SOCKETS_LIMIT_DEFAULT, SOCKETS_LIMIT_MAX));
 }
 
 const COLUMNS: ReadonlyArray<[string, (s: SocketSample) => string]> = [
@@ -68,7 +72,7 @@ function html(sockets: SocketSample[], q: Query, takenAt: string): string {
 </head><body>
 <h1>Worst sockets of the latest poll</h1>
 <p>Poll: ${escapeHtml(takenAt)}. Sorted by ${q.sort === 'age' ? 'age' : 'Send-Q'}${q.state ? `, state ${escapeHtml(q.state)}` : ''}${q.port ? `, port ${escapeHtml(q.port)}` : ''}.
-Parameters: <code>sort=send_queue|age</code>, <code>state=fin_wait1</code>, <code>port=443|other</code>, <code>limit=N</code>.
+Parameters: <code>sort=send_queue|age</code>, <code>state=fin_wait1</code>, <code>port=443|other</code>, <code>limit=N</code> (at most ${SOCKETS_LIMIT_MAX}).
 At most --sockets.top sockets per state are kept at each poll. <a href="/">home</a></p>
 <table><thead><tr>${head}</tr></thead><tbody>
 ${rows}
@@ -85,6 +89,7 @@ export function registerSocketsRoute(app: FastifyInstance, view: SnapshotView): 
     const sockets = selectSockets(view, q);
     const takenAt = new Date(snap.takenAtMs).toISOString();
     if (req.headers.accept?.includes('text/html') === true) return reply.type('text/html; charset=utf-8').send(html(sockets, q, takenAt));
-    return reply.send({ takenAt, sort: q.sort ?? 'send_queue', state: q.state ?? null, port: q.port ?? null, sockets });
+    const limit = Math.min(q.limit ?? SOCKETS_LIMIT_DEFAULT, SOCKETS_LIMIT_MAX);
+    return reply.send({ takenAt, sort: q.sort ?? 'send_queue', state: q.state ?? null, port: q.port ?? null, limit, sockets });
   });
 }

@@ -11,7 +11,7 @@ function rejects(argv: string[], pattern: RegExp, env: NodeJS.ProcessEnv = {}) {
 describe('config', () => {
   it('has production defaults', () => {
     assert.deepEqual(parse([]), {
-      listenHost: '0.0.0.0', listenPort: DEFAULT_PORT, telemetryPath: '/metrics', procfs: '/proc', logLevel: 'info',
+      listenHost: '', listenPort: DEFAULT_PORT, telemetryPath: '/metrics', webConfigFile: undefined, webSockets: false, procfs: '/proc', logLevel: 'info',
       logFormat: 'json', source: 'auto', pollIntervalMs: 15000, cronExpression: '*/15 * * * * *', ssPath: 'ss', ssTimeoutMs: 10000,
       netlinkHelper: DEFAULT_NETLINK_HELPER, netlinkTimeoutMs: 10000,
       forensics: { stuckAfterSeconds: 60, maxTracked: 100000, ports: undefined, topPorts: 10, topSockets: 100 },
@@ -48,6 +48,17 @@ describe('config', () => {
     const c = parse(['--stuck-after', '2m', '--stuck.max-tracked', '500', '--ports', '443, 80,443', '--sockets.top', '5']);
     assert.deepEqual(c.forensics, { stuckAfterSeconds: 120, maxTracked: 500, ports: [443, 80], topPorts: 10, topSockets: 5 });
   });
+  it('web: an empty host is all interfaces; --web.sockets and --web.config.file', () => {
+    assert.equal(parse(['--web.listen-address', ':9100']).listenHost, '');
+    assert.equal(parse(['--web.listen-address', '0.0.0.0:9100']).listenHost, '0.0.0.0');
+    assert.equal(parse(['--web.sockets']).webSockets, true);
+    assert.equal(parse(['--web.sockets=false']).webSockets, false);
+    assert.equal(parse([], { TCPSTATE_WEB_SOCKETS: 'true' }).webSockets, true);
+    // commander would read any set variable of a boolean flag as true: "false" must mean false.
+    assert.equal(parse([], { TCPSTATE_WEB_SOCKETS: 'false' }).webSockets, false);
+    assert.equal(parse(['--web.config.file', '/etc/tcpstate/web.yml']).webConfigFile, '/etc/tcpstate/web.yml');
+    assert.equal(parse([], { TCPSTATE_WEB_CONFIG_FILE: 'web.yml' }).webConfigFile, 'web.yml');
+  });
   it('takes TCPSTATE_* environment variables, flags win', () => {
     const env = { TCPSTATE_SOURCE: 'ss', TCPSTATE_POLL_INTERVAL: '5s', TCPSTATE_WEB_LISTEN_ADDRESS: '127.0.0.1:1234' };
     const c = parse([], env);
@@ -67,6 +78,11 @@ describe('config', () => {
     rejects(['--web.listen-address', ':99999'], /--web\.listen-address/);
     rejects(['--web.telemetry-path', 'metrics'], /--web\.telemetry-path must start with \//);
     rejects(['--web.telemetry-path', '/readyz'], /clashes/);
+    // Issue 10 item 9: /sockets was a stack trace at start (two routes on one path).
+    rejects(['--web.telemetry-path', '/sockets'], /--web\.telemetry-path clashes with a built-in route \(\/, \/healthz, \/readyz, \/sockets are taken\)/);
+    rejects(['--web.telemetry-path', '/metrics/:name'], /--web\.telemetry-path must start with \/ and be a plain path/);
+    rejects(['--web.telemetry-path', '/m*'], /--web\.telemetry-path must start with \/ and be a plain path/);
+    rejects(['--web.sockets=maybe'], /--web\.sockets: "maybe" is not true or false/);
     rejects(['--log.level', 'loud'], /--log\.level must be one of/);
     rejects(['--log.format', 'xml'], /--log\.format must be json or logfmt/);
     rejects([], /--source must be/, { TCPSTATE_SOURCE: 'bogus' });

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildApp } from '../../src/http/app.ts';
+import { SOCKETS_LIMIT_MAX } from '../../src/http/sockets.ts';
+import { TCP_STATES } from '../../src/model.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { fakeProcPoller, silent } from '../helpers/poller.ts';
 import { rec } from '../helpers/readers.ts';
@@ -13,14 +15,32 @@ const RECORDS = [
   rec({ state: 'established', localPort: 443, remoteAddress: '<script>', remotePort: 5004, sendQueue: 50 }),
 ];
 
-async function setup(poll = true) {
-  const poller = fakeProcPoller(RECORDS);
+async function setup(poll = true, sockets = true, records = RECORDS) {
+  const poller = fakeProcPoller(records);
   if (poll) await poller.poll();
-  const app = buildApp({ registry: createRegistry({ view: poller, version: 't' }), view: poller, telemetryPath: '/metrics', version: 't', logger: silent });
+  const app = buildApp({ registry: createRegistry({ view: poller, version: 't' }), view: poller, telemetryPath: '/metrics', version: 't', logger: silent, sockets });
   return app;
 }
 
 describe('/sockets', () => {
+  it('is off unless asked for (--web.sockets): 404, not linked, and /metrics loses nothing', async () => {
+    const off = await setup(true, false);
+    assert.equal((await off.inject('/sockets')).statusCode, 404);
+    assert.doesNotMatch((await off.inject('/')).body, /href="\/sockets/);
+    const on = await setup(true, true);
+    assert.match((await on.inject('/')).body, /href="\/sockets/);
+    assert.equal((await off.inject('/metrics')).body.replace(/^(process|nodejs)_.*\n/gm, '').replace(/^tcpstate_(snapshot_age|poll_duration|last_poll|source_duration).*\n/gm, ''),
+      (await on.inject('/metrics')).body.replace(/^(process|nodejs)_.*\n/gm, '').replace(/^tcpstate_(snapshot_age|poll_duration|last_poll|source_duration).*\n/gm, ''));
+  });
+  it(`caps limit at ${SOCKETS_LIMIT_MAX}`, async () => {
+    // 100 kept per state (--sockets.top), 11 states: 1 100 candidates.
+    const many = TCP_STATES.flatMap((state, s) => Array.from({ length: 100 }, (_, i) => rec({ state, localPort: 443, remoteAddress: '10.0.0.1', remotePort: 1024 + s * 100 + i, sendQueue: i, inode: 1 })));
+    const app = await setup(true, true, many);
+    const body = (await app.inject('/sockets?limit=100000')).json<{ limit: number; sockets: unknown[] }>();
+    assert.equal(body.limit, SOCKETS_LIMIT_MAX);
+    assert.equal(body.sockets.length, SOCKETS_LIMIT_MAX);
+    assert.equal((await app.inject('/sockets?limit=7')).json<{ sockets: unknown[] }>().sockets.length, 7);
+  });
   it('is 503 before the first poll', async () => {
     const app = await setup(false);
     assert.equal((await app.inject('/sockets')).statusCode, 503);
