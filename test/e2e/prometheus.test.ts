@@ -5,7 +5,9 @@
 // every second and loads the shipped rules, rendered from prometheus/config.ts with test
 // thresholds. Asserted through Prometheus' HTTP API: the target is up, the FIN-WAIT-1 numbers match
 // the lab, the FIN-WAIT-1 alert goes pending → firing, and every query of every Grafana panel
-// parses and returns data.
+// parses and returns data. The exporter serves TLS with basic auth (--web.config.file, certificates
+// made by openssl for the test) and Prometheus scrapes it that way; a second job without the
+// password is refused (its target is down with a 401).
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,6 +19,7 @@ import { DEFAULT_CONFIG, DEFAULT_RUNBOOK_URL, type RulesConfig } from '../../pro
 import { renderRulesYaml } from '../../prometheus/rules.ts';
 import { ROOT, startDaemon, type Daemon } from '../helpers/daemon.ts';
 import { parseExposition } from '../helpers/exposition.ts';
+import { bcryptHash, httpsGet, makeCerts, type Certs } from '../helpers/tls.ts';
 import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
 
 const NETNS = `tcpstate-prom-${process.pid}`;
@@ -40,7 +43,9 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
   let prom: ChildProcess;
   let promExit: Promise<number | null>;
   let promLog = '';
+  let certs: Certs;
   const dir = mkdtempSync(join(tmpdir(), 'tcpstate-prom-'));
+  const PASSWORD = 'scrape-secret';
 
   const api = async (path: string): Promise<PromResult> => {
     const res = await fetch(`http://127.0.0.1:${PROM_PORT}${path}`);
@@ -56,9 +61,22 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
   before(async () => {
     await createNetns(NETNS);
     lab = await Lab.start({ finWait1: N, established: 5, timeWait: 5, netns: NETNS });
-    daemon = await startDaemon(['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-in-netns', '--poll.interval', '1s'], {
-      env: { TCPSTATE_TEST_NETNS: NETNS },
-    });
+    certs = makeCerts();
+    writeFileSync(
+      join(certs.dir, 'web.yml'),
+      `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: ${bcryptHash(PASSWORD, 10)}\n`,
+    );
+    daemon = await startDaemon(
+      ['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-in-netns', '--poll.interval', '1s', '--web.config.file', join(certs.dir, 'web.yml')],
+      {
+        env: { TCPSTATE_TEST_NETNS: NETNS },
+        get: async (port, path) => {
+          const r = await httpsGet(port, path, { ca: certs.caCert, auth: { user: 'prometheus', password: PASSWORD } });
+          return { status: r.status, body: r.body, contentType: String(r.headers['content-type'] ?? '') };
+        },
+      },
+    );
+    assert.match(daemon.url, /^https:/);
     writeFileSync(join(dir, 'tcpstate.rules.yml'), renderRulesYaml(TEST_CONFIG));
     writeFileSync(
       join(dir, 'prometheus.yml'),
@@ -67,6 +85,13 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
         'rule_files: [tcpstate.rules.yml]',
         'scrape_configs:',
         '  - job_name: tcpstate',
+        '    scheme: https',
+        `    tls_config: { ca_file: ${join(certs.dir, 'ca.crt')} }`,
+        `    basic_auth: { username: prometheus, password: ${PASSWORD} }`,
+        `    static_configs: [{ targets: ['127.0.0.1:${daemon.port}'] }]`,
+        '  - job_name: tcpstate-noauth',
+        '    scheme: https',
+        `    tls_config: { ca_file: ${join(certs.dir, 'ca.crt')} }`,
         `    static_configs: [{ targets: ['127.0.0.1:${daemon.port}'] }]`,
         '',
       ].join('\n'),
@@ -101,6 +126,24 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
     await lab?.stop();
     await deleteNetns(NETNS);
     rmSync(dir, { recursive: true, force: true });
+    if (certs !== undefined) rmSync(certs.dir, { recursive: true, force: true });
+  });
+
+  it('scrapes through TLS with basic auth; without the password the target is down with a 401', async () => {
+    let targets: Array<{ labels: { job: string }; health: string; lastError: string; scrapeUrl: string }> = [];
+    for (let i = 0; i < 60; i++) {
+      const r = (await api('/api/v1/targets')) as unknown as { data: { activeTargets: typeof targets } };
+      targets = r.data.activeTargets;
+      if (targets.length === 2 && targets.every((t) => t.health !== 'unknown')) break;
+      await sleep(500);
+    }
+    const auth = targets.find((t) => t.labels.job === 'tcpstate');
+    const noauth = targets.find((t) => t.labels.job === 'tcpstate-noauth');
+    assert.equal(auth?.health, 'up', JSON.stringify(targets));
+    assert.match(auth.scrapeUrl, /^https:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    assert.equal(noauth?.health, 'down', JSON.stringify(targets));
+    assert.match(noauth.lastError, /401/);
+    assert.equal(await scalar('up{job="tcpstate-noauth"}'), 0);
   });
 
   it('scrapes the exporter: target up, FIN-WAIT-1 numbers match the lab', async () => {

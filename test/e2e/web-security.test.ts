@@ -16,6 +16,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { WebSecurity } from '../../src/http/security.ts';
 import { serverParts } from '../../src/http/server.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
+import { ROOT } from '../helpers/daemon.ts';
 import { fakeProcPoller } from '../helpers/poller.ts';
 import { rec } from '../helpers/readers.ts';
 import { bcryptHash, httpsGet, makeCerts, type Certs } from '../helpers/tls.ts';
@@ -266,6 +267,29 @@ describe('logs', () => {
     assert.ok(logs.length > 1000, 'the tests above logged');
     for (const secret of [PASSWORD, B64, hash, 'rotated', 'Basic ', 'authorization']) {
       assert.ok(!logs.toLowerCase().includes(secret.toLowerCase()), `log contains ${secret}`);
+    }
+  });
+});
+
+describe('start-up errors: exit 2, the field named, no stack trace', () => {
+  const start = (args: string[]) =>
+    new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = execFile(process.execPath, ['--import', 'tsx', 'src/main.ts', '--web.listen-address', '127.0.0.1:0', ...args], { cwd: ROOT, timeout: 20_000 }, (_e, stdout, stderr) =>
+        resolve({ code: child.exitCode, err: stdout + stderr }),
+      );
+    });
+  it('a broken --web.config.file, a missing one, --web.telemetry-path=/sockets', async () => {
+    const bad = writeConfig(`${tlsBlock()}basic_auth_users:\n  prometheus: plaintext\n`);
+    const cases: Array<[string[], RegExp]> = [
+      [['--web.config.file', bad], /--web\.config\.file .*web\.yml: basic_auth_users\.prometheus: not a bcrypt hash/],
+      [['--web.config.file', `${certs.dir}/missing.yml`], /--web\.config\.file .*missing\.yml: cannot read .* \(ENOENT\)/],
+      [['--web.telemetry-path', '/sockets'], /--web\.telemetry-path clashes with a built-in route/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await start(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+      assert.match(r.err, re);
+      assert.doesNotMatch(r.err, /\n\s+at |plaintext/);
     }
   });
 });

@@ -99,7 +99,7 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
 
   for (const source of ['netlink', 'ss', 'proc'] as const) {
     it(`--source ${source}: ages grow, persist buckets, the listening port, /sockets`, async () => {
-      const d = await startDaemon(['--source', source, '--poll.interval', '1s', '--stuck-after', '2s', '--log.level', 'debug'], {
+      const d = await startDaemon(['--source', source, '--poll.interval', '1s', '--stuck-after', '2s', '--log.level', 'debug', '--web.sockets'], {
         netns: NETNS,
         get: (port, path) => lab.get(port, path),
       });
