@@ -61,7 +61,7 @@ describe('real kernel: retransmitting and persist-timer FIN-WAIT-1 orphans', { t
 
   for (const source of ['netlink', 'ss'] as const) {
     it(`--source ${source}: tcpstate_persist_backoff counts the ${N} persist-timer orphans, not the ${R} retransmitting ones`, async () => {
-      const d = await startDaemon(['--source', source, '--poll.interval', '1s', '--log.level', 'debug'], {
+      const d = await startDaemon(['--source', source, '--poll.interval', '1s', '--log.level', 'debug', '--web.sockets'], {
         netns: NETNS,
         get: (port, path) => lab.get(port, path),
       });
