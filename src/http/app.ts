@@ -1,6 +1,7 @@
 // The HTTP face: built without listening so tests can app.inject(). Only this module imports fastify.
 
 import type { RequestListener, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Exposition } from '../metrics/registry.ts';
 import type { SnapshotView } from '../snapshot.ts';
@@ -36,6 +37,16 @@ export function buildApp(options: AppOptions): FastifyInstance {
     bodyLimit: DEFAULT_LIMITS.bodyLimitBytes,
     // Connections are closed by server.ts shutdown(), which waits for requests in flight.
     forceCloseConnections: false,
+    // Malformed requests and timeouts: fastify's default logs the error object, whose rawPacket
+    // holds the request's bytes, Authorization header included. Log the code only.
+    clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Duplex) {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, text] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
+      this.log.debug({ code: err.code }, 'client error');
+      const body = `${status} ${text.toLowerCase()}\n`;
+      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${text}\r\nContent-Length: ${body.length}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+      socket.destroy();
+    },
     ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
     // Only for fastify's "listening at https://…" line: the server itself comes from serverFactory.
     ...(options.security?.tls === true ? { https: {} } : {}),

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
+import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
@@ -263,6 +264,24 @@ describe('rate_limit', () => {
 });
 
 describe('logs', () => {
+  it('a malformed request carrying a password: 400, and its bytes are not logged', async () => {
+    const s = await serve(writeConfig(`basic_auth_users:\n  prometheus: ${hash}\n`));
+    try {
+      const answer = await new Promise<string>((resolve) => {
+        const sock = connect(s.port, '127.0.0.1', () => sock.write(`GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${B64}\r\nBad Header: \x01\r\n\r\n`));
+        let got = '';
+        sock.setEncoding('utf8').on('data', (d: string) => (got += d));
+        sock.on('close', () => resolve(got));
+        sock.on('error', () => undefined);
+      });
+      assert.match(answer, /^HTTP\/1\.1 400 Bad Request/);
+      assert.match(logs, /"msg":"client error"/);
+      assert.doesNotMatch(logs, /rawPacket/);
+    } finally {
+      await s.app.close();
+    }
+  });
+
   it('never hold a password, an Authorization header or a hash (trace level, every path above)', () => {
     assert.ok(logs.length > 1000, 'the tests above logged');
     for (const secret of [PASSWORD, B64, hash, 'rotated', 'Basic ', 'authorization']) {
