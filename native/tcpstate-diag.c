@@ -4,15 +4,21 @@
  * unchanged. tcpstate-exporter's `netlink` source parses them (src/parsers/inet-diag.ts); doing
  * no parsing here keeps this program small and lets the parser be tested on captured bytes.
  *
- * usage: tcpstate-diag STATES[:EXT] [STATES[:EXT]]...
+ * usage: tcpstate-diag [--netns NSFILE] STATES[:EXT] [STATES[:EXT]]...
  *        tcpstate-diag --serve STATES[:EXT] [STATES[:EXT]]...
  *   STATES  hex bit mask of TCP states (bit n = state n of include/net/tcp_states.h)
  *   EXT     hex bit mask of extensions (bit n-1 = INET_DIAG_* attribute n), default 0
  * Each spec is one dump of IPv4, then one of IPv6. Every dump ends with its NLMSG_DONE.
  *
  * One-shot: the specs are dumped one after the other to stdout, then the program exits.
+ * --netns NSFILE (one-shot): dump inside the network namespace behind NSFILE (/proc/PID/ns/net,
+ * /run/netns/NAME), entered with setns(2); exit status 2 if it cannot be entered.
  * --serve: the program stays, so that a poll costs no process creation in the exporter. Each
- * byte read on stdin starts one round: every spec is dumped at the same time by a child process
+ * line read on stdin starts one round (an empty line: this program's own network namespace; a
+ * line naming a namespace file: that namespace, entered for the round only, so one helper serves
+ * every namespace of a poll). A namespace that cannot be entered (gone: ENOENT; not allowed: EPERM,
+ * EACCES) is not fatal: each output gets, instead of its two dumps, two NLMSG_ERROR messages
+ * carrying the errno, and the next request is served. Each round: every spec is dumped at the same time by a child process
  * of its own (the kernel's work spread over the CPUs), spec 0 to fd 1 (stdout), spec i to fd i+2
  * (fd 3, 4, ...). End of stdin ends the program.
  *
@@ -20,7 +26,9 @@
  * error; 2 when the kernel or a system call failed (the reason is on stderr, and the output may
  * hold a partial table).
  *
- * Needs no privileges: any user may dump the socket table (as with ss).
+ * Needs no privileges for its own namespace: any user may dump the socket table (as with ss).
+ * Another namespace needs CAP_SYS_ADMIN (setns) and the right to open its file: a /run/netns
+ * file is world-readable; another user's /proc/PID/ns/net needs CAP_SYS_PTRACE (docs/netns.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +36,7 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +137,72 @@ static int dump_spec(int out, unsigned long states, unsigned long ext, unsigned 
   return status;
 }
 
+/* ---- Network namespaces: entering one for a dump, and saying why one could not be entered. ---- */
+
+/* This program's own network namespace, to come back to after a round elsewhere. */
+static int home_netns = -1;
+
+/* Enters the network namespace behind path, for the calling thread (threads and processes it
+ * starts afterwards inherit it). Returns 0 or an errno. */
+static int netns_enter(const char *path) {
+  if (home_netns < 0) {
+    home_netns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home_netns < 0) return errno;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int err = setns(fd, CLONE_NEWNET) < 0 ? errno : 0;
+  close(fd);
+  return err;
+}
+
+/* Back to the own namespace. Returns 0 or an errno (then nothing this program dumps can be trusted). */
+static int netns_leave(void) {
+  return setns(home_netns, CLONE_NEWNET) < 0 ? errno : 0;
+}
+
+/* A round whose namespace could not be entered: each output gets one NLMSG_ERROR per family in
+ * place of that family's dump, as the kernel answers a failed request. Returns 0 or an exit status. */
+static int netns_failed(int dumps, int err) {
+  struct {
+    struct nlmsghdr nlh;
+    struct nlmsgerr e;
+  } msg;
+  memset(&msg, 0, sizeof msg);
+  msg.nlh.nlmsg_len = sizeof msg;
+  msg.nlh.nlmsg_type = NLMSG_ERROR;
+  msg.e.error = -err;
+  for (int i = 0; i < dumps; i++) {
+    for (int f = 0; f < 2; f++) {
+      int werr = write_all(i == 0 ? STDOUT_FILENO : i + 2, (const char *)&msg, sizeof msg);
+      if (werr != 0) return fail("write", werr);
+    }
+  }
+  return 0;
+}
+
+/* One --serve request: a line, empty for the own namespace, else a namespace file's path. Read a
+ * byte at a time so that no later request is consumed. Returns 1 (path set), 0 at end of input
+ * before a request, or -errno; a line longer than cap is consumed and returns -ENAMETOOLONG. */
+static int read_request(char *path, size_t cap) {
+  size_t len = 0;
+  int too_long = 0;
+  for (;;) {
+    char c;
+    ssize_t n = read(STDIN_FILENO, &c, 1);
+    if (n == 0) return len == 0 && !too_long ? 0 : -EPIPE;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (c == '\n') break;
+    if (len + 1 >= cap) too_long = 1;
+    else path[len++] = c;
+  }
+  path[len] = '\0';
+  return too_long ? -ENAMETOOLONG : 1;
+}
+
 /* --serve: one round per byte on stdin, every spec in a child process of its own. */
 static int serve(int dumps, const unsigned long *states, const unsigned long *exts) {
   for (int i = 1; i < dumps; i++) {
@@ -138,13 +213,23 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
   }
   for (int i = 0; i < dumps; i++) (void)fcntl(i == 0 ? STDOUT_FILENO : i + 2, F_SETPIPE_SZ, PIPE_SIZE);
   unsigned int seq = 1;
-  char trigger[64];
+  char nspath[4096];
   for (;;) {
-    ssize_t n = read(STDIN_FILENO, trigger, 1);
-    if (n == 0) return 0;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("read(stdin)", errno);
+    int r = read_request(nspath, sizeof nspath);
+    if (r == 0) return 0;
+    if (r == -ENAMETOOLONG) {
+      int s = netns_failed(dumps, ENAMETOOLONG);
+      if (s != 0) return s;
+      continue;
+    }
+    if (r < 0) return fail("read(stdin)", -r);
+    if (nspath[0] != '\0') {
+      int err = netns_enter(nspath);
+      if (err != 0) {
+        int s = netns_failed(dumps, err);
+        if (s != 0) return s;
+        continue;
+      }
     }
     pid_t pids[64];
     for (int i = 0; i < dumps; i++) {
@@ -154,6 +239,11 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
         unsigned int child_seq = seq + 2 * (unsigned int)i;
         _exit(dump_spec(i == 0 ? STDOUT_FILENO : i + 2, states[i], exts[i], &child_seq));
       }
+    }
+    /* The round's dumpers took the namespace with them: the rest of this program goes home. */
+    if (nspath[0] != '\0') {
+      int err = netns_leave();
+      if (err != 0) return fail("setns (back to the own network namespace)", err);
     }
     seq += 2 * (unsigned int)dumps;
     int status = 0;
@@ -172,9 +262,14 @@ int main(int argc, char **argv) {
   int first = 1;
   int serving = argc > 1 && strcmp(argv[1], "--serve") == 0;
   if (serving) first = 2;
+  const char *netns = NULL;
+  if (!serving && argc > 2 && strcmp(argv[1], "--netns") == 0) {
+    netns = argv[2];
+    first = 3;
+  }
   if (argc <= first || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-    int asked = argc > 1 && !serving;
-    fputs("usage: tcpstate-diag [--serve] STATES[:EXT]...  (hex masks; raw netlink inet_diag messages on stdout)\n",
+    int asked = argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
+    fputs("usage: tcpstate-diag [--serve | --netns NSFILE] STATES[:EXT]...  (hex masks; raw netlink inet_diag messages on stdout)\n",
           asked ? stdout : stderr);
     return asked ? 0 : 1;
   }
@@ -197,6 +292,13 @@ int main(int argc, char **argv) {
   /* A reader that went away ends us quietly, as it would end ss. */
   signal(SIGPIPE, SIG_DFL);
   if (serving) return serve(dumps, states, exts);
+  if (netns != NULL) {
+    int err = netns_enter(netns);
+    if (err != 0) {
+      fprintf(stderr, "tcpstate-diag: setns(%s, CLONE_NEWNET): %s\n", netns, strerror(err));
+      return 2;
+    }
+  }
 
   (void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, PIPE_SIZE); /* not a pipe, or not allowed: fine */
   unsigned int seq = 1;

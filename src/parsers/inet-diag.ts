@@ -79,8 +79,13 @@ export class InetDiagParser {
   private readonly v4Cache = new Map<number, string>();
   private readonly v6Last = Buffer.alloc(16);
   private v6LastText = '';
-  /** NLMSG_DONE messages seen: one per completed dump. */
+  /** Dumps ended: one NLMSG_DONE per completed dump, one NLMSG_ERROR per failed one. */
   dumpsCompleted = 0;
+  /**
+   * The errno of the first dump that ended with NLMSG_ERROR instead of NLMSG_DONE, e.g. EPERM or
+   * ENOENT from tcpstate-diag when a network namespace could not be entered (docs/netns.md).
+   */
+  failedErrno: number | undefined;
 
   constructor(
     private readonly sink: ParseSink,
@@ -149,7 +154,15 @@ export class InetDiagParser {
     if (type === NLMSG_NOOP) return;
     const quoted = hex(buf.subarray(off, off + len));
     if (type === NLMSG_ERROR && len >= NLMSG_HDRLEN + 4) {
-      this.sink.error(`netlink error ${-(this.u32(buf, off + NLMSG_HDRLEN) | 0)}`, quoted);
+      // A failed request: the dump it answers ends here, with no sockets. A source failure, not a
+      // parse error (error 0 would be an acknowledgement, which a dump never asks for).
+      const errno = -(this.u32(buf, off + NLMSG_HDRLEN) | 0);
+      if (errno > 0) {
+        this.dumpsCompleted++;
+        this.failedErrno ??= errno;
+        return;
+      }
+      this.sink.error(`netlink error ${errno}`, quoted);
       return;
     }
     this.sink.error(`unexpected netlink message type ${type}`, quoted);

@@ -27,7 +27,10 @@ export interface LabOptions {
   /** Clients of a listener that never accepts (port base+7), with this backlog (default 4). */
   listenOverflow?: number;
   listenBacklog?: number;
-  /** Run inside this network namespace (it must exist, with lo up). */
+  /**
+   * Run inside this network namespace (it must exist, with lo up): an `ip netns` name, or the
+   * absolute path of a namespace file (/proc/PID/ns/net), entered with nsenter.
+   */
   netns?: string;
 }
 
@@ -134,7 +137,7 @@ export class Lab {
       '--listen-overflow', String(o.listenOverflow ?? 0),
       '--listen-backlog', String(o.listenBacklog ?? 4),
     ];
-    const cmd = o.netns === undefined ? ['python3', ...args] : ['ip', 'netns', 'exec', o.netns, 'python3', ...args];
+    const cmd = inNetns(o.netns, ['python3', ...args]);
     const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
@@ -144,6 +147,11 @@ export class Lab {
     if (first.done === true) throw new Error(`lab failed to start:\n${err}`);
     const ready = JSON.parse(first.value) as { ports: LabPorts };
     return new Lab(child, lines, iterator, ready.ports, o.netns, () => err);
+  }
+
+  /** The lab process (in the lab's namespace: `ip netns exec` and nsenter exec it). */
+  get pid(): number {
+    return this.child.pid!;
   }
 
   /** Measures the sockets now. */
@@ -181,8 +189,14 @@ export class Lab {
 export async function killPorts(ports: readonly number[], netns?: string): Promise<void> {
   const filter = ports.flatMap((p, i) => [...(i > 0 ? ['or'] : []), 'sport', '=', `:${p}`, 'or', 'dport', '=', `:${p}`]);
   const cmd = ['ss', '-K', '-t', '-a', '-n', '(', ...filter, ')'];
-  const full = netns === undefined ? cmd : ['ip', 'netns', 'exec', netns, ...cmd];
+  const full = inNetns(netns, cmd);
   await run(full[0]!, full.slice(1)).catch(() => undefined);
+}
+
+/** A command line run in a namespace given by `ip netns` name or namespace file path. */
+export function inNetns(netns: string | undefined, cmd: string[]): string[] {
+  if (netns === undefined) return cmd;
+  return netns.startsWith('/') ? ['nsenter', `--net=${netns}`, ...cmd] : ['ip', 'netns', 'exec', netns, ...cmd];
 }
 
 /** A network namespace of our own, loopback up. */

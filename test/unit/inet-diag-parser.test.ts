@@ -202,7 +202,7 @@ describe('InetDiagParser: what is not a socket', () => {
     ['an unknown state code', diagMsg({ state: 14 }), 'unknown state code 14'],
     ['an unknown family', diagMsg({ family: 1 }), 'unknown address family 1'],
     ['a message shorter than inet_diag_msg', nlmsg(20, Buffer.alloc(40)), 'inet_diag message too short (56 bytes)'],
-    ['a netlink error (ENOENT: no tcp_diag)', nlmsg(2, u32(-2, true)), 'netlink error 2'],
+    ['an acknowledgement (NLMSG_ERROR with error 0) where a dump was asked for', nlmsg(2, u32(0, true)), 'netlink error 0'],
     ['an unexpected message type', nlmsg(99, Buffer.alloc(4)), 'unexpected netlink message type 99'],
     [
       'an attribute that overruns its message',
@@ -241,6 +241,25 @@ describe('InetDiagParser: what is not a socket', () => {
   it('no input: no records, no errors', () => {
     const { sink, parser } = parse();
     assert.deepEqual([sink.records.length, sink.errors.length, parser.dumpsCompleted], [0, 0, 0]);
+  });
+});
+
+describe('InetDiagParser: a dump that failed (NLMSG_ERROR in place of NLMSG_DONE)', () => {
+  // What the kernel sends for a refused request, and tcpstate-diag for a namespace it could not
+  // enter: one per family, in place of that family's dump.
+  const EPERM = nlmsg(2, Buffer.concat([u32(-1, true), Buffer.alloc(16)]));
+  const ENOENT = nlmsg(2, Buffer.concat([u32(-2, true), Buffer.alloc(16)]));
+  it('ends the dump, keeps the first errno, is no parse error', () => {
+    const { sink, parser } = parse(EPERM, ENOENT);
+    assert.deepEqual([parser.dumpsCompleted, parser.failedErrno, sink.errors.length, sink.records.length], [2, 1, 0, 0]);
+  });
+  it('a completed dump then a failed one: the records stay, the failure is kept', () => {
+    const { sink, parser } = parse(diagMsg({ state: 1 }), DONE, ENOENT);
+    assert.deepEqual([parser.dumpsCompleted, parser.failedErrno, sink.records.length], [2, 2, 1]);
+  });
+  it('a completed dump has no failure', () => {
+    const { parser } = parse(diagMsg({ state: 1 }), DONE);
+    assert.equal(parser.failedErrno, undefined);
   });
 });
 
