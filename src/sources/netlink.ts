@@ -9,6 +9,7 @@
 
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { FAMILIES, TCP_STATES, type ParseSink } from '../model.ts';
 import { EXT_BIT, InetDiagParser, stateMask } from '../parsers/inet-diag.ts';
 import { startServer, type Server } from './child.ts';
@@ -74,17 +75,25 @@ export class NetlinkHelper {
     return this.server !== undefined;
   }
 
-  /** One round: every dump parsed into the sink as its bytes arrive. Rejects when it failed. */
-  async read(sink: ParseSink, signal?: AbortSignal): Promise<void> {
+  /**
+   * One round: every dump parsed into the sink as its bytes arrive. Rejects when it failed.
+   * With `netns` (a namespace file: /run/netns/NAME, <procfs>/PID/ns/net), the round dumps that
+   * network namespace; one that cannot be entered rejects with {@link NetnsUnavailable} and
+   * leaves the helper running for the next round.
+   */
+  async read(sink: ParseSink, signal?: AbortSignal, netns?: string): Promise<void> {
+    if (netns !== undefined && (netns === '' || netns.includes('\n'))) throw new Error(`not a namespace file: ${JSON.stringify(netns)}`);
     // Disjoint states: the records of both dumps simply add up.
     const parsers = NETLINK_DUMPS.map(() => new InetDiagParser(sink));
-    const error = await this.round(parsers, this.options.timeoutMs, signal);
+    const error = await this.round(parsers, this.options.timeoutMs, signal, netns ?? '');
     if (error !== undefined) throw error;
     for (const p of parsers) p.end();
+    const errno = parsers.find((p) => p.failedErrno !== undefined)?.failedErrno;
+    if (errno !== undefined) throw new NetnsUnavailable(netns ?? '(own)', errno);
   }
 
   /** One round of every dump, each parsed as its bytes arrive; the error, if it failed. */
-  private async round(parsers: readonly InetDiagParser[], timeoutMs: number, signal: AbortSignal | undefined): Promise<Error | undefined> {
+  private async round(parsers: readonly InetDiagParser[], timeoutMs: number, signal: AbortSignal | undefined, request: string): Promise<Error | undefined> {
     if (this.lifetime.signal.aborted || signal?.aborted === true) return new Error('netlink helper cancelled (shutting down)');
     const server = this.ensure();
     const path = this.options.path;
@@ -133,7 +142,8 @@ export class NetlinkHelper {
           stream.pause();
         });
       });
-      server.stdin.write('\n');
+      // One line per round: empty for the helper's own namespace, else the namespace file.
+      server.stdin.write(`${request}\n`);
     });
   }
 
@@ -154,6 +164,32 @@ export class NetlinkHelper {
       if (this.current?.server === server) this.current.end(e);
     });
     return server;
+  }
+}
+
+/** Why a network namespace could not be read: it is gone, or the exporter may not enter it. */
+export type NetnsFailure = 'vanished' | 'permission' | 'error';
+
+/** A round in another network namespace that the helper could not enter (docs/netns.md). */
+export class NetnsUnavailable extends Error {
+  readonly code: string;
+  readonly reason: NetnsFailure;
+
+  constructor(
+    readonly netns: string,
+    readonly errno: number,
+  ) {
+    const code = Object.entries(osConstants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
+    const reason: NetnsFailure = code === 'ENOENT' || code === 'ESRCH' ? 'vanished' : code === 'EPERM' || code === 'EACCES' ? 'permission' : 'error';
+    const hint =
+      reason === 'vanished'
+        ? 'the namespace is gone'
+        : reason === 'permission'
+          ? 'entering it needs CAP_SYS_ADMIN, and CAP_SYS_PTRACE for another user\'s /proc/PID/ns/net'
+          : 'not a network namespace file';
+    super(`entering network namespace ${netns}: ${code} (${hint})`);
+    this.code = code;
+    this.reason = reason;
   }
 }
 

@@ -22,6 +22,7 @@ import { TCP_STATES, type SocketRecord } from '../../src/model.ts';
 import { describeProcess, discoverNamespaces, parseNsLink } from '../../src/netns/discover.ts';
 import { EXT_BIT, InetDiagParser, stateMask } from '../../src/parsers/inet-diag.ts';
 import { ProcNetTcpParser } from '../../src/parsers/proc-net-tcp.ts';
+import { NetlinkHelper, NetnsUnavailable } from '../../src/sources/netlink.ts';
 import { CollectingSink, feed } from '../helpers/collect.ts';
 import { ROOT } from '../helpers/daemon.ts';
 import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
@@ -271,6 +272,31 @@ describe('real kernel: network namespaces seen from the host', { timeout: 180_00
       assert.equal(finWait1((await helper.round(`/run/netns/${NAMED}`)).records, labA.ports.fin_wait1).count, N_A);
     } finally {
       assert.equal(await helper.stop(), 0, `helper ends 0 at end of input (stderr: ${helper.stderr})`);
+    }
+  });
+
+  it('NetlinkHelper (the exporter\'s helper object): a round per namespace; a vanished one rejects alone, the helper stays', async () => {
+    const helper = new NetlinkHelper({ path: HELPER, timeoutMs: 10_000 });
+    try {
+      const a = new CollectingSink();
+      await helper.read(a, undefined, `/run/netns/${NAMED}`);
+      const b = new CollectingSink();
+      await helper.read(b, undefined, `/proc/${pidB}/ns/net`);
+      assert.equal(finWait1(a.records, labA.ports.fin_wait1).count, N_A);
+      assert.equal(finWait1(b.records, labB.ports.fin_wait1).count, N_B);
+      // FIN-WAIT-1 comes from the dump with tcp_info and skmeminfo: backoff and memory are there.
+      assert.ok(b.records.filter((r) => r.state === 'fin_wait1').every((r) => r.backoff !== undefined && r.wmemQueued !== undefined));
+      await assert.rejects(
+        helper.read(new CollectingSink(), undefined, `/run/netns/${NAMED}-never-made`),
+        (e: unknown) => e instanceof NetnsUnavailable && e.reason === 'vanished' && e.code === 'ENOENT' && /the namespace is gone/.test(e.message),
+      );
+      await assert.rejects(helper.read(new CollectingSink(), undefined, '/proc/self/ns/mnt'), (e: unknown) => e instanceof NetnsUnavailable && e.reason === 'error' && e.code === 'EINVAL');
+      assert.equal(helper.running, true, 'a failed namespace does not cost the helper');
+      const own = new CollectingSink();
+      await helper.read(own);
+      assert.equal(finWait1(own.records, labA.ports.fin_wait1).count, 0, 'back in its own namespace');
+    } finally {
+      await helper.stop();
     }
   });
 

@@ -180,7 +180,7 @@ describe('netlink source', () => {
     await assert.rejects(run(DEFAULT_NETLINK_HELPER, ['10:zz']), (e: { code?: number; stderr?: string }) => e.code === 1 && /bad dump spec '10:zz'/.test(e.stderr ?? ''));
     await assert.rejects(run('sh', ['-c', `echo | ${DEFAULT_NETLINK_HELPER} --serve 400 400 3>&-`]), (e: { code?: number; stderr?: string }) => e.code === 1 && /needs fd 3 open/.test(e.stderr ?? ''));
     const { stdout } = await run(DEFAULT_NETLINK_HELPER, ['--help']);
-    assert.match(stdout, /usage: tcpstate-diag \[--serve\] STATES\[:EXT\]/);
+    assert.match(stdout, /usage: tcpstate-diag \[--serve \| --netns NSFILE\] STATES\[:EXT\]/);
     assert.deepEqual(NETLINK_DUMPS, ['1fee', '10:42'], 'test/fixtures/bin/netlink-lab replays these dumps');
   });
 });
