@@ -24,6 +24,20 @@ export interface RulesConfig {
   orphansCriticalRatio: number;
   orphansFor: string;
 
+  /**
+   * Trend alerts, in the style of node-mixin's filesystem fill-up alerts: a straight line
+   * (`predict_linear`) through the last `trendWindow` of a gauge, looking `trendHorizon` ahead.
+   * The window is short because TCP memory and orphans move in minutes, not days: the incident this
+   * was made for grew 40 MB a minute. The alert must hold for `trendFor` (a burst is not a trend).
+   */
+  trendWindow: string;
+  trendHorizon: string;
+  trendFor: string;
+  /** Below this fraction of the tcp_mem pressure level, a trend is noise and stays silent. */
+  memoryTrendMinRatio: number;
+  /** Below this fraction of tcp_max_orphans, a trend is noise and stays silent. */
+  orphansTrendMinRatio: number;
+
   /** TCP memory above tcp_mem[1] (pressure): the kernel starts shrinking buffers of every socket. */
   memoryPressureFor: string;
   /** Fraction of tcp_mem[2] (max) at which to page: at max, allocations fail and orphans die. */
@@ -32,6 +46,12 @@ export interface RulesConfig {
 
   /** Send-Q bytes held in FIN-WAIT-1 on one host: data closed applications will never see delivered. */
   finWait1Bytes: number;
+  /**
+   * The same alert relative to the host: FIN-WAIT-1 Send-Q above this fraction of the tcp_mem
+   * pressure level (which the kernel sizes from RAM). A fixed byte count means nothing across
+   * machine sizes; the alert fires at whichever of the two is lower.
+   */
+  finWait1PressureRatio: number;
   finWait1For: string;
 
   /**
@@ -47,6 +67,34 @@ export interface RulesConfig {
   abortTimeoutRate: number;
   abortWindow: string;
   abortTimeoutFor: string;
+
+  /**
+   * CLOSE-WAIT sockets of one local port: the peer closed and the application never did. A healthy
+   * application closes within milliseconds, so a count that stays above a small number for a
+   * quarter of an hour is a leak (each holds a file descriptor; there is no kernel timeout).
+   */
+  closeWaitSockets: number;
+  closeWaitFor: string;
+  /**
+   * Orphaned FIN-WAIT-2 sockets (this host closed, the peer never does): each lives
+   * tcp_fin_timeout (60 s), so the count is the rate of such closes × 60 s; 500 is about 8 per
+   * second that the peers leave half-closed.
+   */
+  finWait2Sockets: number;
+  finWait2For: string;
+  /** Orphaned LAST-ACK sockets: the FIN after the peer's is not acknowledged (peer gone or not reading). */
+  lastAckSockets: number;
+  lastAckFor: string;
+  /**
+   * Half-open handshakes on one local port. A handshake spends one round trip in SYN-RECV, so a
+   * standing count is a flood or SYN-ACKs that never reach the clients.
+   */
+  synRecvSockets: number;
+  synRecvFor: string;
+  /** Accept-queue overflows per second (TcpExt ListenOverflows) over `listenOverflowWindow`; 0 = any. */
+  listenOverflowRate: number;
+  listenOverflowWindow: string;
+  listenOverflowFor: string;
 
   exporterDownFor: string;
   sourceDownFor: string;
@@ -69,10 +117,16 @@ export const DEFAULT_CONFIG: RulesConfig = {
   orphansWarningRatio: 0.25,
   orphansCriticalRatio: 0.5,
   orphansFor: '5m',
+  trendWindow: '15m',
+  trendHorizon: '1h',
+  trendFor: '5m',
+  memoryTrendMinRatio: 0.1,
+  orphansTrendMinRatio: 0.05,
   memoryPressureFor: '5m',
   memoryMaxRatio: 0.9,
   memoryMaxFor: '2m',
   finWait1Bytes: 256 * 1024 * 1024,
+  finWait1PressureRatio: 0.25,
   finWait1For: '15m',
   persistCapSeconds: 102.4,
   persistCapWindow: '5m',
@@ -80,6 +134,17 @@ export const DEFAULT_CONFIG: RulesConfig = {
   abortTimeoutRate: 1,
   abortWindow: '5m',
   abortTimeoutFor: '10m',
+  closeWaitSockets: 20,
+  closeWaitFor: '15m',
+  finWait2Sockets: 500,
+  finWait2For: '10m',
+  lastAckSockets: 100,
+  lastAckFor: '10m',
+  synRecvSockets: 100,
+  synRecvFor: '5m',
+  listenOverflowRate: 0,
+  listenOverflowWindow: '5m',
+  listenOverflowFor: '5m',
   exporterDownFor: '5m',
   sourceDownFor: '10m',
   staleSeconds: 120,

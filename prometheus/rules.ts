@@ -23,17 +23,33 @@ export interface RuleFile {
 export const ALERTS = [
   'TcpOrphansNearLimit',
   'TcpOrphansAtKillThreshold',
+  'TcpOrphansFillingUp',
   'TcpMemoryPressure',
   'TcpMemoryNearMax',
+  'TcpMemoryFillingUp',
   'TcpFinWait1SendQueueHigh',
   'TcpOrphansStuckOnZeroWindow',
   'TcpOrphansKilledOutOfMemory',
   'TcpConnectionsAbortedOnTimeout',
+  'TcpCloseWaitLeak',
+  'TcpOrphanedFinWait2PilingUp',
+  'TcpOrphanedLastAckPilingUp',
+  'TcpSynRecvFlood',
+  'TcpListenQueueOverflow',
   'TcpstateExporterDown',
   'TcpstateSourceDown',
   'TcpstateSnapshotStale',
 ] as const;
 export type AlertName = (typeof ALERTS)[number];
+
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 };
+
+/** Seconds in a Prometheus duration (30s, 1h30m), for functions that take a number (predict_linear). */
+export function durationSeconds(d: string): number {
+  const parts = [...d.matchAll(/(\d+)(ms|s|m|h|d|w|y)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== d) throw new Error(`not a Prometheus duration: ${d}`);
+  return parts.reduce((a, p) => a + Number(p[1]) * UNIT_SECONDS[p[2]!]!, 0);
+}
 
 export function renderRules(c: RulesConfig): RuleFile {
   const by = c.groupBy.join(', ');
@@ -94,6 +110,16 @@ export function renderRules(c: RulesConfig): RuleFile {
             `{{ $labels.instance }} holds {{ $value | humanizePercentage }} of tcp_max_orphans in orphaned sockets. Orphans whose peers kept a zero window for over 240 s count double: at ${pct(c.orphansCriticalRatio)} the kernel resets them ("too many orphaned sockets").`,
           ),
           alert(
+            'TcpOrphansFillingUp',
+            'warning',
+            // From the raw series, not the recording rule: the value must be of the same evaluation.
+            `tcpstate_orphans${sel()} / tcpstate_orphans_limit${sel()} > ${c.orphansTrendMinRatio} < ${c.orphansCriticalRatio}` +
+              ` and on (${by}) (predict_linear(tcpstate_orphans${sel()}[${c.trendWindow}], ${durationSeconds(c.trendHorizon)}) > ${c.orphansCriticalRatio} * tcpstate_orphans_limit${sel()})`,
+            c.trendFor,
+            'Orphaned TCP sockets are predicted to reach the kernel kill threshold',
+            `{{ $labels.instance }} holds {{ $value | humanizePercentage }} of tcp_max_orphans in orphaned sockets and, at the pace of the last ${c.trendWindow}, reaches the kill threshold (${pct(c.orphansCriticalRatio)}) within ${c.trendHorizon}.`,
+          ),
+          alert(
             'TcpMemoryPressure',
             'warning',
             `tcpstate:memory_bytes:ratio_pressure > 1`,
@@ -110,9 +136,20 @@ export function renderRules(c: RulesConfig): RuleFile {
             `TCP sockets on {{ $labels.instance }} use {{ $value | humanizePercentage }} of tcp_mem max. At the maximum, socket allocations fail and orphans are killed ("out of memory -- consider tuning tcp_mem").`,
           ),
           alert(
+            'TcpMemoryFillingUp',
+            'warning',
+            `tcpstate_memory_bytes${sel()} / ignoring (level) tcpstate_memory_limit_bytes${sel('level="pressure"')} > ${c.memoryTrendMinRatio} < 1` +
+              ` and on (${by}) (predict_linear(tcpstate_memory_bytes${sel()}[${c.trendWindow}], ${durationSeconds(c.trendHorizon)})` +
+              ` > ignoring (level) tcpstate_memory_limit_bytes${sel('level="pressure"')})`,
+            c.trendFor,
+            'TCP memory is predicted to reach the tcp_mem pressure level',
+            `TCP sockets on {{ $labels.instance }} use {{ $value | humanizePercentage }} of the tcp_mem pressure level and, at the pace of the last ${c.trendWindow}, reach it within ${c.trendHorizon}; then the kernel shrinks the buffers of every connection.`,
+          ),
+          alert(
             'TcpFinWait1SendQueueHigh',
             'warning',
-            `tcpstate:fin_wait1_send_queue_bytes:sum > ${c.finWait1Bytes}`,
+            `tcpstate:fin_wait1_send_queue_bytes:sum > ${c.finWait1Bytes}` +
+              ` or tcpstate:fin_wait1_send_queue_bytes:sum > on (${by}) ${c.finWait1PressureRatio} * sum by (${by}) (tcpstate_memory_limit_bytes${sel('level="pressure"')})`,
             c.finWait1For,
             'Closed connections hold a large send queue in FIN-WAIT-1',
             `{{ $labels.instance }} holds {{ $value | humanize1024 }}B of unacknowledged data in FIN-WAIT-1 sockets: applications closed them, peers are not reading (zero window) or not reachable.`,
@@ -141,6 +178,46 @@ export function renderRules(c: RulesConfig): RuleFile {
             c.abortTimeoutFor,
             'TCP connections are being given up on timeout',
             `{{ $labels.instance }} gives up {{ $value | humanize }} connections per second on timeout (TCPAbortOnTimeout): zero-window orphans whose probes were never answered, retransmission or keepalive timeouts.`,
+          ),
+          alert(
+            'TcpCloseWaitLeak',
+            'warning',
+            `sum by (${by}, port) (tcpstate_port_sockets${sel('state="close_wait"')}) > ${c.closeWaitSockets}`,
+            c.closeWaitFor,
+            'An application does not close connections its peers closed (CLOSE-WAIT leak)',
+            `{{ $labels.instance }} has {{ $value }} sockets in CLOSE-WAIT on local port {{ $labels.port }} for ${c.closeWaitFor}: their peers closed and the application owning them never called close(). Each holds a file descriptor until it does or exits.`,
+          ),
+          alert(
+            'TcpOrphanedFinWait2PilingUp',
+            'warning',
+            `sum by (${by}) (tcpstate_orphan_sockets${sel('state="fin_wait2"')}) > ${c.finWait2Sockets}`,
+            c.finWait2For,
+            'Orphaned FIN-WAIT-2 sockets pile up: peers never close their side',
+            `{{ $labels.instance }} holds {{ $value }} orphaned FIN-WAIT-2 sockets: this host closed connections whose peers acknowledged but never close their end; each lingers tcp_fin_timeout.`,
+          ),
+          alert(
+            'TcpOrphanedLastAckPilingUp',
+            'warning',
+            `sum by (${by}) (tcpstate_orphan_sockets${sel('state="last_ack"')}) > ${c.lastAckSockets}`,
+            c.lastAckFor,
+            'Orphaned LAST-ACK sockets pile up: their final FIN is not acknowledged',
+            `{{ $labels.instance }} holds {{ $value }} orphaned LAST-ACK sockets: peers closed, this host closed too, and its FIN is not acknowledged (peer gone, or not reading while data is still queued).`,
+          ),
+          alert(
+            'TcpSynRecvFlood',
+            'warning',
+            `sum by (${by}, port) (tcpstate_port_sockets${sel('state="syn_recv"')}) > ${c.synRecvSockets}`,
+            c.synRecvFor,
+            'Half-open handshakes pile up on a listener (SYN-RECV)',
+            `{{ $labels.instance }} has {{ $value }} half-open handshakes (SYN-RECV) on local port {{ $labels.port }}: SYNs arrive and the SYN-ACKs get no answer (a SYN flood, or SYN-ACKs lost on the way back).`,
+          ),
+          alert(
+            'TcpListenQueueOverflow',
+            'warning',
+            `rate(tcpstate_listen_overflows_total${sel()}[${c.listenOverflowWindow}]) > ${c.listenOverflowRate}`,
+            c.listenOverflowFor,
+            "A listener's accept queue overflows: new connections are dropped",
+            `{{ $labels.instance }} drops {{ printf "%.2f" $value }} connection attempts per second because a listener's accept queue is full (TcpExt ListenOverflows): the application does not accept() fast enough, or its backlog is too small.`,
           ),
           alert(
             'TcpstateExporterDown',

@@ -10,6 +10,8 @@ import { DEFAULT_CONFIG, type RulesConfig } from './config.ts';
 const duration = z.string().regex(/^(\d+(ms|s|m|h|d|w|y))+$/, 'a Prometheus duration such as 30s, 5m or 1h30m');
 const ratio = z.number().positive().max(1);
 const positive = z.number().positive();
+const nonNegative = z.number().min(0);
+const count = z.number().int().min(0);
 
 const SETTINGS = z.strictObject({
   selector: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*".*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*".*")*$/, 'label matchers such as job="tcpstate"'),
@@ -18,10 +20,16 @@ const SETTINGS = z.strictObject({
   orphansWarningRatio: ratio,
   orphansCriticalRatio: ratio,
   orphansFor: duration,
+  trendWindow: duration,
+  trendHorizon: duration,
+  trendFor: duration,
+  memoryTrendMinRatio: ratio,
+  orphansTrendMinRatio: ratio,
   memoryPressureFor: duration,
   memoryMaxRatio: ratio,
   memoryMaxFor: duration,
   finWait1Bytes: positive,
+  finWait1PressureRatio: ratio,
   finWait1For: duration,
   persistCapSeconds: positive,
   persistCapWindow: duration,
@@ -29,6 +37,17 @@ const SETTINGS = z.strictObject({
   abortTimeoutRate: positive,
   abortWindow: duration,
   abortTimeoutFor: duration,
+  closeWaitSockets: count,
+  closeWaitFor: duration,
+  finWait2Sockets: count,
+  finWait2For: duration,
+  lastAckSockets: count,
+  lastAckFor: duration,
+  synRecvSockets: count,
+  synRecvFor: duration,
+  listenOverflowRate: nonNegative,
+  listenOverflowWindow: duration,
+  listenOverflowFor: duration,
   exporterDownFor: duration,
   sourceDownFor: duration,
   staleSeconds: positive,
@@ -51,6 +70,11 @@ export function applySettings(raw: unknown, base: RulesConfig = DEFAULT_CONFIG, 
     throw new SettingsError(lines.join('\n'));
   }
   const merged = { ...base, ...(r.data as RulesSettings) };
+  if (merged.orphansTrendMinRatio >= merged.orphansCriticalRatio) {
+    throw new SettingsError(
+      `${origin}: orphansTrendMinRatio (${merged.orphansTrendMinRatio}) is not below orphansCriticalRatio (${merged.orphansCriticalRatio}): TcpOrphansFillingUp could never fire`,
+    );
+  }
   if (merged.orphansCriticalRatio < merged.orphansWarningRatio) {
     throw new SettingsError(`${origin}: orphansCriticalRatio (${merged.orphansCriticalRatio}) is below orphansWarningRatio (${merged.orphansWarningRatio})`);
   }

@@ -361,6 +361,16 @@ export const CATALOGUE: readonly MetricSpec[] = [
   tcpExt('tcpstate_zero_window_reopened_total', 'TCPFromZeroWindowAdv', 'Times this host reopened a receive window it had advertised as zero. (TcpExt TCPFromZeroWindowAdv)'),
   tcpExt('tcpstate_zero_window_wanted_total', 'TCPWantZeroWindowAdv', 'Times this host wanted to advertise a zero window but could not shrink it. (TcpExt TCPWantZeroWindowAdv)'),
   tcpExt('tcpstate_zero_window_drops_total', 'TCPZeroWindowDrop', 'Incoming segments dropped because the receive window was zero. (TcpExt TCPZeroWindowDrop)'),
+  tcpExt(
+    'tcpstate_listen_overflows_total',
+    'ListenOverflows',
+    "Times a listener's accept queue was full (more than its backlog waiting for accept()): the SYN or the handshake's last ACK was dropped. (TcpExt ListenOverflows)",
+  ),
+  tcpExt(
+    'tcpstate_listen_drops_total',
+    'ListenDrops',
+    'SYNs and handshake ACKs dropped on the way to a listener: the overflows above plus other drops (no memory, no route, SYN queue full). (TcpExt ListenDrops)',
+  ),
   tcpExt('tcpstate_memory_pressures_total', 'TCPMemoryPressures', 'Times TCP entered memory pressure (tcp_mem pressure level crossed). (TcpExt TCPMemoryPressures)'),
   tcpExt(
     'tcpstate_memory_pressure_seconds_total',

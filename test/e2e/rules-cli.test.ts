@@ -47,7 +47,7 @@ describe('npm run rules', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /tcpstate_orphans\{job="node-tcp", env="prod"\}/);
     assert.match(r.stdout, /runbook_url: https:\/\/wiki\.example\.org\/tcp\.md#tcpfinwait1sendqueuehigh/);
-    assert.match(r.stdout, /tcpstate:fin_wait1_send_queue_bytes:sum > 1000\n/);
+    assert.match(r.stdout, /tcpstate:fin_wait1_send_queue_bytes:sum > 1000 or /);
     const f = rules('--config', file, '--selector', 'job="other"', '--format', 'servicemonitor', '--out', '-');
     assert.equal(f.status, 0, f.stderr);
     assert.match(f.stdout, /replacement: other\n/);
@@ -74,6 +74,25 @@ describe('npm run rules', () => {
     assert.equal(rules('--config', join(dir, 'missing.yaml')).status, 2);
     writeFileSync(file, 'selector: [');
     assert.match(rules('--config', file).stderr, /not valid YAML or JSON/);
+  });
+
+  it('trend and stuck-state settings: durations become seconds for predict_linear; a floor that forbids firing is refused', () => {
+    const file = join(dir, 'trend.yaml');
+    writeFileSync(file, 'trendWindow: 30m\ntrendHorizon: 2h30m\ncloseWaitSockets: 5\nlistenOverflowRate: 0.5\n');
+    const r = rules('--config', file, '--format', 'rules', '--out', '-');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /predict_linear\(tcpstate_orphans\{job="tcpstate"\}\[30m\], 9000\)/);
+    assert.match(r.stdout, /predict_linear\(tcpstate_memory_bytes\{job="tcpstate"\}\[30m\], 9000\)/);
+    assert.match(r.stdout, /\(tcpstate_port_sockets\{state="close_wait", job="tcpstate"\}\) > 5\n/);
+    assert.match(r.stdout, /\[5m\]\) > 0\.5\n/);
+    writeFileSync(file, 'orphansTrendMinRatio: 0.6\ncloseWaitSockets: -1\n');
+    const bad = rules('--config', file, '--format', 'rules', '--out', '-');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /closeWaitSockets/);
+    writeFileSync(file, 'orphansTrendMinRatio: 0.6\n');
+    const never = rules('--config', file, '--format', 'rules', '--out', '-');
+    assert.equal(never.status, 2);
+    assert.match(never.stderr, /orphansTrendMinRatio \(0\.6\) is not below orphansCriticalRatio \(0\.5\)/);
   });
 
   it('--check passes on the committed files and fails on a stale one', () => {

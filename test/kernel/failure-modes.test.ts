@@ -35,14 +35,14 @@ export function total(body: string, name: string, labels: Record<string, string>
 }
 
 /** A scrape taken between two identical lab measurements, right after a poll. */
-async function observe(d: Daemon, lab: Lab): Promise<{ body: string; x: LabFigures }> {
-  let last: { body: string; x: LabFigures } | undefined;
+async function observe(d: Daemon, lab: Lab): Promise<{ body: string; x: LabFigures; before: LabFigures }> {
+  let last: { body: string; x: LabFigures; before: LabFigures } | undefined;
   for (let i = 0; i < 20; i++) {
     const before = await lab.measure();
     await waitForPoll(d);
     const body = (await d.get('/metrics')).body;
     const x = await lab.measure();
-    last = { body, x };
+    last = { body, x, before };
     // Ages and the kernel's counters move on their own (dropped SYNs are retransmitted).
     const steady = (m: LabFigures) =>
       JSON.stringify({ ...m, age_seconds: 0, time_wait_expires_in: 0, scenarios: { ...m.scenarios, listen_overflow: { ...m.scenarios.listen_overflow, counters: 0, counters_since_start: 0 }, fin_wait2: { ...m.scenarios.fin_wait2, age_seconds: 0 } } });
@@ -80,7 +80,7 @@ describe('real kernel: the other stuck-state failure modes', { timeout: 240_000 
         get: (port, path) => lab.get(port, path),
       });
       try {
-        const { body, x } = await observe(d, lab);
+        const { body, x, before } = await observe(d, lab);
         const v = (name: string, labels: Record<string, string> = {}) => total(body, name, labels);
         const s = x.scenarios;
         assert.ok(s.close_wait && s.fin_wait2 && s.last_ack && s.syn_recv && s.listen_overflow, 'every scenario built');
@@ -120,6 +120,14 @@ describe('real kernel: the other stuck-state failure modes', { timeout: 240_000 
         assert.equal(v('tcpstate_timer_sockets', { state: 'last_ack', timer: 'persist' }), LAST_ACK);
         // SYN-RECV flood on its listening port; the clients wait in SYN-SENT.
         assert.equal(v('tcpstate_port_sockets', { port: String(s.syn_recv.port), state: 'syn_recv' }), SYN_RECV);
+        // Listen overflows: the namespace's TcpExt counters, read by the lab just before the poll
+        // and just after the scrape (the waiting clients' SYN retransmissions keep adding to them).
+        for (const [metric, counter] of [['tcpstate_listen_overflows_total', 'ListenOverflows'], ['tcpstate_listen_drops_total', 'ListenDrops']] as const) {
+          const got = v(metric)!;
+          const lo = before.scenarios.listen_overflow!.counters[counter]!;
+          const hi = s.listen_overflow.counters[counter]!;
+          assert.ok(got >= lo && got <= hi && got >= OVERFLOW - BACKLOG - 1, `${metric} ${got} not within the lab's [${lo}, ${hi}]`);
+        }
       } finally {
         assert.equal(await d.stop(), 0, 'daemon exits 0 on SIGTERM');
         await lab.stop();
