@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { TCP_STATES } from '../../src/model.ts';
 import { startDaemon, waitForPoll, type Daemon } from '../helpers/daemon.ts';
 import { expectations } from '../lab/expect.ts';
-import { Lab, createNetns, deleteNetns, type LabFigures } from '../lab/lab.ts';
+import { Lab, createNetns, deleteNetns, steadyKey, type LabFigures } from '../lab/lab.ts';
 
 const run = promisify(execFile);
 
@@ -43,10 +43,7 @@ async function observe(d: Daemon, lab: Lab): Promise<{ body: string; x: LabFigur
     const body = (await d.get('/metrics')).body;
     const x = await lab.measure();
     last = { body, x, before };
-    // Ages and the kernel's counters move on their own (dropped SYNs are retransmitted).
-    const steady = (m: LabFigures) =>
-      JSON.stringify({ ...m, age_seconds: 0, time_wait_expires_in: 0, scenarios: { ...m.scenarios, listen_overflow: { ...m.scenarios.listen_overflow, counters: 0, counters_since_start: 0 }, fin_wait2: { ...m.scenarios.fin_wait2, age_seconds: 0 } } });
-    const same = steady(before) === steady(x);
+    const same = steadyKey(before) === steadyKey(x);
     if (same) return last;
   }
   return last!;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TCP_STATES } from '../../src/model.ts';
 import { sample, startDaemon, waitForPoll, type Daemon } from '../helpers/daemon.ts';
-import { Lab, createNetns, deleteNetns, type LabFigures } from '../lab/lab.ts';
+import { Lab, createNetns, deleteNetns, steadyKey, type LabFigures } from '../lab/lab.ts';
 
 const NETNS = `tcpstate-test-${process.pid}`;
 const N = 40; // orphaned FIN-WAIT-1
@@ -31,7 +31,7 @@ async function observe(d: Daemon, lab: Lab): Promise<Observed> {
     const afterM = await lab.measure();
     last = { body, lab: afterM };
     const fw1 = sample(body, 'tcpstate_timer_sockets{state="fin_wait1",timer="persist",family="ipv4"}');
-    if (JSON.stringify(before) === JSON.stringify(afterM) && fw1 === N) return last;
+    if (steadyKey(before) === steadyKey(afterM) && fw1 === N) return last;
   }
   return last!;
 }

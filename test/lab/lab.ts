@@ -102,6 +102,25 @@ export interface LabFigures {
   written: number;
 }
 
+/**
+ * The socket figures of a measurement without what moves by itself (ages, time left, kernel
+ * counters that retransmissions keep raising): two measurements around a scrape with the same
+ * key saw the same sockets.
+ */
+export function steadyKey(m: LabFigures): string {
+  const s = m.scenarios;
+  return JSON.stringify({
+    ...m,
+    age_seconds: 0,
+    time_wait_expires_in: 0,
+    scenarios: {
+      ...s,
+      fin_wait2: s.fin_wait2 && { ...s.fin_wait2, age_seconds: 0 },
+      listen_overflow: s.listen_overflow && { ...s.listen_overflow, counters: 0, counters_since_start: 0 },
+    },
+  });
+}
+
 export interface LabPorts {
   fin_wait1: number;
   established: number;
