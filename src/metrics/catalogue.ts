@@ -106,7 +106,7 @@ function gaugeHistogram(
     name: name + suffix,
     type: 'untyped',
     group: 'forensics',
-    help: `${help} ${what} ${SNAPSHOT_NOTE}`,
+    help: suffix === '_bucket' ? `${help} ${what} ${SNAPSHOT_NOTE}` : `${what} of the gauge histogram ${name}_bucket (see its help).`,
     labels: [...labels, ...extra],
     samples: part(gen),
   });
@@ -115,8 +115,8 @@ function gaugeHistogram(
       for (let i = 0; i < d.bounds.length; i++) yield s([...l, String(d.bounds[i])], d.cumulative[i]!);
       yield s([...l, '+Inf'], d.count);
     }),
-    spec('_sum', 'Sum of the values.', [], (l, d) => [s(l, d.sum)]),
-    spec('_count', 'Number of sockets.', [], (l, d) => [s(l, d.count)]),
+    spec('_sum', 'Sum of the values', [], (l, d) => [s(l, d.sum)]),
+    spec('_count', 'Number of sockets', [], (l, d) => [s(l, d.count)]),
   ];
 }
 
