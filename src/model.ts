@@ -27,7 +27,7 @@ export type TimerKind = (typeof TIMER_KINDS)[number];
 
 /**
  * States a socket only reaches after the application called close(): with inode 0 in one of
- * these, nobody owns the socket any more (DOMAIN.md §5, §7.6). TIME-WAIT, SYN-RECV and
+ * these, nobody owns the socket any more (docs/kernel-and-ss.md#orphans). TIME-WAIT, SYN-RECV and
  * not-yet-accepted children also have inode 0 but are not orphans.
  */
 export const ORPHAN_STATES: ReadonlySet<TcpState> = new Set<TcpState>([
@@ -141,7 +141,7 @@ export function isOrphan(r: Pick<SocketRecord, 'state' | 'inode'>): boolean {
 
 /**
  * A timer further away than this is a wrapped negative value: kernels < 3.7 (/proc) and
- * < 5.5 (inet_diag) print overdue timers as huge numbers (DOMAIN.md §1.6, §2.1). The longest
- * real timer is keepalive, capped at 32767 s by TCP_KEEPIDLE.
+ * < 5.5 (inet_diag) print overdue timers as huge numbers (docs/kernel-and-ss.md#proc-net-tcp,
+ * #inet-diag). The longest real timer is keepalive, capped at 32767 s by TCP_KEEPIDLE.
  */
 export const TIMER_WRAP_SECONDS = 86_400;

@@ -132,7 +132,7 @@ export class ForensicsCollector {
     if (state === TRACKED_STATE) {
       this.sendQueue.observe(r.sendQueue);
       // icsk_backoff is shared by the retransmission and the probe timer: only a socket whose
-      // pending timer is the persist timer tells the probe backoff (docs/kernel-and-ss.md).
+      // pending timer is the persist timer tells the probe backoff (docs/kernel-and-ss.md#backoff).
       if (r.backoff !== undefined) {
         this.backoffSeen = true;
         if (r.timer === 'persist') this.backoff.observe(r.backoff);

@@ -124,7 +124,7 @@ const fw1 = (d: Distribution | undefined): Array<[readonly string[], Distributio
 
 // --- kernel-wide ---------------------------------------------------------------------------
 
-/** `reason` label → TcpExt counter (docs/kernel-and-ss.md, "TcpExt counters"). */
+/** `reason` label → TcpExt counter (docs/kernel-and-ss.md#tcpext-counters). */
 export const ABORT_COUNTERS = {
   memory: 'TCPAbortOnMemory',
   timeout: 'TCPAbortOnTimeout',

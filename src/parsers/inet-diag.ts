@@ -1,5 +1,5 @@
 // Streaming parser for netlink sock_diag answers: the bytes of an inet_diag dump as the kernel
-// sent them (native/tcpstate-diag.c copies them unchanged). DOMAIN.md §2.
+// sent them (native/tcpstate-diag.c copies them unchanged). docs/kernel-and-ss.md#inet-diag.
 //
 //   nlmsghdr      len u32, type u16, flags u16, seq u32, pid u32              (16 bytes)
 //   inet_diag_msg family u8, state u8, timer u8, retrans u8,
@@ -187,7 +187,7 @@ export class InetDiagParser {
     const timerCode = buf[m + 2]!;
     const timer = timerCode < TIMER_CODES.length ? TIMER_CODES[timerCode] : undefined;
     let timerSeconds = timer === undefined ? 0 : this.u32(buf, m + 52) / 1000;
-    // Kernels < 5.5 send an overdue timer as a wrapped negative number of ms (DOMAIN.md §2.1).
+    // Kernels < 5.5 send an overdue timer as a wrapped negative number of ms (docs/kernel-and-ss.md#inet-diag).
     if (timerSeconds > TIMER_WRAP_SECONDS) timerSeconds = 0;
     const r = this.record;
     r.family = family;

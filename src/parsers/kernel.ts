@@ -1,4 +1,4 @@
-// Pure parsers for the small kernel-wide files (DOMAIN.md §4): /proc/net/sockstat{,6},
+// Pure parsers for the small kernel-wide files (docs/kernel-and-ss.md#kernel-wide): /proc/net/sockstat{,6},
 // /proc/net/netstat, /proc/sys/net/ipv4/* and the page size from /proc/self/auxv.
 
 export interface Parsed<T> {

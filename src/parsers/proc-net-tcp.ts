@@ -1,4 +1,4 @@
-// Streaming parser for /proc/net/tcp and /proc/net/tcp6 (DOMAIN.md §1).
+// Streaming parser for /proc/net/tcp and /proc/net/tcp6 (docs/kernel-and-ss.md#proc-net-tcp).
 //
 //   sl local rem st tx:rx tr:when retrnsmt uid timeout inode refcnt ptr [rto ato qack cwnd ssthresh]
 //

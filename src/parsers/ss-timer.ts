@@ -1,4 +1,4 @@
-// `ss -o` timer values, as printed by iproute2's print_ms_timer() (DOMAIN.md §3.1):
+// `ss -o` timer values, as printed by iproute2's print_ms_timer() (docs/kernel-and-ss.md#ss-timer-format):
 //   ""            0 (due or overdue)
 //   "096ms"       0.096 s       (milliseconds, zero padded)
 //   "1.140ms"     1.140 s       (iproute2 < 6.11: the "ms" after a fraction means SECONDS)

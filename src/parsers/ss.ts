@@ -2,7 +2,7 @@
 // It is fed one line at a time and never holds more than the socket it is completing
 // (a `-m`/`-i` continuation line belongs to the socket line before it).
 //
-// Format facts it relies on (DOMAIN.md §3):
+// Format facts it relies on (docs/kernel-and-ss.md#ss):
 // - header `[Netid] [State] Recv-Q Send-Q Local Address:Port Peer Address:Port [Process]`, or
 //   none with -H; the State column is absent when the capture was filtered to one state;
 // - `-m`/`-i` details go on a continuation line starting with a tab unless -O was given;

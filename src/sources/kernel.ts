@@ -1,4 +1,4 @@
-// Kernel-wide figures, read once per poll, each file group as its own source (DOMAIN.md §4):
+// Kernel-wide figures, read once per poll, each file group as its own source (docs/kernel-and-ss.md#kernel-wide):
 // sockstat (orphans, TCP memory: host-wide; inuse, tw: per netns), the sysctls that bound them,
 // and the TcpExt counters of /proc/net/netstat (per netns). Pages are converted to bytes here,
 // with the host's real page size.

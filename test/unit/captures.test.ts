@@ -50,7 +50,7 @@ function rows(t: SocketTable, states: readonly TcpState[], withOrphans: boolean)
 }
 
 const VERSIONS = ['v2633', 'v310', 'v412', 'v61', 'head'];
-/** Without -a, ss omits LISTEN, CLOSE, TIME-WAIT and SYN-RECV (DOMAIN.md §3.3). */
+/** Without -a, ss omits LISTEN, CLOSE, TIME-WAIT and SYN-RECV (docs/kernel-and-ss.md#ss). */
 const DEFAULT_STATES = TCP_STATES.filter((s) => !['listen', 'close', 'time_wait', 'syn_recv'].includes(s));
 
 describe('phase0 captures: same figures through /proc and every ss version', () => {

@@ -16,7 +16,7 @@ async function readKernel(procfs: string): Promise<Record<string, SourceOutcome 
 const FIX = new URL('../fixtures/', import.meta.url).pathname;
 
 describe('parseSockstat', () => {
-  it('reads TCP and TCP6 lines (DOMAIN.md §4.1)', () => {
+  it('reads TCP and TCP6 lines (docs/kernel-and-ss.md#kernel-wide)', () => {
     const { value, errors } = parseSockstat('sockets: used 25\nTCP: inuse 8 orphan 1 tw 2 alloc 14 mem 255\nUDP: inuse 0 mem 0\nFRAG: inuse 0 memory 0\n');
     assert.deepEqual(errors, []);
     assert.deepEqual(Object.fromEntries(value.get('TCP')!), { inuse: 8, orphan: 1, tw: 2, alloc: 14, mem: 255 });

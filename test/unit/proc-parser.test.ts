@@ -13,7 +13,7 @@ function parse(text: string, family: Family = 'ipv4'): CollectingSink {
 
 const HEADER4 = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode' + ' '.repeat(53);
 
-// DOMAIN.md §1.7: real lines, kernel 6.18, USER_HZ 100.
+// Real lines from the lab (kernel 6.18, USER_HZ 100); fields: docs/kernel-and-ss.md#proc-net-tcp.
 const LISTEN = '   0: 0100007F:1B59 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 11807 1 0000000017a7ff87 100 0 0 10 0                     ';
 const KEEPALIVE = '  10: 0100007F:BF18 0100007F:1B5A 01 00000000:00000000 02:000AFB00 00000000     0        0 11818 2 00000000f4fbcc6f 20 0 0 10 -1';
 const ORPHAN_FW1 = '   5: 0100007F:E9BC 0100007F:1B59 04 00017801:00000000 04:000009F4 00000000     0        0 0 2 000000009268df2d 20 0 0 12 -1';
@@ -22,7 +22,7 @@ const FW2_MINISOCK = '   8: 0100007F:E9D6 0100007F:1B59 05 00000000:00000000 03:
 const MAPPED6 = '   4: 0000000000000000FFFF00000100007F:1B5A 0000000000000000FFFF00000100007F:BF18 01 00000000:00000000 00:00000000 00000000     0        0 11819 1 0000000083ab4df6 20 0 0 10 -1';
 const SYN_RECV = '  10: 0100007F:1B62 0100007F:CA7A 03 00000000:00000000 01:00000141 00000002     0        0 0 0 00000000db6394c2';
 
-describe('ProcNetTcpParser: DOMAIN.md §1.7 samples', () => {
+describe('ProcNetTcpParser: real lines of every shape', () => {
   it('LISTEN, with the header and IPv4 padding to 149 columns', () => {
     const sink = parse(`${HEADER4}\n${LISTEN}`);
     assert.deepEqual(sink.errors, []);

@@ -20,8 +20,8 @@ function one(text: string, state?: string): SocketRecord {
   return sink.records[0]!;
 }
 
-// DOMAIN.md §3.6: lines captured from iproute2 2.6.33 … 7.1.
-describe('SsParser: DOMAIN.md §3.6 samples', () => {
+// Lines captured from iproute2 2.6.33 … 7.1 (test/fixtures/captures/SOURCE.md); formats: docs/kernel-and-ss.md#ss.
+describe('SsParser: captured lines of every iproute2 generation', () => {
   it('(1) v2.6.33 -tanoem: old mem:, continuation line, empty persist value', () => {
     const r = one(
       'FIN-WAIT-1 0      96257             127.0.0.1:59836            127.0.0.1:7001   timer:(persist,,0) ino:0 sk:000000c0\n\t mem:(r0,w131200,f3968,t0)',

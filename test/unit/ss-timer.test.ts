@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseSsTimer, parseSsTimerValue } from '../../src/parsers/ss-timer.ts';
 
-// DOMAIN.md §3.1: every form print_ms_timer() has produced.
+// Every form print_ms_timer() has produced (docs/kernel-and-ss.md#ss-timer-format).
 const TABLE: ReadonlyArray<[string, number | undefined]> = [
   ['', 0],
   ['096ms', 0.096],
@@ -38,7 +38,7 @@ describe('parseSsTimerValue', () => {
   }
 });
 
-/** iproute2 print_ms_timer(), re-stated from DOMAIN.md §3.1 as the reference the parser must invert. */
+/** iproute2 print_ms_timer(), re-stated from docs/kernel-and-ss.md#ss-timer-format as the reference the parser must invert. */
 function printMsTimer(timeout: number, newSuffix: boolean): string {
   let out = '';
   let secs = Math.floor(timeout / 1000);
