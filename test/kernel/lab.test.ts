@@ -90,7 +90,7 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
         assert.equal(v('tcpstate_recv_queue_bytes{state="established",family="ipv4"}'), x.peer_recv_queue);
         assert.equal(v('tcpstate_send_queue_bytes{state="established",family="ipv4"}'), 0);
         assert.equal(v('tcpstate_orphan_sockets{state="fin_wait2",family="ipv4"}'), 0);
-        assert.equal(v('tcpstate_timer_sockets{state="time_wait",timer="timewait",family="ipv4"}'), K);
+        assert.equal(v('tcpstate_timer_sockets{state="time_wait",timer="timewait",family="ipv4"}'), x.time_wait, 'every TIME-WAIT socket the lab measured has its timer');
       } finally {
         assert.equal(await d.stop(), 0, 'daemon exits 0 on SIGTERM');
       }
@@ -161,7 +161,11 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
     assert.ok(seen.netlink && seen.ss && seen.proc, 'all three sources observed');
     for (const other of [seen.ss, seen.proc]) {
       assert.equal(seen.netlink.lab.peer_recv_queue, other.lab.peer_recv_queue, 'lab unchanged between the scrapes');
-      assert.deepEqual(socketFigures(seen.netlink.body), socketFigures(other.body));
+      // The lab's TIME-WAIT sockets expire 60 s after it starts, possibly between two sources' runs
+      // on a slow machine: compare them only when the lab measured the same number for both.
+      const sameTimeWait: boolean = seen.netlink.lab.time_wait === other.lab.time_wait;
+      const figures = (body: string): string[] => socketFigures(body).filter((l) => sameTimeWait || !l.includes('state="time_wait"'));
+      assert.deepEqual(figures(seen.netlink.body), figures(other.body));
     }
   });
 });
