@@ -183,6 +183,33 @@ describe('mTLS: client_auth_type RequireAndVerifyClientCert', () => {
   });
 });
 
+describe('the other client_auth_type policies', () => {
+  const none = {};
+  const untrusted = () => ({ cert: certs.untrustedCert, key: certs.untrustedKey });
+  const valid = () => ({ cert: certs.clientCert, key: certs.clientKey });
+  const expired = () => ({ cert: certs.expiredCert, key: certs.expiredKey });
+  const outcome = (port: number, o: { cert?: string; key?: string }) =>
+    httpsGet(port, '/metrics', { ca: certs.caCert, ...o }).then(
+      (r) => String(r.status),
+      () => 'refused',
+    );
+  const cases: Array<[string, string, Array<[string, () => { cert?: string; key?: string }, string]>]> = [
+    ['RequestClientCert', '', [['none', () => none, '200'], ['untrusted', untrusted, '200']]],
+    ['RequireAnyClientCert', '', [['none', () => none, 'refused'], ['untrusted', untrusted, '200'], ['expired', expired, '200']]],
+    ['VerifyClientCertIfGiven', '  client_ca_file: ca.crt\n', [['none', () => none, '200'], ['untrusted', untrusted, 'refused'], ['expired', expired, 'refused'], ['valid', valid, '200']]],
+  ];
+  for (const [policy, extra, expectations] of cases) {
+    it(`${policy}: ${expectations.map(([n, , e]) => `${n} → ${e}`).join(', ')}`, async () => {
+      const s = await serve(writeConfig(tlsBlock(`  client_auth_type: ${policy}\n${extra}`)));
+      try {
+        for (const [name, o, expected] of expectations) assert.equal(await outcome(s.port, o()), expected, `${policy}, ${name}`);
+      } finally {
+        await s.app.close();
+      }
+    });
+  }
+});
+
 describe('re-reading the file', () => {
   it('a new password applies to the next request; a broken file fails closed (500, no detail); fixed, it serves again', async () => {
     const path = writeConfig(`${tlsBlock()}basic_auth_users:\n  prometheus: ${hash}\n`);
