@@ -9,6 +9,7 @@ import { createLogger } from './log.ts';
 import { createRegistry } from './metrics/registry.ts';
 import { Poller } from './poller/poller.ts';
 import { liveSources } from './sources/live.ts';
+import { stopSignalHandler } from './shutdown.ts';
 import { VERSION } from './version.ts';
 
 function loadConfig(argv: readonly string[]): Config {
@@ -63,34 +64,8 @@ async function main(): Promise<void> {
 
   // First SIGTERM/SIGINT: stop accepting, close idle connections, give requests in flight
   // DEFAULT_LIMITS.shutdownGraceMs, stop the poller, exit 0. A second signal, or a shutdown still
-  // running after SHUTDOWN_DEADLINE_MS, exits at once.
-  const SHUTDOWN_DEADLINE_MS = 10_000;
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      logger.flush();
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    setTimeout(() => {
-      logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time: exiting now');
-      logger.flush();
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
-    closeServer(app, parts).then(
-      () => {
-        logger.flush();
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'error while shutting down');
-        logger.flush();
-        process.exit(1);
-      },
-    );
-  };
+  // running after 10 s, exits at once (status 1).
+  const shutdown = stopSignalHandler({ stop: () => closeServer(app, parts), logger, deadlineMs: 10_000, exit: (code) => process.exit(code) });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   // SIGHUP re-reads --web.config.file (it is also re-read when it changes); it never stops the exporter.
