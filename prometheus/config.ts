@@ -96,6 +96,22 @@ export interface RulesConfig {
   listenOverflowWindow: string;
   listenOverflowFor: string;
 
+  /**
+   * Orphans that no socket table the exporter reads accounts for. sockstat's orphan count is
+   * host-wide (one counter for every network namespace); tcpstate_orphan_sockets only covers the
+   * tables read, so a gap means orphans in a namespace the exporter does not look at (a pod's, a
+   * container's), and FIN-WAIT-1 panels that show 0 while the kernel holds them.
+   * What "well above" is comes from the kernel's own accounting: the orphan count is a per-CPU
+   * counter that the kernel itself only reads approximately when it enforces tcp_max_orphans
+   * (tcp_too_many_orphans(): before 5.16 a percpu_counter read without summing, off by up to one
+   * batch of at least 32 per CPU; since 5.16 a sum cached for 100 ms). So differences of a few
+   * dozen are noise even to the kernel: the floor is two such batches, 64. The ratio covers the
+   * orphans born and dying between the sockstat read and the table dump on a busy host.
+   */
+  unaccountedOrphansMin: number;
+  unaccountedOrphansRatio: number;
+  unaccountedOrphansFor: string;
+
   exporterDownFor: string;
   sourceDownFor: string;
   /** Snapshot age beyond which the exporter serves stale data (8 × the default 15 s poll). */
@@ -145,6 +161,9 @@ export const DEFAULT_CONFIG: RulesConfig = {
   listenOverflowRate: 0,
   listenOverflowWindow: '5m',
   listenOverflowFor: '5m',
+  unaccountedOrphansMin: 64,
+  unaccountedOrphansRatio: 0.1,
+  unaccountedOrphansFor: '10m',
   exporterDownFor: '5m',
   sourceDownFor: '10m',
   staleSeconds: 120,

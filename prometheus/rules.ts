@@ -36,6 +36,7 @@ export const ALERTS = [
   'TcpOrphanedLastAckPilingUp',
   'TcpSynRecvFlood',
   'TcpListenQueueOverflow',
+  'TcpOrphansUnaccounted',
   'TcpstateExporterDown',
   'TcpstateSourceDown',
   'TcpstateSnapshotStale',
@@ -80,6 +81,11 @@ export function renderRules(c: RulesConfig): RuleFile {
             expr: `sum by (${by}) (tcpstate_send_queue_bytes${sel('state="fin_wait1"')})`,
           },
           { record: 'tcpstate:orphans:ratio_limit', expr: `tcpstate_orphans${sel()} / tcpstate_orphans_limit${sel()}` },
+          {
+            // Host-wide orphans minus the orphans in the socket tables read (docs/netns.md).
+            record: 'tcpstate:orphans_unaccounted:count',
+            expr: `tcpstate_orphans${sel()} - on (${by}) sum by (${by}) (tcpstate_orphan_sockets${sel()})`,
+          },
           {
             record: 'tcpstate:memory_bytes:ratio_pressure',
             expr: `tcpstate_memory_bytes${sel()} / ignoring (level) tcpstate_memory_limit_bytes${sel('level="pressure"')}`,
@@ -218,6 +224,14 @@ export function renderRules(c: RulesConfig): RuleFile {
             c.listenOverflowFor,
             "A listener's accept queue overflows: new connections are dropped",
             `{{ $labels.instance }} drops {{ printf "%.2f" $value }} connection attempts per second because a listener's accept queue is full (TcpExt ListenOverflows): the application does not accept() fast enough, or its backlog is too small.`,
+          ),
+          alert(
+            'TcpOrphansUnaccounted',
+            'warning',
+            `tcpstate:orphans_unaccounted:count > ${c.unaccountedOrphansMin} and tcpstate:orphans_unaccounted:count / tcpstate_orphans${sel()} > ${c.unaccountedOrphansRatio}`,
+            c.unaccountedOrphansFor,
+            'Orphaned sockets exist in network namespaces tcpstate-exporter does not read',
+            `The kernel on {{ $labels.instance }} counts {{ $value | humanize }} more orphaned TCP sockets than the socket tables tcpstate-exporter reads hold: they are in other network namespaces (containers, pods). The exporter's FIN-WAIT-1 and per-socket figures do not include them.`,
           ),
           alert(
             'TcpstateExporterDown',
