@@ -2,20 +2,23 @@
 //
 // It does not guess the port. It finds the exporter process (the one running
 // bin/tcpstate-exporter.js, or TCPSTATE_HEALTHCHECK_PID), takes the socket inodes of its open
-// descriptors (/proc/PID/fd) and the LISTEN sockets of its network namespace
-// (/proc/PID/net/tcp and tcp6) that carry them: the addresses it really listens on, however
-// --web.listen-address was given (flag, TCPSTATE_WEB_LISTEN_ADDRESS, default). Then GET /healthz
-// on each until one answers 200: plain HTTP first, then HTTPS when the port speaks TLS
-// (--web.config.file). The certificate is not verified: the peer is the exporter's own socket,
-// found through /proc, on this host. A client certificate cannot be presented: with
+// descriptors (/proc/PID/fd) and the LISTEN sockets that carry them: the addresses it really
+// listens on, however --web.listen-address was given (flag, TCPSTATE_WEB_LISTEN_ADDRESS,
+// default). Listeners come from `ss -Htlne` (the kernel filters LISTEN sockets itself, so the cost
+// does not grow with a host's million connections), or /proc/PID/net/tcp{,6} when ss is missing.
+// Then GET /healthz on each until one answers 200: plain HTTP first, then HTTPS when the port
+// speaks TLS (--web.config.file). The certificate is not verified: the peer is the exporter's own
+// socket, found through /proc, on this host. A client certificate cannot be presented: with
 // client_auth_type RequireAndVerifyClientCert this check fails (see README "Image").
 // Exit 0 healthy, 1 not, with one line saying why.
 
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { Family, SocketRecord } from './model.ts';
 import { ProcNetTcpParser } from './parsers/proc-net-tcp.ts';
+import { parseSsEndpoint } from './parsers/ss.ts';
 
 export interface ListenEndpoint {
   address: string;
@@ -47,6 +50,23 @@ export function listeningOn(text: string, family: Family, inodes: ReadonlySet<nu
   );
   for (const line of text.split('\n')) parser.line(line);
   parser.end();
+  return found;
+}
+
+/** LISTEN sockets of `ss -Htlne` output whose `ino:` is one of `inodes`. */
+export function listeningInSs(text: string, inodes: ReadonlySet<number>): ListenEndpoint[] {
+  const found: ListenEndpoint[] = [];
+  for (const line of text.split('\n')) {
+    const t = line.trim().split(/\s+/);
+    if (t[0] !== 'LISTEN' || t.length < 5) continue;
+    const ino = /(?:^|\s)ino:(\d+)(?:\s|$)/.exec(line);
+    if (ino === null || !inodes.has(Number(ino[1]))) continue;
+    const e = parseSsEndpoint(t[3]!);
+    if (e === undefined) continue;
+    // `*` is a wildcard listener (dual-stack, or IPv4 on old iproute2): loopback IPv4 reaches both.
+    if (e.host === '*') found.push({ address: '0.0.0.0', port: e.port, family: 'ipv4' });
+    else found.push({ address: e.host, port: e.port, family: e.host.includes(':') ? 'ipv6' : 'ipv4' });
+  }
   return found;
 }
 
@@ -95,6 +115,13 @@ function endpointsOf(pid: string): ListenEndpoint[] {
     }
   }
   const inodes = socketInodes(targets);
+  let ss: string | undefined;
+  try {
+    ss = execFileSync('ss', ['-Htlne'], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    ss = undefined; // no ss: read /proc below
+  }
+  if (ss !== undefined) return listeningInSs(ss, inodes);
   const out: ListenEndpoint[] = [];
   for (const [file, family] of [
     ['tcp', 'ipv4'],

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { healthcheck, isExporterArgv, listeningOn, probeHost, socketInodes } from '../../src/healthcheck.ts';
+import { healthcheck, isExporterArgv, listeningInSs, listeningOn, probeHost, socketInodes } from '../../src/healthcheck.ts';
 
 const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
 const V4 = [
@@ -38,6 +38,26 @@ describe('healthcheck: finding the listen address', () => {
     assert.deepEqual(listeningOn(V4, 'ipv4', new Set([222])), [{ address: '0.0.0.0', port: 19999, family: 'ipv4' }]);
     assert.deepEqual(listeningOn(V4, 'ipv4', new Set([999])), []);
     assert.deepEqual(listeningOn(V6, 'ipv6', new Set([444])), [{ address: '::', port: 9812, family: 'ipv6' }]);
+  });
+
+  it('reads LISTEN sockets and inodes from ss -Htlne, every address form', () => {
+    const ss = [
+      'LISTEN 0      511        127.0.0.1:9812       0.0.0.0:*    uid:1000 ino:111 sk:1001 cgroup:/ <->',
+      'LISTEN 0      511          0.0.0.0:19999      0.0.0.0:*    ino:222 sk:1002 cgroup:/ <->',
+      'LISTEN 0      511                *:9100             *:*    ino:333 sk:1003 cgroup:/ v6only:0 <->',
+      'LISTEN 0      511             [::]:9813          [::]:*    ino:444 sk:1004 cgroup:/ v6only:1 <->',
+      'LISTEN 0      511    [fe80::1]%eth0:9814          [::]:*    ino:555 sk:1005 <->',
+      'ESTAB  0      0          127.0.0.1:9812     127.0.0.1:40000 ino:666 sk:1006 <->',
+      'LISTEN 0      511        127.0.0.1:7000       0.0.0.0:*    ino:1110 sk:1007 <->',
+    ].join('\n');
+    assert.deepEqual(listeningInSs(ss, new Set([111, 222, 333, 444, 555, 666])), [
+      { address: '127.0.0.1', port: 9812, family: 'ipv4' },
+      { address: '0.0.0.0', port: 19999, family: 'ipv4' },
+      { address: '0.0.0.0', port: 9100, family: 'ipv4' },
+      { address: '::', port: 9813, family: 'ipv6' },
+      { address: 'fe80::1', port: 9814, family: 'ipv6' },
+    ]);
+    assert.deepEqual(listeningInSs(ss, new Set([11])), [], 'ino:1110 is not ino:11');
   });
 
   it('reaches wildcard listeners through loopback and brackets IPv6', () => {
