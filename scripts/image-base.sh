@@ -83,7 +83,10 @@ buildah config \
   --label tcpstate.base.npm="$NPM_VERSION" \
   --label tcpstate.base.made-by=scripts/image-base.sh \
   "$ctr"
+old_id=$(buildah inspect --type image --format '{{.FromImageID}}' "$base" 2>/dev/null || true)
 buildah commit --quiet --rm "$ctr" "$base" >/dev/null
 ctr=""
+# The image this one replaces is untagged now: remove it unless a container still uses it.
+[ -z "$old_id" ] || buildah rmi "$old_id" >/dev/null 2>&1 || true
 echo "image-base: built $base in $(($(date +%s) - start)) s" >&2
 echo "$base"

