@@ -17,7 +17,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { WebSecurity } from '../../src/http/security.ts';
 import { serverParts } from '../../src/http/server.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
-import { ROOT } from '../helpers/daemon.ts';
+import { ROOT, startDaemon } from '../helpers/daemon.ts';
 import { fakeProcPoller } from '../helpers/poller.ts';
 import { rec } from '../helpers/readers.ts';
 import { bcryptHash, httpsGet, makeCerts, type Certs } from '../helpers/tls.ts';
@@ -336,6 +336,27 @@ describe('start-up errors: exit 2, the field named, no stack trace', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
       assert.match(r.err, re);
       assert.doesNotMatch(r.err, /\n\s+at |plaintext/);
+    }
+  });
+});
+
+describe('SIGHUP on the real daemon', { timeout: 60_000 }, () => {
+  it('re-reads --web.config.file and keeps running (SIGHUP used to end the process)', async () => {
+    const path = writeConfig(`${tlsBlock()}basic_auth_users:\n  prometheus: ${hash}\n`);
+    const daemon = await startDaemon(['--source', 'proc', '--web.config.file', path], {
+      get: async (port, p) => {
+        const r = await httpsGet(port, p, { ca: certs.caCert, auth: { user: 'prometheus', password: PASSWORD } });
+        return { status: r.status, body: r.body, contentType: String(r.headers['content-type'] ?? '') };
+      },
+    });
+    try {
+      daemon.child.kill('SIGHUP');
+      for (let i = 0; i < 50 && !daemon.logs().includes('"reason":"SIGHUP"'); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(daemon.logs(), /"reason":"SIGHUP".*"msg":"--web\.config\.file re-read"/);
+      assert.equal(daemon.child.exitCode, null);
+      assert.equal((await daemon.get('/metrics')).status, 200);
+    } finally {
+      assert.equal(await daemon.stop(), 0);
     }
   });
 });
