@@ -9,20 +9,16 @@ import { createRegistry } from '../metrics/registry.ts';
 import { FAMILIES, TCP_STATES, type TcpState } from '../model.ts';
 import { stateFromName } from '../parsers/ss.ts';
 import { Poller } from '../poller/poller.ts';
-import type { PollerStats, Snapshot, SnapshotView, SourceMode } from '../snapshot.ts';
+import type { PollerStats, SnapshotView, SourceMode } from '../snapshot.ts';
 import { fileSources, type Input, type InputKind } from '../sources/files.ts';
 import { liveSources } from '../sources/live.ts';
 import type { PollSources } from '../sources/source.ts';
+import { timersShown, type ReportData } from './data.ts';
 import { explain } from './text.ts';
 
-export class ReportError extends Error {}
+export type { ReportData } from './data.ts';
 
-export interface ReportData {
-  source: string;
-  snapshot: Snapshot;
-  parseErrors: number;
-  firstParseError: { reason: string; line: string } | undefined;
-}
+export class ReportError extends Error {}
 
 const FIXED_STATS: PollerStats = { pollsTotal: 1, pollsSkippedTotal: 0, parseErrorsTotal: new Map(), untrackedTotal: 0 };
 
@@ -95,6 +91,7 @@ export async function renderReport(data: ReportData, format: 'text' | 'json' | '
 function jsonReport(d: ReportData) {
   const s = d.snapshot;
   const states: Record<string, unknown> = {};
+  const timers = timersShown(s.table);
   for (const st of TCP_STATES) {
     const per = FAMILIES.map((f) => s.table[f]?.[st]).filter((x) => x !== undefined);
     states[st] = {
@@ -103,8 +100,9 @@ function jsonReport(d: ReportData) {
       recvQueueBytes: st === 'listen' ? null : per.reduce((a, x) => a + x.recvQueueBytes, 0),
       orphanSockets: per.reduce((a, x) => a + x.orphanSockets, 0),
       orphanSendQueueBytes: per.reduce((a, x) => a + x.orphanSendQueueBytes, 0),
-      persistTimers: per.reduce((a, x) => a + x.timers.persist, 0),
-      persistMaxSeconds: Math.max(0, ...per.map((x) => x.persistMaxSeconds)),
+      // null: the input shows no timers (ss without -o), so they are unknown, not 0.
+      persistTimers: timers ? per.reduce((a, x) => a + x.timers.persist, 0) : null,
+      persistMaxSeconds: timers ? Math.max(0, ...per.map((x) => x.persistMaxSeconds)) : null,
     };
   }
   const f: Forensics | undefined = s.forensics;

@@ -2,7 +2,7 @@
 
 import type { Distribution } from '../aggregate/buckets.ts';
 import { FAMILIES, TCP_STATES, type TcpState } from '../model.ts';
-import type { ReportData } from './report.ts';
+import { timersShown, type ReportData } from './data.ts';
 
 const n = (x: number) => x.toLocaleString('en-US');
 
@@ -61,7 +61,11 @@ export function explain(d: ReportData): string {
     if (orphans > 0 || unknown === 0) {
       out.push(`  ${n(orphans)} of them are orphans: the application already closed them; no process owns them any more.`);
     }
-    out.push(`  ${n(persist)} wait on a zero receive window (persist timer; longest wait until the next probe ${persistMax.toFixed(1)} s).`);
+    if (timersShown(s.table)) {
+      out.push(`  ${n(persist)} wait on a zero receive window (persist timer; longest wait until the next probe ${persistMax.toFixed(1)} s).`);
+    } else {
+      out.push('  Zero-window waits: unknown (the capture shows no timers; take it with ss -o).');
+    }
     if (retrans > 0) out.push(`  ${n(retrans)} retransmit unacknowledged data (retransmit timer): peers unreachable or a lossy path.`);
     if (f !== undefined) {
       out.push(`  Send-Q per socket: median ${quantileBound(f.sendQueue, 0.5)} bytes, 99th percentile ${quantileBound(f.sendQueue, 0.99)} bytes.`);

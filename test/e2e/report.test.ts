@@ -2,7 +2,10 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { describe, it } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ROOT, startDaemon, waitReady } from '../helpers/daemon.ts';
 
@@ -67,6 +70,29 @@ describe('report', () => {
     assert.match(r.stdout, /tcp_fin_timeout does not apply/);
     assert.match(r.stdout, /17001 +5 sockets/);
     assert.match(r.stdout, /tcpdump -ni any 'host 127\.0\.0\.1 and tcp port 17001'/);
+  });
+
+  it('a capture without timers (ss without -o, the runbook\'s hand check) says the zero-window waits are unknown, not 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpstate-report-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    // What `ss -tn state fin-wait-1` and `ss -tane` print: the lab's real captures without the -o field.
+    const noTimers = (name: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, readFileSync(`${ROOT}${CAP}${name}`, 'utf8').replace(/ timer:\([^)]*\)/g, ''));
+      return path;
+    };
+    for (const args of [['--input', `ss:${noTimers('lab_ss_fw1.v61')}`, '--state', 'fin-wait-1'], ['--input', `ss:${noTimers('lab_ss_tanoem.v61')}`]]) {
+      const text = await report(...args);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /FIN-WAIT-1: 5 sockets/);
+      assert.doesNotMatch(text.stdout, /wait on a zero receive window/, args.join(' '));
+      assert.match(text.stdout, /Zero-window waits: unknown \(the capture shows no timers; take it with ss -o\)/, args.join(' '));
+      const j = (await json(...args)) as JsonReport & { states: Record<string, { persistTimers: number | null; persistMaxSeconds: number | null }> };
+      assert.deepEqual([j.states.fin_wait1!.persistTimers, j.states.fin_wait1!.persistMaxSeconds], [null, null]);
+    }
+    // With the timers: counted.
+    const withTimers = await report('--input', `ss:${CAP}lab_ss_fw1.v61`, '--state', 'fin-wait-1');
+    assert.match(withTimers.stdout, /5 wait on a zero receive window/);
   });
 
   it('--format prometheus is what /metrics serves for the same input', async () => {

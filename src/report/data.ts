@@ -1,0 +1,31 @@
+// What the report presents (text or JSON): the snapshot of one poll and what it cannot know.
+
+import type { SocketTable } from '../aggregate/table.ts';
+import { FAMILIES, TCP_STATES, TIMER_KINDS, type TcpState } from '../model.ts';
+import type { Snapshot } from '../snapshot.ts';
+
+export interface ReportData {
+  source: string;
+  snapshot: Snapshot;
+  parseErrors: number;
+  firstParseError: { reason: string; line: string } | undefined;
+}
+
+/** States whose sockets always have a pending timer (TIME-WAIT's, or a retransmit/probe timer). */
+const ALWAYS_TIMED: readonly TcpState[] = ['syn_sent', 'syn_recv', 'fin_wait1', 'time_wait', 'last_ack', 'closing'];
+
+/**
+ * Whether the input shows timers: false when sockets that always have one show none (ss without
+ * -o, e.g. `ss -tan` or `ss -tn state fin-wait-1`); then persist timers are unknown, not 0.
+ */
+export function timersShown(table: SocketTable): boolean {
+  let timed = 0;
+  let timers = 0;
+  for (const f of FAMILIES) {
+    const t = table[f];
+    if (t === undefined) continue;
+    for (const st of ALWAYS_TIMED) timed += t[st].sockets;
+    for (const st of TCP_STATES) for (const k of TIMER_KINDS) timers += t[st].timers[k];
+  }
+  return timed === 0 || timers > 0;
+}
