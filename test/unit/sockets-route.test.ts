@@ -5,6 +5,7 @@ import { SOCKETS_LIMIT_MAX } from '../../src/http/sockets.ts';
 import { TCP_STATES } from '../../src/model.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { fakeProcPoller, silent } from '../helpers/poller.ts';
+import type { SocketRecord } from '../../src/model.ts';
 import { rec } from '../helpers/readers.ts';
 
 const RECORDS = [
@@ -62,10 +63,20 @@ describe('/sockets', () => {
     const other = (await app.inject('/sockets?state=fin_wait1&port=other')).json<{ sockets: Array<{ sendQueue: number }> }>();
     assert.deepEqual(other.sockets.map((s) => s.sendQueue), [8000]);
   });
-  it('sorts by age', async () => {
-    const app = await setup();
-    const body = (await app.inject('/sockets?sort=age')).json<{ sockets: Array<{ state: string; ageSeconds: number }> }>();
-    assert.ok(body.sockets.length === 3 && body.sockets.every((s) => s.state === 'fin_wait1' && s.ageSeconds === 0));
+  it('sorts by age, oldest first (ages from polls 30 s apart; Send-Q order differs)', async (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_700_000_000_000 });
+    const records: SocketRecord[] = [RECORDS[0]!, RECORDS[2]!]; // 7000 bytes, from the first poll
+    const poller = fakeProcPoller(records);
+    await poller.poll();
+    t.mock.timers.tick(30_000);
+    records.push(RECORDS[1]!); // 9000 bytes, 30 s younger
+    await poller.poll();
+    t.mock.timers.tick(30_000);
+    records.push(RECORDS[3]!); // 8000 bytes, new
+    await poller.poll();
+    const app = buildApp({ registry: createRegistry({ view: poller, version: 't' }), view: poller, telemetryPath: '/metrics', version: 't', logger: silent });
+    const body = (await app.inject('/sockets?sort=age')).json<{ sockets: Array<{ state: string; sendQueue: number; ageSeconds: number }> }>();
+    assert.deepEqual(body.sockets.map((s) => [s.state, s.sendQueue, s.ageSeconds]), [['fin_wait1', 7000, 60], ['fin_wait1', 9000, 30], ['fin_wait1', 8000, 0]]);
   });
   it('serves an escaped HTML table to browsers', async () => {
     const app = await setup();
