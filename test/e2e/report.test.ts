@@ -7,14 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ROOT, startDaemon, waitReady } from '../helpers/daemon.ts';
+import { BIN, ROOT, startDaemon, waitReady } from '../helpers/daemon.ts';
 
 const run = promisify(execFile);
 const CAP = 'test/fixtures/captures/';
 
 async function report(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'report', ...args], { cwd: ROOT });
+    const { stdout, stderr } = await run(process.execPath, [BIN, 'report', ...args], { cwd: ROOT });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };

@@ -1,10 +1,13 @@
-// Starts the real daemon (node + tsx on src/main.ts) as a child process, optionally inside a
-// network namespace, and scrapes it.
+// Starts the real daemon as a child process, exactly as it ships: node on bin/tcpstate-exporter.js
+// (the compiled dist/, which `npm test` builds first), optionally inside a network namespace.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The installed entry point (runs dist/main.js). */
+export const BIN = `${ROOT}bin/tcpstate-exporter.js`;
 
 export interface Daemon {
   url: string;
@@ -28,8 +31,18 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** Refuses to test a dist/ older than src/ (`npm test` builds first; a single test file may not). */
+function assertBuilt(): void {
+  const built = statSync(`${ROOT}dist/main.js`, { throwIfNoEntry: false })?.mtimeMs;
+  const newest = readdirSync(`${ROOT}src`, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .reduce((m, f) => Math.max(m, statSync(`${ROOT}src/${f}`).mtimeMs), 0);
+  if (built === undefined || built < newest) throw new Error('dist/ is missing or older than src/: run `npm run build` (npm test does)');
+}
+
 export async function startDaemon(args: string[], opts: DaemonOptions = {}): Promise<Daemon> {
-  const cmd = [process.execPath, '--import', 'tsx', 'src/main.ts', '--web.listen-address', '127.0.0.1:0', ...args];
+  assertBuilt();
+  const cmd = [process.execPath, BIN, '--web.listen-address', '127.0.0.1:0', ...args];
   const full = opts.netns === undefined ? cmd : ['ip', 'netns', 'exec', opts.netns, ...cmd];
   const child = spawn(full[0]!, full.slice(1), { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
