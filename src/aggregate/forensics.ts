@@ -115,6 +115,10 @@ export class ForensicsCollector {
   private readonly listening = new Set<number>();
   /** Per listening port: sockets and Send-Q per state index. */
   private readonly byPort = new Map<number, { sockets: Float64Array; bytes: Float64Array }>();
+  /** Per local port not (yet) known to listen: sockets and Send-Q per state index. */
+  private readonly unresolved = new Map<number, { sockets: Float64Array; bytes: Float64Array }>();
+  /** Local port of the samples labelled "other" when taken (relabelled if their listener came later). */
+  private readonly sampleLocalPort = new WeakMap<SocketSample, number>();
   private readonly other = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
   private readonly topBySendQueue = new Map<TcpState, TopN<SocketSample>>();
   private readonly topByAge: TopN<SocketSample>;
@@ -147,7 +151,7 @@ export class ForensicsCollector {
     if (state === 'listen' && this.listening.size < MAX_LISTENING_PORTS) this.listening.add(r.localPort);
     const port = this.attribute(r.localPort);
     const i = STATE_INDEX.get(state)!;
-    const fig = port === undefined ? this.other : this.portFigures(port);
+    const fig = port === undefined ? this.unresolvedFigures(r.localPort) : this.portFigures(port);
     fig.sockets[i]!++;
     if (state !== 'listen') fig.bytes[i]! += r.sendQueue;
 
@@ -195,6 +199,33 @@ export class ForensicsCollector {
     return undefined;
   }
 
+  /**
+   * Figures of a local port nobody was seen listening on yet: its listener may come later in this
+   * poll (the dump or ss pass with LISTEN is read at the same time as the FIN-WAIT-1 one).
+   * Resolved to the port or to "other" once the poll's listeners are all known (result()).
+   */
+  private unresolvedFigures(port: number): { sockets: Float64Array; bytes: Float64Array } {
+    let f = this.unresolved.get(port);
+    if (f === undefined) {
+      if (this.unresolved.size >= MAX_LISTENING_PORTS) return this.other;
+      f = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
+      this.unresolved.set(port, f);
+    }
+    return f;
+  }
+
+  /** Moves what was counted before its listener was seen under that listener's port; the rest under "other". */
+  private resolvePorts(): void {
+    for (const [port, f] of this.unresolved) {
+      const to = this.listening.has(port) ? this.portFigures(port) : this.other;
+      for (let i = 0; i < TCP_STATES.length; i++) {
+        to.sockets[i]! += f.sockets[i]!;
+        to.bytes[i]! += f.bytes[i]!;
+      }
+    }
+    this.unresolved.clear();
+  }
+
   private portFigures(port: number): { sockets: Float64Array; bytes: Float64Array } {
     let f = this.byPort.get(port);
     if (f === undefined) {
@@ -206,7 +237,7 @@ export class ForensicsCollector {
   }
 
   private sample(r: SocketRecord, port: number | undefined, ageSeconds: number | null): SocketSample {
-    return {
+    const s: SocketSample = {
       family: r.family,
       state: r.state,
       local: endpoint(r.family, r.localAddress, r.localPort),
@@ -221,15 +252,24 @@ export class ForensicsCollector {
       ageSeconds,
       orphan: isOrphan(r),
     };
+    if (port === undefined) this.sampleLocalPort.set(s, r.localPort);
+    return s;
   }
 
   result(): Forensics {
     const persistTimer: Partial<Record<TcpState, Distribution>> = {};
     for (const [s, b] of this.persist) persistTimer[s] = b.result();
+    this.resolvePorts();
+    const label = (sample: SocketSample) => {
+      const local = this.sampleLocalPort.get(sample);
+      if (local !== undefined && this.listening.has(local)) sample.port = String(local);
+    };
     const top: Partial<Record<TcpState, { bySendQueue: SocketSample[]; byAge: SocketSample[] }>> = {};
     const byAge = this.topByAge.sorted();
+    byAge.forEach(label);
     for (const [s, t] of this.topBySendQueue) {
       const bySendQueue = t.sorted();
+      bySendQueue.forEach(label);
       if (bySendQueue.length > 0) top[s] = { bySendQueue, byAge: s === TRACKED_STATE ? byAge : [] };
     }
     return Object.freeze({

@@ -148,6 +148,12 @@ describe('ForensicsCollector: ports', () => {
     const p2 = poll([fw1(1, 100)], 1000, p1);
     assert.equal(p2.ports.get('443')!.fin_wait1.sockets, 1);
   });
+  it('attributes sockets seen before their listener in the same poll (two dumps or ss passes read at once, first poll)', () => {
+    const p = poll([fw1(1, 100), fw1(2, 50), rec({ state: 'established', localPort: 50000, remotePort: 443 }), listener(443)], 0);
+    assert.deepEqual([p.ports.get('443')!.fin_wait1.sockets, p.ports.get('443')!.fin_wait1.sendQueueBytes, p.ports.get('other')!.fin_wait1.sockets], [2, 150, 0]);
+    assert.equal(p.ports.get('other')!.established.sockets, 1);
+    assert.deepEqual(p.top.fin_wait1!.bySendQueue.map((s) => s.port), ['443', '443']);
+  });
   it('keeps the top K ports by FIN-WAIT-1 bytes and folds the rest into "other"', () => {
     const records: SocketRecord[] = [];
     for (let port = 1; port <= 5; port++) {
