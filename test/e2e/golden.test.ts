@@ -3,8 +3,10 @@
 // UPDATE_GOLDEN=1 rewrites the golden files (review the diff before committing).
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
+import { SS_ARGS, SS_DETAIL_ARGS } from '../../src/sources/ss.ts';
 import { ROOT, promtoolCheckMetrics, sample, startDaemon, waitReady, type Daemon } from '../helpers/daemon.ts';
 
 const VOLATILE = /^(tcpstate_source_duration_seconds|tcpstate_last_poll_timestamp_seconds|tcpstate_snapshot_age_seconds|tcpstate_poll_duration_seconds)(\{[^}]*\})? .*/;
@@ -92,6 +94,26 @@ describe('golden /metrics from fixtures', () => {
     // The same lab, taken twice (proc and ss within one second, netlink on another day).
     assert.deepEqual(socketFigures('lab-ss'), socketFigures('lab-proc'));
     assert.deepEqual(socketFigures('lab-netlink'), socketFigures('lab-proc'));
+  });
+
+  it('the fake ss answers each pass as the real ss does: `state fin-wait-1` without a State column, `exclude fin-wait-1` without FIN-WAIT-1', () => {
+    const lines = (bin: string, args: readonly string[]) => execFileSync(`${ROOT}test/fixtures/bin/${bin}`, args, { encoding: 'utf8' }).split('\n').filter((l) => l.trim() !== '');
+    const tokens = (header: string) => header.trim().split(/\s+/);
+    // This host's ss is iproute2 6.1, the generation of ss-v61 and ss-lab: its header for the detail
+    // pass (compared without blanks: the column width, and so `Port Process` vs `PortProcess`, follows COLUMNS).
+    const bare = (header: string) => header.replace(/\s+/g, '');
+    const realHeader = bare(execFileSync('ss', SS_DETAIL_ARGS, { encoding: 'utf8' }).split('\n')[0]!);
+    for (const bin of ['ss-v61', 'ss-v2633', 'ss-lab']) {
+      const [header, ...rest] = lines(bin, SS_DETAIL_ARGS);
+      assert.equal(tokens(header!)[0], 'Recv-Q', `${bin}: header ${header}`);
+      if (bin !== 'ss-v2633') assert.equal(bare(header!), realHeader, bin);
+      for (const l of rest) if (!l.startsWith('\t')) assert.match(l, /^\d+\s+\d+\s/, `${bin}: ${l}`);
+      const [mainHeader, ...main] = lines(bin, SS_ARGS);
+      assert.equal(tokens(mainHeader!)[0], 'State', bin);
+      assert.ok(main.length > 0 && main.every((l) => !l.startsWith('FIN-WAIT-1')), bin);
+    }
+    // The lab's FIN-WAIT-1 pass is real and not empty.
+    assert.equal(lines('ss-lab', SS_DETAIL_ARGS).filter((l) => /^\d/.test(l)).length, 5);
   });
 
   it('SIGTERM exits 0', async () => {
