@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import type { ForensicsOptions } from './aggregate/forensics.ts';
-import type { SourceMode } from './snapshot.ts';
+import type { SourceMode } from './model.ts';
 
 /** Where `npm ci` (scripts/build-native.sh) puts the netlink helper, relative to this package. */
 export const DEFAULT_NETLINK_HELPER = fileURLToPath(new URL('../build/tcpstate-diag', import.meta.url));

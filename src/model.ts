@@ -2,6 +2,11 @@
 // record per socket (pushed into a ParseSink), and the kernel-wide figures. Units are converted
 // once, by the parser that reads the raw text: queue sizes in bytes, timers in seconds.
 
+/** Where the socket table is read from. */
+export type TableSource = 'netlink' | 'ss' | 'proc';
+/** `--source`: one table source, or `auto` (the first of netlink, ss, proc that works). */
+export type SourceMode = 'auto' | TableSource;
+
 /** `state` label values, spelled as node_exporter's tcpstat collector spells them. */
 export const TCP_STATES = [
   'established',

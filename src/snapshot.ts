@@ -7,10 +7,7 @@ import type { Peers } from './aggregate/peers.ts';
 import type { SocketTable } from './aggregate/table.ts';
 import type { KernelFigures } from './model.ts';
 
-/** Where the socket table is read from. */
-export type TableSource = 'netlink' | 'ss' | 'proc';
-/** `--source`: one table source, or `auto` (the first of netlink, ss, proc that works). */
-export type SourceMode = 'auto' | TableSource;
+export type { SourceMode, TableSource } from './model.ts';
 
 export interface SourceStatus {
   readonly source: string;

@@ -93,6 +93,12 @@ export interface Forensics {
   top: Readonly<Partial<Record<TcpState, { bySendQueue: readonly SocketSample[]; byAge: readonly SocketSample[] }>>>;
 }
 
+/** Sockets and Send-Q bytes per state index. */
+interface PortCounts {
+  sockets: Float64Array;
+  bytes: Float64Array;
+}
+
 const STATE_INDEX = new Map<TcpState, number>(TCP_STATES.map((s, i) => [s, i]));
 
 function endpoint(family: Family, addr: string, port: number): string {
@@ -114,9 +120,9 @@ export class ForensicsCollector {
   private readonly firstSeen = new Map<number | string, number>();
   private readonly listening = new Set<number>();
   /** Per listening port: sockets and Send-Q per state index. */
-  private readonly byPort = new Map<number, { sockets: Float64Array; bytes: Float64Array }>();
+  private readonly byPort = new Map<number, PortCounts>();
   /** Per local port not (yet) known to listen: sockets and Send-Q per state index. */
-  private readonly unresolved = new Map<number, { sockets: Float64Array; bytes: Float64Array }>();
+  private readonly unresolved = new Map<number, PortCounts>();
   /** Local port of the samples labelled "other" when taken (relabelled if their listener came later). */
   private readonly sampleLocalPort = new WeakMap<SocketSample, number>();
   private readonly other = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
@@ -204,14 +210,8 @@ export class ForensicsCollector {
    * poll (the dump or ss pass with LISTEN is read at the same time as the FIN-WAIT-1 one).
    * Resolved to the port or to "other" once the poll's listeners are all known (result()).
    */
-  private unresolvedFigures(port: number): { sockets: Float64Array; bytes: Float64Array } {
-    let f = this.unresolved.get(port);
-    if (f === undefined) {
-      if (this.unresolved.size >= MAX_LISTENING_PORTS) return this.other;
-      f = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
-      this.unresolved.set(port, f);
-    }
-    return f;
+  private unresolvedFigures(port: number): PortCounts {
+    return this.countsIn(this.unresolved, port);
   }
 
   /** Moves what was counted before its listener was seen under that listener's port; the rest under "other". */
@@ -226,12 +226,17 @@ export class ForensicsCollector {
     this.unresolved.clear();
   }
 
-  private portFigures(port: number): { sockets: Float64Array; bytes: Float64Array } {
-    let f = this.byPort.get(port);
+  private portFigures(port: number): PortCounts {
+    return this.countsIn(this.byPort, port);
+  }
+
+  /** A port's counts in one of the maps; "other" once the map holds MAX_LISTENING_PORTS ports. */
+  private countsIn(map: Map<number, PortCounts>, port: number): PortCounts {
+    let f = map.get(port);
     if (f === undefined) {
-      if (this.byPort.size >= MAX_LISTENING_PORTS) return this.other;
+      if (map.size >= MAX_LISTENING_PORTS) return this.other;
       f = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
-      this.byPort.set(port, f);
+      map.set(port, f);
     }
     return f;
   }

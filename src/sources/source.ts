@@ -3,7 +3,6 @@
 // not aggregate, time themselves or log: the poll does that for every source alike.
 
 import type { ErrorSink, Family, KernelFigures, ParseSink } from '../model.ts';
-import type { NetlinkHelper } from './netlink.ts';
 
 /** One source of socket records (a command's output, a file, a netlink dump). */
 export interface TableReader {
@@ -43,8 +42,8 @@ export interface TableAttempt {
 export interface PollSources {
   readonly table: readonly TableAttempt[];
   readonly kernel: readonly KernelReader[];
-  /** The long-lived netlink helper the table attempts use, if any: the poller stops it when it stops. */
-  readonly netlink?: Pick<NetlinkHelper, 'stop'>;
+  /** The long-lived netlink helper (a NetlinkHelper) the table attempts use, if any: the poller stops it when it stops. */
+  readonly netlink?: { stop(): Promise<void> };
 }
 
 /** Thrown by a reader when its input does not exist on this host (tcp6 with IPv6 disabled): up, and empty. */

@@ -77,7 +77,7 @@ describe('golden /metrics from fixtures', () => {
   });
 
   it('the real lab captures show the lab orphans, from every source', () => {
-    const captures = { 'lab-proc': 'lab-proc/figures.json', 'lab-ss': 'lab-proc/figures.json', 'lab-netlink': 'netlink/figures.json' };
+    const captures = { 'lab-proc': 'lab-proc/figures.json', 'lab-ss': 'captures/lab_ss_figures.json', 'lab-netlink': 'netlink/figures.json' };
     for (const [name, figuresFile] of Object.entries(captures)) {
       const fig = JSON.parse(readFileSync(`${ROOT}test/fixtures/${figuresFile}`, 'utf8')) as {
         fin_wait1: number;
@@ -91,7 +91,7 @@ describe('golden /metrics from fixtures', () => {
       assert.equal(sample(body, 'tcpstate_timer_sockets{state="fin_wait1",timer="persist",family="ipv4"}'), fig.fin_wait1, name);
       assert.equal(sample(body, 'tcpstate_recv_queue_bytes{state="established",family="ipv4"}'), fig.peer_recv_queue, name);
     }
-    // The same lab, taken twice (proc and ss within one second, netlink on another day).
+    // The same lab, taken three times (proc, ss and netlink on different days).
     assert.deepEqual(socketFigures('lab-ss'), socketFigures('lab-proc'));
     assert.deepEqual(socketFigures('lab-netlink'), socketFigures('lab-proc'));
   });

@@ -96,7 +96,8 @@ describe('report', () => {
   });
 
   it('--format prometheus is what /metrics serves for the same input', async () => {
-    const r = await report('--input', `ss:${CAP}lab_ss_tanoemi.v61`, '--format', 'prometheus');
+    // The two real ss passes test/fixtures/bin/ss-lab replays to the daemon, as files.
+    const r = await report('--input', `ss:${CAP}lab_ss_main.v61`, '--input', `ss:${CAP}lab_ss_detail.v61`, '--state', 'fin-wait-1', '--format', 'prometheus');
     assert.equal(r.code, 0, r.stderr);
     const d = await startDaemon(['--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-lab', '--path.procfs', 'test/fixtures/lab-proc']);
     try {

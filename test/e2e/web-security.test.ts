@@ -17,7 +17,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { WebSecurity } from '../../src/http/security.ts';
 import { serverParts } from '../../src/http/server.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
-import { ROOT, startDaemon } from '../helpers/daemon.ts';
+import { BIN, ROOT, startDaemon } from '../helpers/daemon.ts';
 import { fakeProcPoller } from '../helpers/poller.ts';
 import { rec } from '../helpers/readers.ts';
 import { bcryptHash, httpsGet, makeCerts, type Certs } from '../helpers/tls.ts';
@@ -320,7 +320,7 @@ describe('logs', () => {
 describe('start-up errors: exit 2, the field named, no stack trace', () => {
   const start = (args: string[]) =>
     new Promise<{ code: number | null; err: string }>((resolve) => {
-      const child = execFile(process.execPath, ['--import', 'tsx', 'src/main.ts', '--web.listen-address', '127.0.0.1:0', ...args], { cwd: ROOT, timeout: 20_000 }, (_e, stdout, stderr) =>
+      const child = execFile(process.execPath, [BIN, '--web.listen-address', '127.0.0.1:0', ...args], { cwd: ROOT, timeout: 20_000 }, (_e, stdout, stderr) =>
         resolve({ code: child.exitCode, err: stdout + stderr }),
       );
     });

@@ -10,7 +10,7 @@ import { execFile, spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { listen } from '../../src/http/server.ts';
-import { ROOT } from '../helpers/daemon.ts';
+import { BIN, ROOT } from '../helpers/daemon.ts';
 import { createNetns, deleteNetns } from '../lab/lab.ts';
 
 const PORT = 19812;
@@ -29,7 +29,7 @@ async function inNetns(setup: string[][], check: (get: (host: string) => Promise
       const r = await run('ip', ['netns', 'exec', ns, ...cmd]);
       assert.equal(r.code, 0, `${cmd.join(' ')}: ${r.out}`);
     }
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', 'src/main.ts', '--web.listen-address', `:${PORT}`, '--source', 'proc'], {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, '--web.listen-address', `:${PORT}`, '--source', 'proc'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

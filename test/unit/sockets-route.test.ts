@@ -74,7 +74,7 @@ describe('/sockets', () => {
     t.mock.timers.tick(30_000);
     records.push(RECORDS[3]!); // 8000 bytes, new
     await poller.poll();
-    const app = buildApp({ registry: createRegistry({ view: poller, version: 't' }), view: poller, telemetryPath: '/metrics', version: 't', logger: silent });
+    const app = buildApp({ registry: createRegistry({ view: poller, version: 't' }), view: poller, telemetryPath: '/metrics', version: 't', logger: silent, sockets: true });
     const body = (await app.inject('/sockets?sort=age')).json<{ sockets: Array<{ state: string; sendQueue: number; ageSeconds: number }> }>();
     assert.deepEqual(body.sockets.map((s) => [s.state, s.sendQueue, s.ageSeconds]), [['fin_wait1', 7000, 60], ['fin_wait1', 9000, 30], ['fin_wait1', 8000, 0]]);
   });
