@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Exposition } from '../metrics/registry.ts';
 import type { SnapshotView } from '../snapshot.ts';
+import { acceptsGzip, gzipText } from './compression.ts';
 import type { WebSecurity } from './security.ts';
 import { DEFAULT_LIMITS } from './server.ts';
 import { escapeHtml, registerSocketsRoute } from './sockets.ts';
@@ -66,9 +67,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return reply.code(status).type('text/plain; charset=utf-8').send(`${status} ${message}\n`);
   });
 
-  app.get(telemetryPath, async (_req, reply) => {
+  app.get(telemetryPath, async (req, reply) => {
     const body = await registry.metrics();
-    return reply.type(registry.contentType).send(body);
+    reply.type(registry.contentType).header('vary', 'Accept-Encoding');
+    if (!acceptsGzip(req.headers['accept-encoding'])) return reply.send(body);
+    return reply.header('content-encoding', 'gzip').send(await gzipText(body));
   });
 
   if (options.sockets === true) registerSocketsRoute(app, view);
