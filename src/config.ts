@@ -10,7 +10,7 @@ import type { SourceMode } from './model.ts';
 /** Where `npm ci` (scripts/build-native.sh) puts the netlink helper, relative to this package. */
 export const DEFAULT_NETLINK_HELPER = fileURLToPath(new URL('../build/tcpstate-diag', import.meta.url));
 
-/** Hard cap on attributed ports: each adds 2 × 11 series. */
+/** Hard cap on attributed ports: each adds 15 series (9 states of tcpstate_port_sockets, 6 of tcpstate_port_send_queue_bytes). */
 export const MAX_PORTS = 50;
 
 /** 9812: in the exporter range, not taken on the Prometheus default-port allocation page. */
@@ -142,7 +142,7 @@ const fields = z.object({
         return z.NEVER;
       }
       if (new Set(ports).size > MAX_PORTS) {
-        ctx.addIssue({ code: 'custom', message: `--ports: at most ${MAX_PORTS} ports (each adds 22 series)` });
+        ctx.addIssue({ code: 'custom', message: `--ports: at most ${MAX_PORTS} ports (each adds 15 series)` });
         return z.NEVER;
       }
       return [...new Set(ports)];

@@ -14,6 +14,20 @@ import { TopN } from './topn.ts';
 export const PERSIST_STATES: readonly TcpState[] = ['established', 'fin_wait1', 'close_wait', 'last_ack', 'closing'];
 /** States whose time-in-state is tracked across polls. */
 export const TRACKED_STATE: TcpState = 'fin_wait1';
+/**
+ * The series budget of the per-port families (README "Per-port attribution, bounded"). A listening
+ * port's own series cover the states a server-side socket can be in: SYN-SENT is a client's state
+ * and CLOSE a socket bound but neither listening nor connected, so those count under "other".
+ */
+export const PORT_STATES: readonly TcpState[] = ['established', 'syn_recv', 'fin_wait1', 'fin_wait2', 'time_wait', 'close_wait', 'last_ack', 'listen', 'closing'];
+/**
+ * The states whose Send-Q can hold bytes on a server-side socket: data not yet acknowledged (a
+ * TCP Fast Open child in SYN-RECV may already have sent some), +1 for a queued FIN. FIN-WAIT-2 and
+ * TIME-WAIT have everything acknowledged; LISTEN's Send-Q is its backlog.
+ */
+export const PORT_BYTE_STATES: readonly TcpState[] = ['established', 'syn_recv', 'fin_wait1', 'close_wait', 'last_ack', 'closing'];
+const SERVER_STATES: ReadonlySet<TcpState> = new Set(PORT_STATES);
+
 /** Listening ports followed individually before folding into "other" (bounds memory on hosts with many listeners). */
 export const MAX_LISTENING_PORTS = 4096;
 
@@ -155,9 +169,10 @@ export class ForensicsCollector {
     }
 
     if (state === 'listen' && this.listening.size < MAX_LISTENING_PORTS) this.listening.add(r.localPort);
-    const port = this.attribute(r.localPort);
+    const server = SERVER_STATES.has(state);
+    const port = server ? this.attribute(r.localPort) : undefined;
     const i = STATE_INDEX.get(state)!;
-    const fig = port === undefined ? this.unresolvedFigures(r.localPort) : this.portFigures(port);
+    const fig = !server ? this.other : port === undefined ? this.unresolvedFigures(r.localPort) : this.portFigures(port);
     fig.sockets[i]!++;
     if (state !== 'listen') fig.bytes[i]! += r.sendQueue;
 

@@ -10,7 +10,7 @@
 // - self-health: none, or `source`.
 
 import type { Distribution } from '../aggregate/buckets.ts';
-import { PERSIST_STATES, TRACKED_STATE, type Forensics } from '../aggregate/forensics.ts';
+import { PERSIST_STATES, PORT_BYTE_STATES, PORT_STATES, TRACKED_STATE, type Forensics } from '../aggregate/forensics.ts';
 import type { FamilyTable, StateFigures } from '../aggregate/table.ts';
 import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type Family, type TcpState } from '../model.ts';
 import type { PollerStats, Snapshot } from '../snapshot.ts';
@@ -302,13 +302,15 @@ export const CATALOGUE: readonly MetricSpec[] = [
   },
   perPort(
     'tcpstate_port_sockets',
-    'Sockets per local listening port (server side) and state; port="other" holds client sockets and the ports beyond --ports.top or outside --ports.',
+    'Sockets per local listening port (server side) and state; port="other" holds client sockets (every state) and the ports beyond --ports.top or outside --ports.',
+    PORT_STATES,
     TCP_STATES,
     (x) => x.sockets,
   ),
   perPort(
     'tcpstate_port_send_queue_bytes',
-    'Send-Q bytes per local listening port and state (LISTEN excluded); port="other" as for tcpstate_port_sockets.',
+    'Send-Q bytes per local listening port for the states that can hold bytes; port="other" as for tcpstate_port_sockets (every state but LISTEN).',
+    PORT_BYTE_STATES,
     NOT_LISTEN,
     (x) => x.sendQueueBytes,
   ),
@@ -404,7 +406,14 @@ function stateDist(state: TcpState, d: Distribution | undefined): Array<[readonl
   return d === undefined ? [] : [[[state], d]];
 }
 
-function perPort(name: string, help: string, states: readonly TcpState[], pick: (x: { sockets: number; sendQueueBytes: number }) => number): MetricSpec {
+/** Per-port figures: `states` for each listening port, `otherStates` for port="other" (clients included). */
+function perPort(
+  name: string,
+  help: string,
+  states: readonly TcpState[],
+  otherStates: readonly TcpState[],
+  pick: (x: { sockets: number; sendQueueBytes: number }) => number,
+): MetricSpec {
   return {
     name,
     type: 'gauge',
@@ -414,7 +423,7 @@ function perPort(name: string, help: string, states: readonly TcpState[], pick: 
     samples: from(
       (snap) => snap.forensics,
       function* (f) {
-        for (const [port, figures] of f.ports) for (const state of states) yield s([port, state], pick(figures[state]));
+        for (const [port, figures] of f.ports) for (const state of port === 'other' ? otherStates : states) yield s([port, state], pick(figures[state]));
       },
     ),
   };

@@ -143,6 +143,14 @@ describe('ForensicsCollector: ports', () => {
     assert.equal(p.ports.get('443')!.listen.sockets, 1);
     assert.equal(p.ports.get('other')!.established.sockets, 1);
   });
+  it('SYN-SENT and CLOSE on a listening port are not server sockets: they count under "other"', () => {
+    const p = poll(
+      [listener(443), rec({ state: 'syn_sent', localPort: 443, remotePort: 80, sendQueue: 1 }), rec({ state: 'close', localPort: 443, remotePort: 0 })],
+      0,
+    );
+    assert.deepEqual([p.ports.get('443')!.syn_sent.sockets, p.ports.get('443')!.close.sockets], [0, 0]);
+    assert.deepEqual([p.ports.get('other')!.syn_sent.sockets, p.ports.get('other')!.syn_sent.sendQueueBytes, p.ports.get('other')!.close.sockets], [1, 1, 1]);
+  });
   it('uses the previous poll\'s listeners for sockets seen before their listener', () => {
     const p1 = poll([listener(443)], 0);
     const p2 = poll([fw1(1, 100)], 1000, p1);
