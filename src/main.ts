@@ -10,11 +10,11 @@ import { createRegistry } from './metrics/registry.ts';
 import { Poller } from './poller/poller.ts';
 import { liveSources } from './sources/live.ts';
 import { stopSignalHandler } from './shutdown.ts';
-import { VERSION } from './version.ts';
+import { REVISION, VERSION, VERSION_LINE } from './version.ts';
 
 function loadConfig(argv: readonly string[]): Config {
   try {
-    return parseConfig(argv, process.env, VERSION);
+    return parseConfig(argv, process.env, VERSION_LINE);
   } catch (e) {
     if (e instanceof CommanderError) process.exit(e.exitCode); // --help, --version, unknown flag
     if (e instanceof ConfigError) {
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     forensics: config.forensics,
     logger: logger.child({ component: 'poller' }),
   });
-  const registry = createRegistry({ view: poller, version: VERSION });
+  const registry = createRegistry({ view: poller, version: VERSION, revision: REVISION });
   const app = buildApp({
     registry,
     view: poller,
@@ -86,6 +86,7 @@ async function main(): Promise<void> {
   logger.info(
     {
       version: VERSION,
+      revision: REVISION,
       listen: address,
       tls: security.tls,
       basicAuth: (security.current()?.config.users.size ?? 0) > 0,

@@ -21,6 +21,8 @@ export interface ScrapeContext {
   readonly snapshot: Snapshot | undefined;
   readonly stats: PollerStats;
   readonly version: string;
+  /** The git commit of the build, or "unknown". */
+  readonly revision: string;
   readonly nowMs: number;
 }
 
@@ -191,9 +193,9 @@ export const CATALOGUE: readonly MetricSpec[] = [
     name: 'tcpstate_build_info',
     type: 'gauge',
     group: 'self',
-    help: 'A metric with a constant 1 labelled with the version of tcpstate-exporter and of Node.js.',
-    labels: ['version', 'nodejs'],
-    samples: (ctx) => [s([ctx.version, process.version], 1)],
+    help: 'A metric with a constant 1 labelled with the version and git revision of tcpstate-exporter and the version of Node.js.',
+    labels: ['version', 'revision', 'nodejs'],
+    samples: (ctx) => [s([ctx.version, ctx.revision, process.version], 1)],
   },
 
   // The socket table.

@@ -11,6 +11,8 @@ import { renderFamilies, type FamilyText } from './exposition.ts';
 export interface MetricsOptions {
   view: SnapshotView;
   version: string;
+  /** The git commit of the build (src/version.ts); "unknown" when not known. */
+  revision?: string;
   /** prom-client's process_* and nodejs_* metrics (on unless turned off). */
   defaultMetrics?: boolean;
 }
@@ -44,6 +46,7 @@ async function untypedFamily(metric: Metric): Promise<FamilyText> {
 
 export function createRegistry(options: MetricsOptions): Exposition {
   const { view, version } = options;
+  const revision = options.revision ?? 'unknown';
   const registry = new Registry();
   const deprecated: Metric[] = [];
   if (options.defaultMetrics !== false) {
@@ -61,7 +64,7 @@ export function createRegistry(options: MetricsOptions): Exposition {
     async metrics() {
       const defaults = options.defaultMetrics === false ? '' : await registry.metrics();
       const families: FamilyText[] = await Promise.all(deprecated.map(untypedFamily));
-      const ctx: ScrapeContext = { snapshot: view.snapshot(), stats: view.stats(), version, nowMs: Date.now() };
+      const ctx: ScrapeContext = { snapshot: view.snapshot(), stats: view.stats(), version, revision, nowMs: Date.now() };
       for (const m of CATALOGUE) families.push({ ...m, samples: m.samples(ctx) });
       const ours = renderFamilies(families);
       return defaults === '' ? ours : `${defaults}\n${ours}`;

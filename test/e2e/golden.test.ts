@@ -17,7 +17,7 @@ function normalise(body: string): string {
     .split('\n')
     .filter((l) => !/^(# (HELP|TYPE) )?(process_|nodejs_)/.test(l))
     .map((l) => l.replace(VOLATILE, (_m, name: string, labels: string | undefined) => `${name}${labels ?? ''} <volatile>`))
-    .map((l) => l.replace(/nodejs="v[^"]+"/, 'nodejs="<version>"'))
+    .map((l) => l.replace(/nodejs="v[^"]+"/, 'nodejs="<version>"').replace(/revision="[^"]+"/, 'revision="<revision>"'))
     .join('\n')
     .replace(/^\n+/, '')
     .replace(/\n{3,}/g, '\n\n');

@@ -33,7 +33,7 @@ describe('HTTP', () => {
     const { app } = setup();
     const res = await app.inject('/metrics');
     assert.equal(res.statusCode, 200);
-    assert.match(res.body, /^tcpstate_build_info\{version="9\.9\.9",nodejs="v\d+/m);
+    assert.match(res.body, /^tcpstate_build_info\{version="9\.9\.9",revision="unknown",nodejs="v\d+/m);
     assert.match(res.body, /^process_cpu_seconds_total /m);
     assert.doesNotMatch(res.body, /^tcpstate_sockets\{/m);
     await app.close();

@@ -69,7 +69,7 @@ describe('exposition', () => {
   it('parses back to the figures of the snapshot, every sample in a declared family, promtool clean', async () => {
     const { text, parsed } = await scrape(INCIDENT);
     const v = (series: string) => parsed.series.get(series);
-    assert.equal(v('tcpstate_build_info{version="1.2.3",nodejs="' + process.version + '"}'), 1);
+    assert.equal(v('tcpstate_build_info{version="1.2.3",revision="unknown",nodejs="' + process.version + '"}'), 1);
     assert.equal(v('tcpstate_sockets{state="fin_wait1",family="ipv4"}'), 5);
     assert.equal(v('tcpstate_sockets{state="established",family="ipv6"}'), 1);
     assert.equal(v('tcpstate_send_queue_bytes{state="fin_wait1",family="ipv4"}'), 15000);

@@ -1,0 +1,98 @@
+// The confinement of deploy/systemd/tcpstate-exporter.service, rebuilt without systemd as PID 1
+// (none on these machines) from the unit's own lines, so a test can run the exporter under it:
+//   SystemCallFilter= / SystemCallErrorNumber=  → a seccomp allow-list (test/helpers/seccomp-exec.py),
+//     the groups expanded by `systemd-analyze syscall-filter`, as systemd 252 expands them;
+//   RestrictAddressFamilies=                    → seccomp on socket()/socketpair();
+//   RestrictNamespaces=yes                      → seccomp on unshare/setns/clone(CLONE_NEW*)/clone3;
+//   MemoryDenyWriteExecute=yes (when asked)     → seccomp on mmap/mprotect/pkey_mprotect/shmat;
+//   DynamicUser=, CapabilityBoundingSet= (empty), NoNewPrivileges= → setpriv: an unused uid/gid,
+//     no supplementary groups, empty bounding/inheritable sets, no_new_privs;
+//   PrivateUsers=yes                            → unshare --user (only that uid mapped);
+//   ProtectSystem=strict, PrivateTmp=yes        → a private mount namespace: / read-only, /tmp a tmpfs.
+// Not rebuilt (see docs/deploy-hardening.md): ProtectProc/ProcSubset (hidepid needs a new procfs),
+// PrivateDevices, ProtectKernel*/ProtectClock/ProtectHostname/ProtectControlGroups (read-only or
+// absent paths and capability checks the exporter never reaches), LockPersonality.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { ROOT } from './daemon.ts';
+
+export const UNIT = `${ROOT}deploy/systemd/tcpstate-exporter.service`;
+const SECCOMP_EXEC = `${ROOT}test/helpers/seccomp-exec.py`;
+
+/** Values of one setting in the [Service] section, in order (a setting may repeat). */
+export function unitSettings(text: string, key: string): string[] {
+  const out: string[] = [];
+  let inService = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('[')) inService = line === '[Service]';
+    else if (inService && line.startsWith(`${key}=`)) out.push(line.slice(key.length + 1));
+  }
+  return out;
+}
+
+function expandGroup(name: string, seen = new Set<string>()): string[] {
+  if (!name.startsWith('@')) return [name];
+  if (seen.has(name)) return [];
+  seen.add(name);
+  const out = execFileSync('systemd-analyze', ['syscall-filter', name], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .flatMap((l) => expandGroup(l, seen));
+}
+
+/**
+ * The allow-list SystemCallFilter= lines make, read as systemd reads them: the first line decides
+ * allow-list (no ~) or deny-list; later lines add (no ~) or remove (~) names and groups.
+ */
+export function allowedSyscalls(lines: readonly string[]): Set<string> {
+  if (lines.length === 0 || lines[0]!.startsWith('~')) throw new Error('SystemCallFilter: expected an allow-list first');
+  const allowed = new Set<string>();
+  for (const line of lines) {
+    const deny = line.startsWith('~');
+    for (const item of (deny ? line.slice(1) : line).split(/\s+/).filter((x) => x !== '')) {
+      for (const call of expandGroup(item)) {
+        if (deny) allowed.delete(call);
+        else allowed.add(call);
+      }
+    }
+  }
+  return allowed;
+}
+
+export interface SandboxOptions {
+  /** The unit's text (default: the shipped unit). */
+  unit?: string;
+  /** Drop these system calls from the unit's allow-list (a control that the filter applies). */
+  without?: readonly string[];
+  /** Add MemoryDenyWriteExecute=yes's filter. */
+  denyWriteExecute?: boolean;
+  uid?: number;
+}
+
+/** A command line running `cmd` under the unit's confinement (needs root to set it up). */
+export function sandboxed(cmd: readonly string[], o: SandboxOptions = {}): string[] {
+  const unit = o.unit ?? readFileSync(UNIT, 'utf8');
+  const calls = allowedSyscalls(unitSettings(unit, 'SystemCallFilter'));
+  for (const c of o.without ?? []) calls.delete(c);
+  const errnoName = unitSettings(unit, 'SystemCallErrorNumber')[0] ?? 'EPERM';
+  const errnoValue = { EPERM: 1, EACCES: 13 }[errnoName];
+  if (errnoValue === undefined) throw new Error(`SystemCallErrorNumber=${errnoName}: not known to this helper`);
+  const families = unitSettings(unit, 'RestrictAddressFamilies').join(' ').split(/\s+/).filter((x) => x !== '');
+  const uid = String(o.uid ?? 65534);
+  const mounts = 'mount -o remount,bind,ro / && mount -t tmpfs -o mode=1777 tmpfs /tmp && exec "$@"';
+  return [
+    'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', mounts, 'sh',
+    'setpriv', '--reuid', uid, '--regid', uid, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
+    'unshare', '--user', '--map-current-user', '--',
+    '/usr/bin/python3', SECCOMP_EXEC, '--allow', [...calls].join(','), '--errno', String(errnoValue),
+    ...(families.length > 0 ? ['--families', families.join(',')] : []),
+    ...(unitSettings(unit, 'RestrictNamespaces').at(-1) === 'yes' ? ['--no-namespaces'] : []),
+    ...(o.denyWriteExecute === true ? ['--deny-wx'] : []),
+    '--', ...cmd,
+  ];
+}
