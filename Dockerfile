@@ -17,9 +17,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
-COPY scripts/build-native.sh ./scripts/
+COPY scripts/build-native.sh scripts/build-info.ts ./scripts/
 COPY native ./native
 COPY src ./src
+# The commit built (the context has no .git): --build-arg TCPSTATE_BUILD_REVISION=$(git rev-parse HEAD).
+# npm run build records it in dist/build-info.json, for --version and tcpstate_build_info.
+ARG TCPSTATE_BUILD_REVISION=unknown
 # npm ci's postinstall compiles native/tcpstate-diag.c into build/; here a failure is an error
 # (warnings are not: a newer compiler's new warning must not fail the image).
 RUN TCPSTATE_NATIVE_REQUIRED=1 npm ci --no-audit --no-fund \

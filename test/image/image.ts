@@ -22,6 +22,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const TAG = `localhost/tcpstate-exporter:test-${process.pid}`;
+/** The commit under test, passed to the build (the context has no .git) and expected in tcpstate_build_info. */
+const HEAD = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
 const figures: string[] = [];
 const t0 = performance.now();
 
@@ -121,7 +123,7 @@ describe('the image, built and run here', { timeout: 30 * 60_000 }, () => {
     const t = performance.now();
     execFileSync(
       'buildah',
-      ['build', '--isolation', 'chroot', '--pull=never', '--format', 'docker', '--quiet', ...caMount(), '-f', 'Dockerfile', '-t', TAG, '.'],
+      ['build', '--isolation', 'chroot', '--pull=never', '--format', 'docker', '--quiet', ...caMount(), '--build-arg', `TCPSTATE_BUILD_REVISION=${HEAD}`, '-f', 'Dockerfile', '-t', TAG, '.'],
       { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
     );
     figures.push(`build ${seconds(t)} s`);
@@ -232,6 +234,7 @@ describe('the image, built and run here', { timeout: 30 * 60_000 }, () => {
       assert.match(text, new RegExp(`^tcpstate_port_sockets\\{port="${labPort}",state="listen"\\} 1$`, 'm'), 'the listener this test opened');
       assert.match(text, new RegExp(`^tcpstate_port_sockets\\{port="${labPort}",state="established"\\} 1$`, 'm'), 'its accepted connection');
       assert.match(text, /^tcpstate_build_info\{[^}]*nodejs="v24\./m, 'on the Node.js of the base image');
+      assert.match(text, new RegExp(`^tcpstate_build_info\\{[^}]*revision="${HEAD}"`, 'm'), 'the commit, passed as a build argument');
       // The process tree under the init: the exporter, and under it the netlink helper.
       const children = (pid: number) =>
         readdirSync(`/proc/${pid}/task`).flatMap((t) =>
