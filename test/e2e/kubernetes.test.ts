@@ -15,7 +15,9 @@ import { DaemonSet } from 'kubernetes-models/apps/v1';
 import { PriorityClass } from 'kubernetes-models/scheduling.k8s.io/v1';
 import { Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments, stringify } from 'yaml';
+import bcrypt from 'bcryptjs';
 import { DEFAULT_CONFIG } from '../../prometheus/config.ts';
+import { parseWebConfig } from '../../src/http/web-config.ts';
 import { jobOf } from '../../prometheus/settings.ts';
 import { ROOT } from '../helpers/daemon.ts';
 
@@ -190,13 +192,17 @@ describe('Kubernetes manifests', () => {
     assert.equal(mount.readOnly, true);
     const file = pod.containers[0]!.env.find((e) => e.name === 'TCPSTATE_WEB_CONFIG_FILE')!.value!;
     assert.ok(file.startsWith(`${mount.mountPath}/`));
-    const webConfig = parse(Buffer.from(secret.data[file.slice(mount.mountPath.length + 1)]!, 'base64').toString()) as { basic_auth_users: Record<string, string> };
+    const webConfigText = Buffer.from(secret.data[file.slice(mount.mountPath.length + 1)]!, 'base64').toString();
+    const webConfig = parse(webConfigText) as { basic_auth_users: Record<string, string> };
+    // The exporter's own --web.config.file parser accepts it.
+    assert.doesNotThrow(() => parseWebConfig(webConfigText, mount.mountPath));
     const sm = one(overlay, 'ServiceMonitor') as unknown as { spec: { endpoints: Array<{ basicAuth: { username: { name: string; key: string }; password: { name: string; key: string } } }> } };
     const auth = sm.spec.endpoints[0]!.basicAuth;
     const creds = one(overlay, 'Secret', auth.username.name) as unknown as { data: Record<string, string> };
     const user = Buffer.from(creds.data[auth.username.key]!, 'base64').toString();
     assert.match(webConfig.basic_auth_users[user] ?? '', /^\$2[aby]\$\d\d\$/, 'the scrape user has a bcrypt hash in the web config');
-    assert.ok(creds.data[auth.password.key], 'password key present');
+    const password = Buffer.from(creds.data[auth.password.key]!, 'base64').toString();
+    assert.ok(bcrypt.compareSync(password, webConfig.basic_auth_users[user]!), 'the example password matches the example hash');
     // The deprecated base path is gone from the overlay's image: it names a registry.
     assert.match(JSON.stringify(ds), /registry\.example\.com\/observability\/tcpstate-exporter:0\.1\.0/);
   });
