@@ -6,10 +6,10 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ROOT } from '../helpers/daemon.ts';
+import { installRelease, type Installed } from '../helpers/release.ts';
 import { UNIT, allowedSyscalls, sandboxed, unitSettings } from '../helpers/unit-sandbox.ts';
 import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
 
@@ -49,23 +49,20 @@ describe('systemd unit: systemd-analyze security', () => {
 
 describe('systemd unit: the release tarball runs under its confinement', { timeout: 240_000 }, () => {
   let lab: Lab;
+  let rel: Installed;
   let install: string;
-  // Not under /tmp: the sandbox mounts a private /tmp (PrivateTmp=yes), as the unit does.
-  const work = mkdtempSync(`/var/tmp/tcpstate-unit-${process.pid}-`);
-  chmodSync(work, 0o755); // the unprivileged uid must reach the installation
 
   before(async () => {
     // The documented install path: a tarball unpacked where the unit's ExecStart points.
-    const tarball = execFileSync('sh', ['scripts/release-tarball.sh', join(work, 'out')], { cwd: ROOT, encoding: 'utf8' }).trim();
-    execFileSync('tar', ['-C', work, '-xzf', tarball]);
-    install = join(work, execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n')[0]!.replace(/\/$/, ''));
+    rel = installRelease();
+    install = rel.dir;
     await createNetns(NETNS);
     lab = await Lab.start({ finWait1: FW1, established: 3, timeWait: 0, netns: NETNS });
   });
   after(async () => {
     await lab?.stop();
     await deleteNetns(NETNS);
-    rmSync(work, { recursive: true, force: true });
+    rel?.remove();
   });
 
   /** Starts the installed daemon in the lab's namespace under the sandbox; resolves its log or rejects. */
