@@ -53,6 +53,12 @@ describe('npm run rules', () => {
     assert.match(f.stdout, /replacement: other\n/);
   });
 
+  it('the demo\'s settings file (demo/demo-rules.yaml) is valid and renders', () => {
+    const r = rules('--config', `${ROOT}demo/demo-rules.yaml`, '--format', 'rules', '--out', '-');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /tcpstate:fin_wait1_send_queue_bytes:sum > 65536 .*\n\s+for: 30s\n/);
+  });
+
   it('a JSON settings file works too', () => {
     const file = join(dir, 'mine.json');
     writeFileSync(file, JSON.stringify({ groupBy: ['cluster', 'instance'] }));
