@@ -21,8 +21,8 @@ export interface ScrapeContext {
   readonly snapshot: Snapshot | undefined;
   readonly stats: PollerStats;
   readonly version: string;
-  /** The git commit of the build, or "unknown". */
-  readonly revision: string;
+  /** The git commit of the build; "unknown" when absent. */
+  readonly revision?: string;
   readonly nowMs: number;
 }
 
@@ -195,7 +195,7 @@ export const CATALOGUE: readonly MetricSpec[] = [
     group: 'self',
     help: 'A metric with a constant 1 labelled with the version and git revision of tcpstate-exporter and the version of Node.js.',
     labels: ['version', 'revision', 'nodejs'],
-    samples: (ctx) => [s([ctx.version, ctx.revision, process.version], 1)],
+    samples: (ctx) => [s([ctx.version, ctx.revision ?? 'unknown', process.version], 1)],
   },
 
   // The socket table.
