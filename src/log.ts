@@ -17,3 +17,29 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Lo
   }
   return pino(options, pino.destination({ dest: 1, sync: false }));
 }
+
+/**
+ * Last resort: a rejection nobody handled or an exception nobody caught is a bug. It is logged
+ * as one line. A lost rejection leaves the daemon serving its last snapshot (the poll that lost
+ * it logs its own failure); after an uncaught exception the process state is unknown: exit 1.
+ */
+export function installLastResort(logger: Logger, exit: (code: number) => void = (code) => process.exit(code)): () => void {
+  const onRejection = (reason: unknown) => {
+    logger.error({ err: reason }, `bug: unhandled promise rejection: ${describe(reason)}`);
+  };
+  const onException = (err: unknown) => {
+    logger.fatal({ err }, `bug: uncaught exception, exiting: ${describe(err)}`);
+    logger.flush();
+    exit(1);
+  };
+  process.on('unhandledRejection', onRejection);
+  process.on('uncaughtException', onException);
+  return () => {
+    process.off('unhandledRejection', onRejection);
+    process.off('uncaughtException', onException);
+  };
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

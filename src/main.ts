@@ -5,7 +5,7 @@ import { buildApp } from './http/app.ts';
 import { WebSecurity } from './http/security.ts';
 import { listen, serverParts, shutdown as closeServer } from './http/server.ts';
 import { WebConfigError } from './http/web-config.ts';
-import { createLogger } from './log.ts';
+import { createLogger, installLastResort } from './log.ts';
 import { createRegistry } from './metrics/registry.ts';
 import { Poller } from './poller/poller.ts';
 import { liveSources } from './sources/live.ts';
@@ -28,6 +28,7 @@ function loadConfig(argv: readonly string[]): Config {
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2));
   const logger = createLogger(config);
+  installLastResort(logger);
   const httpLogger = logger.child({ component: 'http' });
   let security: WebSecurity;
   try {

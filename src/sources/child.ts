@@ -41,25 +41,38 @@ export async function runChild(run: ChildRun, consume: (chunk: string) => Promis
     env: { LC_ALL: 'C', COLUMNS: '200' },
     extendEnv: true,
   });
+  // The outcome is handled from the start: the child can be killed at its timeout while the
+  // loop below is still consuming its output, and a rejection nobody handles yet ends the process.
+  const outcome = subprocess.then(
+    () => undefined,
+    (e: unknown): Error => {
+      if (e instanceof ExecaError && e.timedOut) {
+        return new Error(`${programName(run)} killed after ${run.timeoutFlag}=${run.timeoutMs}ms`, { cause: e });
+      }
+      const raw: unknown = e instanceof ExecaError ? e.stderr : undefined;
+      return describeFailure(e, run, typeof raw === 'string' ? raw : '');
+    },
+  );
   lowerPriority(subprocess.pid);
-  let error: Error | undefined;
+  let consumerError: Error | undefined;
+  let streamError: Error | undefined;
   try {
     subprocess.stdout.setEncoding('utf8');
-    for await (const chunk of subprocess.stdout) await consume(chunk as string);
-  } catch (e) {
-    error = asError(e);
-  }
-  try {
-    await subprocess;
-  } catch (e) {
-    if (e instanceof ExecaError && e.timedOut) {
-      error = new Error(`${programName(run)} killed after ${run.timeoutFlag}=${run.timeoutMs}ms`, { cause: e });
-    } else {
-      const raw: unknown = e instanceof ExecaError ? e.stderr : undefined;
-      error = describeFailure(e, run, typeof raw === 'string' ? raw : '');
+    for await (const chunk of subprocess.stdout) {
+      try {
+        await consume(chunk as string);
+      } catch (e) {
+        consumerError = asError(e);
+        break;
+      }
     }
+  } catch (e) {
+    streamError = asError(e);
   }
-  return error;
+  // A consumer that gave up leaves the child's output without a reader: end the child now.
+  if (consumerError !== undefined) subprocess.kill('SIGKILL');
+  const failure = await outcome;
+  return consumerError ?? failure ?? streamError;
 }
 
 export interface ServerRun extends Program {

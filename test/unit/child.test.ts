@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { runChild } from '../../src/sources/child.ts';
+import { readSs } from '../../src/sources/ss.ts';
+
+const FIX = new URL('../fixtures/', import.meta.url).pathname;
+
+describe('a child killed at its timeout while still writing', () => {
+  // Node's default for an unhandled rejection is to end the process: the exporter crashed.
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  before(() => process.on('unhandledRejection', onUnhandled));
+  after(() => process.off('unhandledRejection', onUnhandled));
+
+  it('reports the timeout and leaves no rejection unhandled (slow consumer: output still flowing at the kill)', async () => {
+    const run = {
+      path: `${FIX}bin/ss-spew`,
+      args: [],
+      deadline: Date.now() + 150,
+      signal: new AbortController().signal,
+      pathFlag: '--ss.path',
+      timeoutFlag: '--ss.timeout',
+      timeoutMs: 150,
+      missingHint: 'install iproute2',
+    };
+    const error = await runChild(run, () => new Promise((r) => setTimeout(r, 5)));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.match(error?.message ?? '', /ss-spew killed after --ss\.timeout=150ms/);
+    assert.deepEqual(unhandled.map(String), []);
+  });
+
+  it('through the ss source, poll after poll', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await readSs({ path: `${FIX}bin/ss-spew`, timeoutMs: 100 }, new AbortController().signal);
+      assert.equal(r.up, false);
+      assert.match(r.error!.message, /killed after --ss\.timeout=100ms/);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(unhandled.map(String), []);
+  });
+});
