@@ -18,9 +18,13 @@
  * line naming a namespace file: that namespace, entered for the round only, so one helper serves
  * every namespace of a poll). A namespace that cannot be entered (gone: ENOENT; not allowed: EPERM,
  * EACCES) is not fatal: each output gets, instead of its two dumps, two NLMSG_ERROR messages
- * carrying the errno, and the next request is served. Each round: every spec is dumped at the same time by a child process
+ * carrying the errno, and the next request is served. Each round: every spec is dumped at the same time by a thread
  * of its own (the kernel's work spread over the CPUs), spec 0 to fd 1 (stdout), spec i to fd i+2
  * (fd 3, 4, ...). End of stdin ends the program.
+ *
+ * Threads, not forked processes: the exporter kills this program at its timeout, and forked
+ * children would outlive it, be reparented to PID 1 and, when the exporter is PID 1 (a container
+ * without an init), never be reaped: a zombie per child per timeout. Threads die with it.
  *
  * Exit status: 0 when every dump completed (one-shot) or stdin ended (--serve); 1 on a usage
  * error; 2 when the kernel or a system call failed (the reason is on stderr, and the output may
@@ -38,12 +42,12 @@
 #include <linux/sock_diag.h>
 #include <sched.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* The kernel fills each dump read with up to 32 KiB of messages (netlink_dump()). */
@@ -203,7 +207,22 @@ static int read_request(char *path, size_t cap) {
   return too_long ? -ENAMETOOLONG : 1;
 }
 
-/* --serve: one round per byte on stdin, every spec in a child process of its own. */
+/* One spec of a --serve round, dumped by a thread of its own. */
+struct round_job {
+  pthread_t thread;
+  int out;
+  unsigned long states, ext;
+  unsigned int seq;
+  int status;
+};
+
+static void *run_job(void *arg) {
+  struct round_job *job = arg;
+  job->status = dump_spec(job->out, job->states, job->ext, &job->seq);
+  return NULL;
+}
+
+/* --serve: one round per request line on stdin, every spec in a thread of its own. */
 static int serve(int dumps, const unsigned long *states, const unsigned long *exts) {
   for (int i = 1; i < dumps; i++) {
     if (fcntl(i + 2, F_GETFD) < 0) {
@@ -231,14 +250,12 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
         continue;
       }
     }
-    pid_t pids[64];
+    struct round_job jobs[64];
     for (int i = 0; i < dumps; i++) {
-      pids[i] = fork();
-      if (pids[i] < 0) return fail("fork", errno);
-      if (pids[i] == 0) {
-        unsigned int child_seq = seq + 2 * (unsigned int)i;
-        _exit(dump_spec(i == 0 ? STDOUT_FILENO : i + 2, states[i], exts[i], &child_seq));
-      }
+      jobs[i] = (struct round_job){.out = i == 0 ? STDOUT_FILENO : i + 2, .states = states[i], .ext = exts[i], .seq = seq + 2 * (unsigned int)i};
+      /* A new thread starts in the creating thread's network namespace (the round's). */
+      int err = pthread_create(&jobs[i].thread, NULL, run_job, &jobs[i]);
+      if (err != 0) return fail("pthread_create", err);
     }
     /* The round's dumpers took the namespace with them: the rest of this program goes home. */
     if (nspath[0] != '\0') {
@@ -248,13 +265,11 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
     seq += 2 * (unsigned int)dumps;
     int status = 0;
     for (int i = 0; i < dumps; i++) {
-      int ws;
-      while (waitpid(pids[i], &ws, 0) < 0) {
-        if (errno != EINTR) return fail("waitpid", errno);
-      }
-      if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) status = 2;
+      int err = pthread_join(jobs[i].thread, NULL);
+      if (err != 0) return fail("pthread_join", err);
+      if (jobs[i].status != 0) status = jobs[i].status;
     }
-    if (status != 0) return status; /* the child said why on stderr */
+    if (status != 0) return status; /* the thread said why on stderr */
   }
 }
 

@@ -15,7 +15,7 @@ if ! command -v "$cc" >/dev/null 2>&1; then
   exit 0
 fi
 mkdir -p build
-if ! "$cc" -O2 -Wall -Wextra -std=c11 -o "$out.tmp" native/tcpstate-diag.c; then
+if ! "$cc" -O2 -Wall -Wextra -std=c11 -pthread -o "$out.tmp" native/tcpstate-diag.c; then
   rm -f "$out.tmp"
   msg="compiling native/tcpstate-diag.c failed (needs libc6-dev / linux-libc-dev headers); --source auto will use ss"
   if [ "${TCPSTATE_NATIVE_REQUIRED:-0}" = 1 ]; then echo "build-native: $msg" >&2; exit 1; fi

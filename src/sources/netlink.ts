@@ -22,7 +22,7 @@ const hex = (n: number) => n.toString(16);
  * Two dumps, as with ss: every state but FIN-WAIT-1 with the bare inet_diag_msg (~100 bytes a
  * socket), and FIN-WAIT-1 alone (kernel-side filter) with tcp_info (backoff) and skmeminfo (the
  * memory the socket pins). Each covers IPv4 then IPv6. The helper runs them at the same time in
- * two processes: the kernel's work is most of a poll's cost, and two dumps share it over two
+ * two threads: the kernel's work is most of a poll's cost, and two dumps share it over two
  * CPUs (measured at 150 000 sockets: 80-90 ms instead of 140-150 ms one after the other).
  */
 export const NETLINK_DUMPS: readonly string[] = [
