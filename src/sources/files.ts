@@ -6,7 +6,7 @@ import { open } from 'node:fs/promises';
 import { FAMILIES, type Family, type ParseSink, type TcpState } from '../model.ts';
 import { InetDiagParser } from '../parsers/inet-diag.ts';
 import { SsParser } from '../parsers/ss.ts';
-import { LineSplitter, feedYielding } from './lines.ts';
+import { LineSplitter, TOO_LONG_REASON, feedYielding } from './lines.ts';
 import { readProcNetTcpFile } from './proc.ts';
 import { asError, type PollSources, type TableReader } from './source.ts';
 
@@ -57,7 +57,7 @@ function ssFile(path: string, state: TcpState | undefined): TableReader {
     families: FAMILIES,
     async read(sink: ParseSink, signal: AbortSignal) {
       const parser = new SsParser(sink, state === undefined ? {} : { state });
-      const splitter = new LineSplitter((l) => parser.line(l));
+      const splitter = new LineSplitter((l) => parser.line(l), (start) => sink.error(TOO_LONG_REASON, start));
       await stream(path, 'utf8', (s: string) => splitter.push(s), signal);
       splitter.end();
       parser.end();

@@ -1,15 +1,47 @@
 /**
- * Cuts a stream of text chunks into lines without holding more than one partial line.
- * A trailing '\r' is dropped so that captures copied through Windows tools still parse.
+ * Longest line kept, in characters. Real lines are far shorter (an `ss -tnoeim` socket with its
+ * continuation is ~700 characters, a /proc/net/tcp6 line 177): anything longer is garbage, and
+ * holding it would let one endless line grow the exporter's memory without bound.
+ */
+export const MAX_LINE = 65_536;
+
+/** How much of an over-long line is handed on for the log. */
+const TOO_LONG_KEPT = 200;
+
+/**
+ * Cuts a stream of text chunks into lines without holding more than one partial line, and never
+ * more than MAX_LINE characters of it: a longer line is dropped, reported once to `onTooLong`
+ * (with its beginning) and skipped up to its end. A trailing '\r' is dropped so that captures
+ * copied through Windows tools still parse.
  */
 export class LineSplitter {
   private rest = '';
+  /** Inside an over-long line: drop text up to the next newline. */
+  private skipping = false;
 
-  constructor(private readonly onLine: (line: string) => void) {}
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly onTooLong: (start: string) => void,
+    private readonly maxLine = MAX_LINE,
+  ) {}
+
+  /** Characters held for a line not yet complete (never more than the cap). */
+  get pending(): number {
+    return this.rest.length;
+  }
 
   push(chunk: string): void {
-    const text = this.rest === '' ? chunk : this.rest + chunk;
+    let text: string;
     let start = 0;
+    if (this.skipping) {
+      const nl = chunk.indexOf('\n');
+      if (nl < 0) return;
+      this.skipping = false;
+      text = chunk;
+      start = nl + 1;
+    } else {
+      text = this.rest === '' ? chunk : this.rest + chunk;
+    }
     let nl = text.indexOf('\n', start);
     while (nl >= 0) {
       this.emit(text, start, nl);
@@ -17,18 +49,28 @@ export class LineSplitter {
       nl = text.indexOf('\n', start);
     }
     this.rest = start === 0 ? text : text.slice(start);
+    if (this.rest.length > this.maxLine) {
+      this.onTooLong(this.rest.slice(0, TOO_LONG_KEPT));
+      this.rest = '';
+      this.skipping = true;
+    }
   }
 
   end(): void {
     if (this.rest !== '') this.emit(this.rest, 0, this.rest.length);
     this.rest = '';
+    this.skipping = false;
   }
 
   private emit(text: string, start: number, end: number): void {
     const e = end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end;
-    this.onLine(text.slice(start, e));
+    if (e - start > this.maxLine) this.onTooLong(text.slice(start, start + TOO_LONG_KEPT));
+    else this.onLine(text.slice(start, e));
   }
 }
+
+/** The parse-error reason of a line longer than MAX_LINE. */
+export const TOO_LONG_REASON = `line longer than ${MAX_LINE} characters (skipped)`;
 
 /** Input handed to a parser between two turns of the event loop (~300 lines or messages, about a millisecond). */
 const SLICE = 32_768;

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Family, ParseSink } from '../model.ts';
 import { ProcNetTcpParser } from '../parsers/proc-net-tcp.ts';
-import { LineSplitter, feedYielding } from './lines.ts';
+import { LineSplitter, TOO_LONG_REASON, feedYielding } from './lines.ts';
 import { Absent, asError, type TableReader } from './source.ts';
 
 const FILES: ReadonlyArray<{ file: string; family: Family; source: string }> = [
@@ -19,7 +19,7 @@ const FILES: ReadonlyArray<{ file: string; family: Family; source: string }> = [
  */
 export async function readProcNetTcpFile(path: string, family: Family, sink: ParseSink, signal: AbortSignal, absentIsQuiet = false): Promise<void> {
   const parser = new ProcNetTcpParser(sink, family);
-  const splitter = new LineSplitter((line) => parser.line(line));
+  const splitter = new LineSplitter((line) => parser.line(line), (start) => sink.error(TOO_LONG_REASON, start));
   try {
     // 64 KiB reads: the kernel fills each read() from its seq_file iterator.
     const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 65_536, signal });

@@ -1,10 +1,10 @@
 // The `ss` source: runs iproute2's ss (netlink inet_diag underneath) and parses its stdout as it
 // arrives.
 
-import { FAMILIES } from '../model.ts';
+import { FAMILIES, type ParseSink } from '../model.ts';
 import { SsParser } from '../parsers/ss.ts';
 import { runChild } from './child.ts';
-import { LineSplitter, feedYielding } from './lines.ts';
+import { LineSplitter, TOO_LONG_REASON, feedYielding } from './lines.ts';
 import type { TableReader } from './source.ts';
 
 /**
@@ -36,8 +36,8 @@ export function ssReader(options: SsSourceOptions): TableReader {
     async read(sink, signal) {
       const deadline = Date.now() + options.timeoutMs;
       const errors = await Promise.all([
-        runSs(SS_ARGS, new SsParser(sink), options, deadline, signal),
-        runSs(SS_DETAIL_ARGS, new SsParser(sink, { state: 'fin_wait1' }), options, deadline, signal),
+        runSs(SS_ARGS, new SsParser(sink), sink, options, deadline, signal),
+        runSs(SS_DETAIL_ARGS, new SsParser(sink, { state: 'fin_wait1' }), sink, options, deadline, signal),
       ]);
       const error = errors[0] ?? errors[1];
       if (error !== undefined) throw error;
@@ -49,11 +49,12 @@ export function ssReader(options: SsSourceOptions): TableReader {
 async function runSs(
   args: readonly string[],
   parser: SsParser,
+  sink: ParseSink,
   options: SsSourceOptions,
   deadline: number,
   signal: AbortSignal,
 ): Promise<Error | undefined> {
-  const splitter = new LineSplitter((line) => parser.line(line));
+  const splitter = new LineSplitter((line) => parser.line(line), (start) => sink.error(TOO_LONG_REASON, start));
   const run = {
     path: options.path,
     args,

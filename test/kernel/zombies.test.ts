@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { DEFAULT_NETLINK_HELPER } from '../../src/sources/netlink.ts';
+import { DEFAULT_NETLINK_HELPER } from '../../src/config.ts';
 
 const SCRIPT = new URL('../fixtures/pid1-helper-kills.ts', import.meta.url).pathname;
 

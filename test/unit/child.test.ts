@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runChild } from '../../src/sources/child.ts';
-import { readSs } from '../../src/sources/ss.ts';
+import { ssReader } from '../../src/sources/ss.ts';
+import { runReader } from '../helpers/readers.ts';
 
 const FIX = new URL('../fixtures/', import.meta.url).pathname;
 
@@ -31,7 +32,7 @@ describe('a child killed at its timeout while still writing', () => {
 
   it('through the ss source, poll after poll', async () => {
     for (let i = 0; i < 5; i++) {
-      const r = await readSs({ path: `${FIX}bin/ss-spew`, timeoutMs: 100 }, new AbortController().signal);
+      const r = await runReader(ssReader({ path: `${FIX}bin/ss-spew`, timeoutMs: 100 }), new AbortController().signal);
       assert.equal(r.up, false);
       assert.match(r.error!.message, /killed after --ss\.timeout=100ms/);
     }
