@@ -13,6 +13,7 @@
 // - extras in any order: `timer:(…)`, `users:((…))`, `uid:`, `ino:`, `sk:`, `cgroup:`, `v6only:`,
 //   shutdown markers, `mem:(r,w,f,t)` / `skmem:(r,rb,t,tb,f,w,o[,bl][,d])`, `backoff:N` (-i).
 
+import { isIP } from 'node:net';
 import { emptyRecord, type Family, type ParseSink, type SocketRecord, type TcpState } from '../model.ts';
 import { parseCount, tokenize } from './tokens.ts';
 import { parseSsTimer } from './ss-timer.ts';
@@ -101,9 +102,16 @@ export function parseSsEndpoint(text: string): Endpoint | undefined {
     if (host.charCodeAt(host.length - 1) !== 93 /* ] */) return undefined;
     host = host.slice(1, -1);
   }
-  if (host === '') return undefined;
+  if (host !== '*' && isIP(host) === 0 && !HOST_NAME.test(host)) return undefined;
   return { host, port };
 }
+
+/**
+ * A host name as ss prints it without -n (letters, digits, '.', '-', '_'; not all digits and dots,
+ * which would be a broken IPv4 address). Anything else (quotes, '$', spaces, escape sequences) is
+ * not an address, whatever a crafted capture claims: `report` prints endpoints.
+ */
+const HOST_NAME = /^(?![\d.]+$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 
 function parenInner(token: string, prefixLength: number): string | undefined {
   if (token.charCodeAt(prefixLength) !== 40 /* ( */ || !token.endsWith(')')) return undefined;

@@ -14,7 +14,7 @@ import { fileSources, type Input, type InputKind } from '../sources/files.ts';
 import { liveSources } from '../sources/live.ts';
 import type { PollSources } from '../sources/source.ts';
 import { timersShown, type ReportData } from './data.ts';
-import { explain } from './text.ts';
+import { explain, stripControl } from './text.ts';
 
 export type { ReportData } from './data.ts';
 
@@ -187,7 +187,7 @@ export async function runReport(argv: readonly string[], version: string): Promi
     return 0;
   } catch (e) {
     if (e instanceof ReportError || e instanceof ConfigError) {
-      process.stderr.write(`tcpstate-exporter report: ${e.message}\n`);
+      process.stderr.write(`tcpstate-exporter report: ${stripControl(e.message)}\n`);
       return 2;
     }
     throw e;

@@ -1,5 +1,6 @@
 // The plain-words report: what the socket table shows, what it means in kernel terms, what to do.
 
+import { isIP } from 'node:net';
 import type { Distribution } from '../aggregate/buckets.ts';
 import { FAMILIES, TCP_STATES, type TcpState } from '../model.ts';
 import { timersShown, type ReportData } from './data.ts';
@@ -103,10 +104,13 @@ export function explain(d: ReportData): string {
     const worst = f?.top.fin_wait1?.bySendQueue[0];
     if (worst !== undefined) {
       const host = worst.peer.replace(/^\[/, '').replace(/\]?:\d+$/, '');
-      const port = worst.local.replace(/^.*:/, '');
-      out.push(`Watch the worst peer (${worst.peer}, ${n(worst.sendQueue)} bytes queued):`);
-      out.push(`  tcpdump -ni any 'host ${host} and tcp port ${port}'`);
-      out.push('  (look for "win 0" from the peer and the probes answering it)');
+      const port = Number(worst.local.replace(/^.*:/, ''));
+      // Only an IP literal goes into a command line, and it goes quoted.
+      if (isIP(host) !== 0 && Number.isInteger(port)) {
+        out.push(`Watch the worst peer (${worst.peer}, ${n(worst.sendQueue)} bytes queued):`);
+        out.push(`  tcpdump -ni any ${shellQuote(`host ${host} and tcp port ${port}`)}`);
+        out.push('  (look for "win 0" from the peer and the probes answering it)');
+      }
     }
   }
   const k = s.kernel;
@@ -119,5 +123,20 @@ export function explain(d: ReportData): string {
     out.push(`TCP memory host-wide: ${bytes(k.memoryBytes)}; tcp_mem pressure ${bytes(k.memoryLimitBytes.pressure)}, max ${bytes(k.memoryLimitBytes.max)}.`);
   }
   if (d.parseErrors > 0) out.push(`(${n(d.parseErrors)} unparsable lines were skipped${d.firstParseError ? `; first: ${d.firstParseError.reason}` : ''}.)`);
-  return `${out.join('\n')}\n`;
+  return `${stripControl(out.join('\n'))}\n`;
+}
+
+/** One POSIX shell word: bare when it is plainly safe, else single-quoted. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_./:=@%+-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * Control characters (but newline), DEL, C1 controls and the bidirectional overrides become '?':
+ * a crafted capture or file name must not drive the terminal the report is read on.
+ */
+export function stripControl(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, '?');
 }
