@@ -13,9 +13,33 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Lo
     formatters: { level: (label: string) => ({ level: label }) },
   };
   if (config.logFormat === 'logfmt') {
-    return pino(options, pino.transport({ target: 'pino-logfmt', options: { flattenNested: true } }));
+    // pino-logfmt flattens plain objects but prints an Error or an array as "[object Object]".
+    const logfmt = { ...options, formatters: { ...options.formatters, log: logfmtValues } };
+    return pino(logfmt, pino.transport({ target: 'pino-logfmt', options: { flattenNested: true } }));
   }
   return pino(options, pino.destination({ dest: 1, sync: false }));
+}
+
+/** For logfmt: an Error becomes its message (and its causes'), an array its JSON text. */
+export function logfmtValues(obj: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (v instanceof Error) out[k] = errorText(v);
+    else if (Array.isArray(v)) out[k] = JSON.stringify(v, (_key, x: unknown) => (x instanceof Error ? errorText(x) : x));
+    else out[k] = v;
+  }
+  return out;
+}
+
+/** "message: cause's message: ..." without repeating a cause its parent's message already quotes. */
+export function errorText(e: Error): string {
+  let text = e.message;
+  let cause: unknown = e.cause;
+  for (let depth = 0; cause instanceof Error && depth < 5; depth++) {
+    if (!text.includes(cause.message)) text += `: ${cause.message}`;
+    cause = cause.cause;
+  }
+  return text;
 }
 
 /**

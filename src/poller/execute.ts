@@ -3,6 +3,7 @@
 // source could not parse, and logs a failure once (not every poll) and a recovery.
 
 import type { Logger } from 'pino';
+import { errorText } from '../log.ts';
 import type { ErrorSink } from '../model.ts';
 import { Absent, asError } from '../sources/source.ts';
 
@@ -43,6 +44,8 @@ export class SourceRunner {
   readonly parseErrorsTotal = new Map<string, number>();
   /** Last error logged per source, so a persistent failure logs once, not every poll. */
   private readonly lastError = new Map<string, string>();
+  /** First parse-error reason of each source's latest run ('' = none), so a change logs once. */
+  private readonly lastParseReason = new Map<string, string>();
 
   /** @param sources every source this runner will run, in the order their counters are listed */
   constructor(
@@ -82,11 +85,18 @@ export class SourceRunner {
   private account(r: SourceOutcome): void {
     const log = this.log.child({ source: r.source });
     this.parseErrorsTotal.set(r.source, (this.parseErrorsTotal.get(r.source) ?? 0) + r.parseErrors);
-    if (r.parseErrors > 0) log.warn({ parseErrors: r.parseErrors, first: r.firstParseError }, 'unparsable lines skipped');
+    const reason = r.parseErrors > 0 ? (r.firstParseError?.reason ?? '?') : '';
+    const previousReason = this.lastParseReason.get(r.source) ?? '';
+    this.lastParseReason.set(r.source, reason);
+    // Every poll counts them (tcpstate_parse_errors_total); the log says when they start or change.
+    if (r.parseErrors > 0 && reason !== previousReason) log.warn({ parseErrors: r.parseErrors, first: r.firstParseError }, `unparsable lines skipped: ${reason}`);
+    else if (r.parseErrors > 0) log.debug({ parseErrors: r.parseErrors }, 'unparsable lines skipped');
+    else if (previousReason !== '' && r.error === undefined) log.info('every line parses again');
     if (r.error !== undefined) {
-      const message = r.error.message;
+      // An operational failure, not a bug: one line with the cause (it names the flag), no stack.
+      const message = errorText(r.error);
       if (this.lastError.get(r.source) !== message) {
-        log.error({ err: r.error }, 'source failed');
+        log.error(`source down: ${message}`);
         this.lastError.set(r.source, message);
       }
     } else {

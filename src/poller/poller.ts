@@ -70,6 +70,8 @@ export class Poller implements SnapshotView {
   private readonly log: Logger;
   private pollsTotal = 0;
   private pollsSkippedTotal = 0;
+  /** Ticks skipped while the poll now running runs (logged when it starts and when it ends). */
+  private skippedThisPoll = 0;
   private untrackedTotal = 0;
   /** The attempt a chain of several last read the table with (a change is logged). */
   private chainAttempt: string | undefined;
@@ -116,7 +118,13 @@ export class Poller implements SnapshotView {
     if (this.abort.signal.aborted) return Promise.resolve();
     if (this.running !== undefined) {
       this.pollsSkippedTotal++;
-      this.log.warn({ pollsSkippedTotal: this.pollsSkippedTotal }, 'previous poll still running: tick skipped');
+      // One line when polls start falling behind and one when they catch up, not one per tick.
+      if (this.skippedThisPoll++ === 0) {
+        this.log.warn(
+          { pollsSkippedTotal: this.pollsSkippedTotal },
+          'a poll is still running at the next tick: ticks are skipped until it ends (a poll takes longer than --poll.interval; it is bounded by --ss.timeout)',
+        );
+      }
       return this.running;
     }
     this.running = this.runPoll()
@@ -124,6 +132,10 @@ export class Poller implements SnapshotView {
       .catch((err: unknown) => this.log.error({ err }, 'poll failed'))
       .finally(() => {
         this.running = undefined;
+        if (this.skippedThisPoll > 0) {
+          this.log.info({ pollsSkippedTotal: this.pollsSkippedTotal }, `the slow poll ended after ${this.skippedThisPoll} skipped ticks`);
+          this.skippedThisPoll = 0;
+        }
       });
     return this.running;
   }
@@ -205,7 +217,10 @@ export class Poller implements SnapshotView {
     for (const [i, a] of chain.entries()) {
       if (installed[i] || this.notInstalledLogged.has(a.name)) continue;
       this.notInstalledLogged.add(a.name);
-      this.log.info(`--source=auto: ${a.name} not installed (the netlink helper: npm run build:native needs gcc): skipped`);
+      const why = a.notInstalled ?? `${a.name} not installed`;
+      // A path someone set that is wrong is a mistake (warn); a helper never built is a choice (info).
+      if (why.startsWith('--')) this.log.warn(`--source=auto: ${why}: skipped`);
+      else this.log.info(`--source=auto: ${why}: skipped`);
     }
     return chain.filter((_, i) => installed[i]);
   }

@@ -1,6 +1,7 @@
 // The sources of a live host: the socket table from netlink, ss or /proc (--source), and the
 // kernel-wide files of the procfs mount.
 
+import { DEFAULT_NETLINK_HELPER } from '../config.ts';
 import type { SourceMode, TableSource } from '../model.ts';
 import { kernelReaders } from './kernel.ts';
 import { NetlinkHelper, netlinkReader, type NetlinkSourceOptions } from './netlink.ts';
@@ -23,7 +24,13 @@ export function liveSources(options: LiveOptions): PollSources {
   const names = options.mode === 'auto' ? AUTO_CHAIN : [options.mode];
   const netlink = names.includes('netlink') ? new NetlinkHelper(options.netlink) : undefined;
   const attempt = (name: TableSource): TableAttempt => {
-    if (name === 'netlink') return { name, readers: [netlinkReader(netlink!)], installed: () => netlink!.installed() };
+    if (name === 'netlink') {
+      const path = options.netlink.path;
+      // Only the default path means "never built"; a path someone set is a mistake to name.
+      const notInstalled =
+        path === DEFAULT_NETLINK_HELPER ? 'the netlink helper is not built (npm run build:native needs gcc)' : `--netlink.helper=${path} is missing or not executable`;
+      return { name, readers: [netlinkReader(netlink!)], installed: () => netlink!.installed(), notInstalled };
+    }
     if (name === 'ss') return { name, readers: [ssReader(options.ss)] };
     return { name, readers: procReaders(options.procfs) };
   };

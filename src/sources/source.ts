@@ -36,6 +36,8 @@ export interface TableAttempt {
   readonly inOrder?: boolean;
   /** When present and false, a chain of several attempts skips this one quietly (e.g. the netlink helper is not built). */
   installed?(): Promise<boolean>;
+  /** What the log says when it is not installed (naming the flag that sets its path). */
+  readonly notInstalled?: string;
 }
 
 /** What a poller reads: the socket table (the first attempt that works) and the kernel-wide figures. */

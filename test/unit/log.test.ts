@@ -26,3 +26,14 @@ describe('last-resort handlers', () => {
     assert.equal(r.stderr, '');
   });
 });
+
+describe('--log.format logfmt', () => {
+  it('prints errors and lists as text, never [object Object]', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', new URL('../fixtures/logfmt.ts', import.meta.url).pathname], { encoding: 'utf8', timeout: 20_000 });
+    const lines = r.stdout.split('\n').filter((l) => l !== '');
+    assert.equal(lines.length, 2, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout, /\[object Object\]/);
+    assert.match(lines[0]!, /level=error .*err="ss killed after --ss.timeout=200ms: Command timed out" msg="source down"/);
+    assert.match(lines[1]!, /level=debug .*sources="\[{\\"source\\":\\"ss\\",\\"up\\":true},{\\"source\\":\\"proc_tcp\\",\\"up\\":false}\]"/);
+  });
+});
