@@ -85,6 +85,17 @@ const duration = (flag: string) =>
     return ms;
   });
 
+/** Decimal digits only: an empty value (`--sockets.top=`) is an error, not 0. */
+const wholeNumber = (message: string, min: number, max: number) =>
+  z.string().transform((v, ctx) => {
+    const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!(n >= min && n <= max)) {
+      ctx.addIssue({ code: 'custom', message: `${message} (got "${v}")` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
 const fields = z.object({
     'web.listenAddress': z.string().transform((v, ctx) => {
       const colon = v.lastIndexOf(':');
@@ -129,11 +140,7 @@ const fields = z.object({
     'stuck.after': duration('--stuck.after'),
     /** --stuck-after, the spelling before --stuck.after (command line only). */
     stuckAfter: duration('--stuck-after').optional(),
-    'stuck.maxTracked': z.coerce
-      .number({ message: '--stuck.max-tracked must be a whole number' })
-      .int('--stuck.max-tracked must be a whole number')
-      .min(0, '--stuck.max-tracked must be >= 0')
-      .max(10_000_000, '--stuck.max-tracked must be <= 10000000'),
+    'stuck.maxTracked': wholeNumber('--stuck.max-tracked must be a whole number from 0 to 10000000', 0, 10_000_000),
     ports: z.string().transform((v, ctx) => {
       if (v.trim() === '') return undefined;
       const ports = v.split(',').map((p) => Number(p.trim()));
@@ -147,16 +154,8 @@ const fields = z.object({
       }
       return [...new Set(ports)];
     }),
-    'ports.top': z.coerce
-      .number({ message: `--ports.top must be a whole number from 0 to ${MAX_PORTS}` })
-      .int(`--ports.top must be a whole number from 0 to ${MAX_PORTS}`)
-      .min(0, `--ports.top must be a whole number from 0 to ${MAX_PORTS}`)
-      .max(MAX_PORTS, `--ports.top must be a whole number from 0 to ${MAX_PORTS}`),
-    'sockets.top': z.coerce
-      .number({ message: '--sockets.top must be a whole number from 0 to 10000' })
-      .int('--sockets.top must be a whole number from 0 to 10000')
-      .min(0, '--sockets.top must be a whole number from 0 to 10000')
-      .max(10_000, '--sockets.top must be a whole number from 0 to 10000'),
+    'ports.top': wholeNumber(`--ports.top must be a whole number from 0 to ${MAX_PORTS}`, 0, MAX_PORTS),
+    'sockets.top': wholeNumber('--sockets.top must be a whole number from 0 to 10000', 0, 10_000),
   });
 
 const schema = fields.transform((o, ctx): Config => {
@@ -252,7 +251,15 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, ver
   if (program.getOptionValueSource('stuck.after') === 'cli') delete raw.stuckAfter;
   const result = schema.safeParse(raw);
   if (!result.success) {
-    throw new ConfigError(`invalid configuration:\n${result.error.issues.map((i) => `  ${i.message}`).join('\n')}`);
+    const fromEnv = (message: string): string => {
+      // A value that came from the environment is fixed there: name the variable too.
+      for (const o of program.options) {
+        if (o.long === undefined || o.envVar === undefined || !message.startsWith(o.long)) continue;
+        if (program.getOptionValueSource(o.attributeName()) === 'env') return `${message} (set by ${o.envVar})`;
+      }
+      return message;
+    };
+    throw new ConfigError(`invalid configuration:\n${result.error.issues.map((i) => `  ${fromEnv(i.message)}`).join('\n')}`);
   }
   return result.data;
 }
@@ -283,6 +290,36 @@ export function checkDaemonFlags<K extends FlagKey>(raw: Record<string, unknown>
   const result = fields.pick(mask).safeParse(raw);
   if (!result.success) throw new ConfigError(`invalid flags:\n${result.error.issues.map((i) => `  ${i.message}`).join('\n')}`);
   return result.data;
+}
+
+/** TCPSTATE_* variables that are not settings (used by the build and the tests). */
+const OTHER_ENV = new Set(['TCPSTATE_NATIVE_REQUIRED', 'TCPSTATE_TEST_NETNS']);
+
+/**
+ * Warnings for TCPSTATE_* variables that set nothing (a typo is otherwise silently ignored),
+ * with the closest real name.
+ */
+export function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
+  const known = FLAGS.map((f) => f.env);
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('TCPSTATE_') || known.includes(name) || OTHER_ENV.has(name)) continue;
+    let best = known[0]!;
+    for (const k of known) if (editDistance(name, k) < editDistance(name, best)) best = k;
+    const hint = editDistance(name, best) <= 3 ? ` (did you mean ${best}?)` : '';
+    warnings.push(`environment variable ${name} is not a setting and is ignored${hint}`);
+  }
+  return warnings;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 export { CommanderError };

@@ -1,6 +1,8 @@
 // Composition root: config → logger → poller → metrics → HTTP, and the signal handling.
 
-import { ConfigError, parseConfig, CommanderError, type Config } from './config.ts';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, parseConfig, CommanderError, unknownEnvironment, type Config } from './config.ts';
 import { buildApp } from './http/app.ts';
 import { WebSecurity } from './http/security.ts';
 import { listen, serverParts, shutdown as closeServer } from './http/server.ts';
@@ -16,7 +18,8 @@ function loadConfig(argv: readonly string[]): Config {
   try {
     return parseConfig(argv, process.env, VERSION_LINE);
   } catch (e) {
-    if (e instanceof CommanderError) process.exit(e.exitCode); // --help, --version, unknown flag
+    // --help and --version exit 0; a usage error (unknown flag, missing value) 2, as a bad value.
+    if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
     if (e instanceof ConfigError) {
       process.stderr.write(`tcpstate-exporter: ${e.message}\n`);
       process.exit(2);
@@ -25,10 +28,23 @@ function loadConfig(argv: readonly string[]): Config {
   }
 }
 
+/** Every file the exporter reads is under --path.procfs: a wrong one is a setting to fix now. */
+function checkProcfs(procfs: string): void {
+  const net = join(procfs, 'net');
+  try {
+    readdirSync(net);
+  } catch (e) {
+    process.stderr.write(`tcpstate-exporter: invalid configuration:\n  --path.procfs=${procfs}: cannot read ${net} (${(e as NodeJS.ErrnoException).code ?? String(e)})\n`);
+    process.exit(2);
+  }
+}
+
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2));
+  checkProcfs(config.procfs);
   const logger = createLogger(config);
   installLastResort(logger);
+  for (const warning of unknownEnvironment(process.env)) logger.warn(warning);
   const httpLogger = logger.child({ component: 'http' });
   let security: WebSecurity;
   try {

@@ -79,11 +79,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.get('/healthz', async (_req, reply) => reply.type('text/plain; charset=utf-8').send('ok\n'));
 
   app.get('/readyz', async (_req, reply) => {
-    const ready = view.snapshot() !== undefined;
+    const snapshot = view.snapshot();
+    // Every source down is not a reading of this host: not ready (the next good poll makes it so).
+    const why =
+      snapshot === undefined ? 'no poll has completed yet' : snapshot.sources.some((s) => s.up) ? undefined : 'every source failed in the latest poll (see the log)';
     return reply
-      .code(ready ? 200 : 503)
+      .code(why === undefined ? 200 : 503)
       .type('text/plain; charset=utf-8')
-      .send(ready ? 'ready\n' : 'not ready: no poll has completed yet\n');
+      .send(why === undefined ? 'ready\n' : `not ready: ${why}\n`);
   });
 
   if (telemetryPath !== '/') {
@@ -97,7 +100,7 @@ persist (zero-window probe) timers and orphan memory.</p>
 <ul>
 <li><a href="${path}">${path}</a> &mdash; metrics</li>
 <li><a href="/healthz">/healthz</a> &mdash; liveness</li>
-<li><a href="/readyz">/readyz</a> &mdash; readiness (503 until the first poll has completed)</li>
+<li><a href="/readyz">/readyz</a> &mdash; readiness (503 until the first poll has completed, and while every source fails)</li>
 ${options.sockets === true ? '<li><a href="/sockets?state=fin_wait1">/sockets</a> &mdash; the worst sockets of the latest poll (JSON, or HTML in a browser)</li>\n' : ''}</ul>
 </body></html>
 `;

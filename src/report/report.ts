@@ -153,7 +153,7 @@ export async function runReport(argv: readonly string[], version: string): Promi
   try {
     program.parse([...argv], { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // --help 0; a usage error 2, as bad input
     throw e;
   }
   const o = program.opts<{ input?: string[]; state?: string; format: 'text' | 'json' | 'prometheus' }>();

@@ -90,7 +90,7 @@ describe('config', () => {
     rejects(['--ports', Array.from({ length: 51 }, (_, i) => i + 1).join(',')], /at most 50 ports/);
     rejects(['--ports.top', '51'], /--ports\.top must be a whole number from 0 to 50/);
     rejects(['--stuck-after', 'soon'], /--stuck-after/);
-    rejects(['--stuck.max-tracked', '-1'], /--stuck\.max-tracked must be >= 0/);
+    rejects(['--stuck.max-tracked', '-1'], /--stuck\.max-tracked must be a whole number from 0 to 10000000/);
     rejects(['--sockets.top', 'many'], /--sockets\.top/);
   });
   it('reports several bad settings at once', () => {
