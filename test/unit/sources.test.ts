@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -20,6 +20,7 @@ const signal = new AbortController().signal;
 /** A netlink helper whose first start runs `firstStart` (sh) instead; later starts replay the lab. */
 function helperFailingOnce(firstStart: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'tcpstate-netlink-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'netlink-helper');
   const marker = join(dir, 'started');
   writeFileSync(path, `#!/bin/sh\nif [ ! -e ${marker} ]; then touch ${marker}; ${firstStart}; fi\nexec ${FIX}bin/netlink-lab "$@"\n`);
