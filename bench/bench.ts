@@ -4,7 +4,7 @@
 // node_exporter's tcpstat/sockstat collectors, raw `ss -tan`, the raw netlink dump and a raw read of /proc/net/tcp.
 // Prints a table with ratios. Not a test: it asserts nothing, it measures.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -231,8 +231,36 @@ async function measureNodeExporter(): Promise<{ tcpstat: number; sockstat: numbe
 
 const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
 
+/**
+ * The bench builds up to a million sockets: by default in a network namespace of its own (this
+ * script re-runs itself there with BENCH_NETNS set), so the host's loopback, ports and socket
+ * tables are left alone. `--host` runs it on the host, as before. Orphans are counted host-wide by
+ * the kernel (tcp_max_orphans) wherever they live: the namespace is deleted at the end, and them with it.
+ */
+function inPrivateNetns(): void {
+  if (process.env.BENCH_NETNS !== undefined || process.argv.includes('--host')) return;
+  const netns = `tcpstate-bench-${process.pid}`;
+  process.stdout.write(`bench: in network namespace ${netns} (--host to run on this host instead)\n`);
+  execFileSync('ip', ['netns', 'add', netns]);
+  let status = 1;
+  try {
+    execFileSync('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up']);
+    const r = spawnSync('ip', ['netns', 'exec', netns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_NETNS: netns },
+    });
+    status = r.status ?? 1;
+  } finally {
+    execFileSync('ip', ['netns', 'del', netns]);
+  }
+  process.exit(status);
+}
+
 async function main(): Promise<void> {
-  if (process.getuid?.() === 0) {
+  inPrivateNetns();
+  // node_exporter is compared with when installed; installing it (the Debian package also enables
+  // a service on :9100) changes the host: only when asked.
+  if (process.argv.includes('--install-node-exporter')) {
     try {
       execFileSync('which', ['prometheus-node-exporter'], { stdio: 'ignore' });
     } catch {

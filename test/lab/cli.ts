@@ -26,6 +26,7 @@ interface Options {
   listenBacklog: number;
   basePort: number;
   netns: boolean;
+  host: boolean;
 }
 
 const opts = new Command('npm run lab --')
@@ -33,7 +34,8 @@ const opts = new Command('npm run lab --')
     'Creates orphaned FIN-WAIT-1 sockets stuck behind zero-window peers, idle ESTABLISHED pairs and TIME-WAIT\n' +
       'sockets on 127.0.0.1, and keeps them until Ctrl-C. The orphans die on their own about 5 minutes after\n' +
       'they were made (zero-window probe backoff, docs/runbook.md "Background"); run the lab again to renew them.\n' +
-      'The other failure modes are built on request, each on its own port (see docs/runbook.md for each alert).',
+      'The other failure modes are built on request, each on its own port (see docs/runbook.md for each alert).\n' +
+      "Where: --netns (a namespace of its own) or --host (this host's loopback); one is required.",
   )
   .option('--fin-wait1 <n>', 'orphaned FIN-WAIT-1 sockets (port P)', count, 200)
   .option('--established <n>', 'idle ESTABLISHED pairs (port P+1)', count, 50)
@@ -46,8 +48,20 @@ const opts = new Command('npm run lab --')
   .option('--listen-backlog <n>', 'backlog of the --listen-overflow listener', count, 4)
   .option('--base-port <port>', 'the first port P; the lab listens on P .. P+7', count, 17001)
   .option('--netns', 'build everything in a network namespace of its own (tcpstate-lab-PID), deleted on exit', false)
+  .option('--host', "build it on this host's own loopback: its orphans count against the host's tcp_max_orphans", false)
   .parse()
   .opts<Options>();
+
+// The lab changes the network it runs in: the host's only when asked to, in so many words.
+if (opts.netns === opts.host) {
+  process.stderr.write(
+    'npm run lab: say where to build the sockets (one of):\n' +
+      '  --netns  in a private network namespace (then run the exporter there: ip netns exec tcpstate-lab-PID npm start)\n' +
+      "  --host   on THIS HOST's loopback: hundreds of orphaned sockets that count against the host's\n" +
+      '           tcp_max_orphans and pin memory for ~5 minutes\n',
+  );
+  process.exit(2);
+}
 
 if (opts.synRecv > 0 && !opts.netns) {
   process.stderr.write('--syn-recv drops SYN-ACKs with an iptables rule: it only runs with --netns (a namespace of its own)\n');
