@@ -33,6 +33,8 @@ export interface Config {
   logFormat: 'json' | 'logfmt';
   source: SourceMode;
   pollIntervalMs: number;
+  /** --poll.timeout: every source and file read of one poll must be done by then. */
+  pollTimeoutMs: number;
   /** node-cron expression with a seconds field, firing every pollIntervalMs. */
   cronExpression: string;
   ssPath: string;
@@ -133,6 +135,7 @@ const fields = z.object({
     'log.format': z.enum(['json', 'logfmt'], { message: '--log.format must be json or logfmt' }),
     source: z.enum(['auto', 'netlink', 'ss', 'proc'], { message: '--source must be auto, netlink, ss or proc' }),
     'poll.interval': duration('--poll.interval'),
+    'poll.timeout': duration('--poll.timeout'),
     'ss.path': z.string().min(1, '--ss.path must not be empty'),
     'ss.timeout': duration('--ss.timeout'),
     'netlink.helper': z.string().min(1, '--netlink.helper must not be empty'),
@@ -179,6 +182,7 @@ const schema = fields.transform((o, ctx): Config => {
       logFormat: o['log.format'],
       source: o.source,
       pollIntervalMs: o['poll.interval'],
+      pollTimeoutMs: o['poll.timeout'],
       cronExpression,
       ssPath: o['ss.path'],
       ssTimeoutMs: o['ss.timeout'],
@@ -205,6 +209,7 @@ const FLAGS: ReadonlyArray<{ flag: string; env: string; def: string | undefined;
   { flag: '--log.format <format>', env: 'TCPSTATE_LOG_FORMAT', def: 'json', help: 'json or logfmt' },
   { flag: '--source <source>', env: 'TCPSTATE_SOURCE', def: 'auto', help: 'socket table source: auto (netlink when its helper is built, else ss, else /proc), netlink, ss, proc' },
   { flag: '--poll.interval <duration>', env: 'TCPSTATE_POLL_INTERVAL', def: '15s', help: 'how often to read the socket table (e.g. 5s, 15s, 1m)' },
+  { flag: '--poll.timeout <duration>', env: 'TCPSTATE_POLL_TIMEOUT', def: '30s', help: 'deadline of one poll: a source or file read still running then is reported down (a FIFO or a stalled mount under --path.procfs)' },
   { flag: '--ss.path <path>', env: 'TCPSTATE_SS_PATH', def: 'ss', help: 'the ss binary (iproute2)' },
   { flag: '--ss.timeout <duration>', env: 'TCPSTATE_SS_TIMEOUT', def: '10s', help: 'kill ss when its runs of a poll take longer than this (also the netlink helper\'s, without --netlink.timeout)' },
   { flag: '--netlink.helper <path>', env: 'TCPSTATE_NETLINK_HELPER', def: DEFAULT_NETLINK_HELPER, help: 'the tcpstate-diag binary built by npm ci (npm run build:native)' },

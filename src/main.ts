@@ -63,6 +63,7 @@ async function main(): Promise<void> {
       procfs: config.procfs,
     }),
     cronExpression: config.cronExpression,
+    timeoutMs: config.pollTimeoutMs,
     forensics: config.forensics,
     logger: logger.child({ component: 'poller' }),
   });
@@ -73,6 +74,8 @@ async function main(): Promise<void> {
     telemetryPath: config.telemetryPath,
     version: VERSION,
     logger: httpLogger,
+    // Three missed polls, each allowed its whole deadline: by then the figures are not the host's.
+    maxSnapshotAgeMs: 3 * (config.pollIntervalMs + config.pollTimeoutMs),
     onClose: () => poller.stop(),
     sockets: config.webSockets,
     security,

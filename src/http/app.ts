@@ -16,6 +16,11 @@ export interface AppOptions {
   telemetryPath: string;
   version: string;
   logger: FastifyBaseLogger;
+  /**
+   * /healthz fails once the latest snapshot (or, before the first, the start) is older than this:
+   * polls that hang leave figures that are no longer true. Without it /healthz is always 200.
+   */
+  maxSnapshotAgeMs?: number;
   /** Called when the server closes (the poller stops here). */
   onClose?: () => Promise<void>;
   /** Serve /sockets (peer addresses). Off unless asked for (--web.sockets). */
@@ -76,7 +81,20 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   if (options.sockets === true) registerSocketsRoute(app, view);
 
-  app.get('/healthz', async (_req, reply) => reply.type('text/plain; charset=utf-8').send('ok\n'));
+  const startedAtMs = Date.now();
+  app.get('/healthz', async (_req, reply) => {
+    const max = options.maxSnapshotAgeMs;
+    const taken = view.snapshot()?.takenAtMs;
+    const ageMs = Date.now() - (taken ?? startedAtMs);
+    if (max !== undefined && ageMs > max) {
+      const what = taken === undefined ? 'no poll has completed since the start' : 'the latest poll completed';
+      return reply
+        .code(503)
+        .type('text/plain; charset=utf-8')
+        .send(`unhealthy: ${what} ${Math.round(ageMs / 1000)} s ago (more than ${Math.round(max / 1000)} s: polls hang)\n`);
+    }
+    return reply.type('text/plain; charset=utf-8').send('ok\n');
+  });
 
   app.get('/readyz', async (_req, reply) => {
     const snapshot = view.snapshot();

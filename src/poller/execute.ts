@@ -55,18 +55,37 @@ export class SourceRunner {
     for (const s of sources) this.parseErrorsTotal.set(s, 0);
   }
 
-  /** Runs `read`, which counts what it reads in the tally it is given; its value, and the outcome. */
-  async execute<T>(source: string, read: (tally: Tally) => Promise<T>): Promise<{ outcome: SourceOutcome; value: T | undefined }> {
+  /**
+   * Runs `read`, which counts what it reads in the tally it is given; its value, and the outcome.
+   * When `deadline` aborts first, the source is down with the deadline's reason, whatever `read`
+   * is still waiting for (a FIFO, a stalled mount): the poll does not wait for it.
+   */
+  async execute<T>(source: string, read: (tally: Tally) => Promise<T>, deadline?: AbortSignal): Promise<{ outcome: SourceOutcome; value: T | undefined }> {
     const started = process.hrtime.bigint();
     const tally = new Tally();
     let value: T | undefined;
     let error: Error | undefined;
     let absent = false;
+    let stop: (() => void) | undefined;
     try {
-      value = await read(tally);
+      const reading = read(tally);
+      if (deadline === undefined) value = await reading;
+      else {
+        // A late settlement of the abandoned read must not go unhandled.
+        reading.catch(() => undefined);
+        const expired = new Promise<never>((_, reject) => {
+          const onAbort = () => reject(asError(deadline.reason));
+          if (deadline.aborted) onAbort();
+          deadline.addEventListener('abort', onAbort, { once: true });
+          stop = () => deadline.removeEventListener('abort', onAbort);
+        });
+        value = await Promise.race([reading, expired]);
+      }
     } catch (e) {
       if (e instanceof Absent) absent = true;
       else error = asError(e);
+    } finally {
+      stop?.();
     }
     const outcome: SourceOutcome = {
       source,

@@ -25,6 +25,11 @@ export interface PollerOptions {
   forensics?: ForensicsOptions;
   /** Count the peers of FIN-WAIT-1 sockets into snapshot.peers (the one-shot report does). */
   countPeers?: boolean;
+  /**
+   * Deadline of one poll (--poll.timeout): a source still running then is down, and the poll is
+   * published without waiting for it. Without it a poll waits for its slowest source.
+   */
+  timeoutMs?: number;
 }
 
 /** The aggregation of one attempt at the socket table. */
@@ -151,7 +156,14 @@ export class Poller implements SnapshotView {
 
   private async runPoll(): Promise<void> {
     const started = process.hrtime.bigint();
-    const [table, kernel] = await Promise.all([this.readTable(), this.readKernel()]);
+    const deadline = this.pollDeadline();
+    let table: TableResult;
+    let kernel: { outcomes: SourceOutcome[]; figures: KernelFigures };
+    try {
+      [table, kernel] = await Promise.all([this.readTable(deadline.signal), this.readKernel(deadline.signal)]);
+    } finally {
+      deadline.clear();
+    }
     if (this.abort.signal.aborted) return;
     const outcomes = [...table.outcomes, ...kernel.outcomes];
     this.pollsTotal++;
@@ -169,15 +181,31 @@ export class Poller implements SnapshotView {
     this.log.debug({ poll: this.pollsTotal, durationSeconds: snapshot.pollDurationSeconds, sources: snapshot.sources }, 'poll complete');
   }
 
+  /** This poll's signal: aborted at --poll.timeout (with a reason naming it) or at shutdown. */
+  private pollDeadline(): { signal: AbortSignal; clear: () => void } {
+    const timeoutMs = this.options.timeoutMs;
+    if (timeoutMs === undefined) return { signal: this.abort.signal, clear: () => undefined };
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`did not finish within --poll.timeout=${timeoutMs}ms: abandoned`)), timeoutMs);
+    const onStop = () => controller.abort(new Error('cancelled (shutting down)'));
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
+    return {
+      signal: controller.signal,
+      clear: () => {
+        clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', onStop);
+      },
+    };
+  }
+
   /** The socket table: the attempts in order until one works; the aggregation of that one. */
-  private async readTable(): Promise<TableResult> {
+  private async readTable(signal: AbortSignal): Promise<TableResult> {
     const chain = await this.installedChain();
-    const signal = this.abort.signal;
     const outcomes: SourceOutcome[] = [];
     for (let i = 0; i < chain.length; i++) {
       const attempt = chain[i]!;
       const agg = new Attempt(Date.now(), this.previous, this.options.forensics ?? DEFAULT_FORENSICS, this.options.countPeers === true);
-      const run = (reader: TableReader) => this.runner.execute(reader.source, (tally) => reader.read(agg.sink(tally), signal));
+      const run = (reader: TableReader) => this.runner.execute(reader.source, (tally) => reader.read(agg.sink(tally), signal), this.deadlineOf(signal));
       const got = [];
       if (attempt.inOrder === true) for (const reader of attempt.readers) got.push(await run(reader));
       else got.push(...(await Promise.all(attempt.readers.map(run))));
@@ -196,9 +224,14 @@ export class Poller implements SnapshotView {
     return { outcomes, table: Object.freeze({}), forensics: undefined, peers: undefined }; // an empty chain
   }
 
+  /** The signal the execute wrapper races a source against: only a poll deadline, never the bare shutdown signal. */
+  private deadlineOf(signal: AbortSignal): AbortSignal | undefined {
+    return this.options.timeoutMs === undefined ? undefined : signal;
+  }
+
   /** The kernel-wide sources, concurrently; the figures of those that could be read. */
-  private async readKernel(): Promise<{ outcomes: SourceOutcome[]; figures: KernelFigures }> {
-    const got = await Promise.all(this.options.sources.kernel.map((k) => this.runner.execute(k.source, (tally) => k.read(tally))));
+  private async readKernel(signal: AbortSignal): Promise<{ outcomes: SourceOutcome[]; figures: KernelFigures }> {
+    const got = await Promise.all(this.options.sources.kernel.map((k) => this.runner.execute(k.source, (tally) => k.read(tally), this.deadlineOf(signal))));
     const figures: KernelFigures = {};
     for (const { value } of got) {
       if (value === undefined) continue;

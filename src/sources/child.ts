@@ -40,7 +40,24 @@ export async function runChild(run: ChildRun, consume: (chunk: string) => Promis
     // Output is not localised, but keep the environment predictable.
     env: { LC_ALL: 'C', COLUMNS: '200' },
     extendEnv: true,
+    // A process group of its own, so that the deadline ends whatever it started too: a background
+    // process of an ss wrapper holding stdout would otherwise keep the poll waiting for EOF.
+    detached: true,
   });
+  let killedAtDeadline = false;
+  const killGroup = () => {
+    if (subprocess.pid === undefined) return;
+    try {
+      process.kill(-subprocess.pid, 'SIGKILL');
+    } catch {
+      // The group is gone already.
+    }
+  };
+  const deadline = setTimeout(() => {
+    killedAtDeadline = true;
+    killGroup();
+  }, Math.max(1, run.deadline - Date.now()));
+  run.signal.addEventListener('abort', killGroup, { once: true });
   // The outcome is handled from the start: the child can be killed at its timeout while the
   // loop below is still consuming its output, and a rejection nobody handles yet ends the process.
   const outcome = subprocess.then(
@@ -70,8 +87,18 @@ export async function runChild(run: ChildRun, consume: (chunk: string) => Promis
     streamError = asError(e);
   }
   // A consumer that gave up leaves the child's output without a reader: end the child now.
-  if (consumerError !== undefined) subprocess.kill('SIGKILL');
+  if (consumerError !== undefined) killGroup();
   const failure = await outcome;
+  clearTimeout(deadline);
+  run.signal.removeEventListener('abort', killGroup);
+  // What the child left running in its group has no reader any more either.
+  killGroup();
+  if (killedAtDeadline && consumerError === undefined) {
+    // Killed by the deadline, before execa's own timeout could say so; or it exited in time and
+    // something it started held its output open past the deadline.
+    const why = failure === undefined ? ' (a process it started held its output open)' : '';
+    return new Error(`${programName(run)} killed after ${run.timeoutFlag}=${run.timeoutMs}ms${why}`);
+  }
   return consumerError ?? failure ?? streamError;
 }
 

@@ -3,7 +3,7 @@
 // and the TcpExt counters of /proc/net/netstat (per netns). Pages are converted to bytes here,
 // with the host's real page size.
 
-import { readFile } from 'node:fs/promises';
+import { openRegularFile } from './open.ts';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import type { ErrorSink, KernelFigures } from '../model.ts';
@@ -17,9 +17,23 @@ function report(errors: ErrorSink, parsed: Errors): void {
   for (const e of parsed) errors.error(e.reason, e.line);
 }
 
+async function readBytes(path: string): Promise<Buffer> {
+  const file = await openRegularFile(path);
+  try {
+    return await file.readFile();
+  } finally {
+    await file.close();
+  }
+}
+
 async function readText(path: string): Promise<string> {
   try {
-    return await readFile(path, 'utf8');
+    const file = await openRegularFile(path);
+    try {
+      return await file.readFile('utf8');
+    } finally {
+      await file.close();
+    }
   } catch (e) {
     const err = asError(e);
     throw new Error(`reading ${path}: ${err.message}`, { cause: err });
@@ -35,7 +49,7 @@ export class PageSize {
   constructor(private readonly procfs: string) {}
 
   get(): Promise<number> {
-    this.cached ??= readFile(join(this.procfs, 'self', 'auxv')).then((buf) => {
+    this.cached ??= readBytes(join(this.procfs, 'self', 'auxv')).then((buf) => {
       const size = pageSizeFromAuxv(buf, process.arch.endsWith('64') ? 8 : 4, endianness() === 'LE');
       if (size === undefined) throw new Error('no AT_PAGESZ in self/auxv');
       return size;

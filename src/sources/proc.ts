@@ -1,9 +1,9 @@
 // The `proc` source: streams <procfs>/net/tcp and <procfs>/net/tcp6, each its own source.
 
-import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Family, ParseSink } from '../model.ts';
 import { ProcNetTcpParser } from '../parsers/proc-net-tcp.ts';
+import { openRegularFile } from './open.ts';
 import { LineSplitter, TOO_LONG_REASON, feedYielding } from './lines.ts';
 import { Absent, asError, type TableReader } from './source.ts';
 
@@ -22,7 +22,8 @@ export async function readProcNetTcpFile(path: string, family: Family, sink: Par
   const splitter = new LineSplitter((line) => parser.line(line), (start) => sink.error(TOO_LONG_REASON, start));
   try {
     // 64 KiB reads: the kernel fills each read() from its seq_file iterator.
-    const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 65_536, signal });
+    const file = await openRegularFile(path);
+    const stream = file.createReadStream({ encoding: 'utf8', highWaterMark: 65_536, signal });
     for await (const chunk of stream) await feedYielding((s) => splitter.push(s), chunk as string);
   } catch (e) {
     const err = asError(e);

@@ -12,7 +12,7 @@ describe('config', () => {
   it('has production defaults', () => {
     assert.deepEqual(parse([]), {
       listenHost: '', listenPort: DEFAULT_PORT, telemetryPath: '/metrics', webConfigFile: undefined, webSockets: false, procfs: '/proc', logLevel: 'info',
-      logFormat: 'json', source: 'auto', pollIntervalMs: 15000, cronExpression: '*/15 * * * * *', ssPath: 'ss', ssTimeoutMs: 10000,
+      logFormat: 'json', source: 'auto', pollIntervalMs: 15000, pollTimeoutMs: 30000, cronExpression: '*/15 * * * * *', ssPath: 'ss', ssTimeoutMs: 10000,
       netlinkHelper: DEFAULT_NETLINK_HELPER, netlinkTimeoutMs: 10000,
       forensics: { stuckAfterSeconds: 60, maxTracked: 100000, ports: undefined, topPorts: 10, topSockets: 100 },
     });
