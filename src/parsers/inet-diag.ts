@@ -81,6 +81,8 @@ export class InetDiagParser {
   private v6LastText = '';
   /** Dumps ended: one NLMSG_DONE per completed dump, one NLMSG_ERROR per failed one. */
   dumpsCompleted = 0;
+  /** Socket messages since the last end of a dump: more than 0 at the end of a stream = cut short. */
+  socketsSinceDumpEnd = 0;
   /**
    * The errno of the first dump that ended with NLMSG_ERROR instead of NLMSG_DONE, e.g. EPERM or
    * ENOENT from tcpstate-diag when a network namespace could not be entered (docs/netns.md).
@@ -144,11 +146,13 @@ export class InetDiagParser {
   private message(buf: Buffer, off: number, len: number): void {
     const type = this.u16(buf, off + 4);
     if (type === SOCK_DIAG_BY_FAMILY) {
+      this.socketsSinceDumpEnd++;
       this.socket(buf, off, len);
       return;
     }
     if (type === NLMSG_DONE) {
       this.dumpsCompleted++;
+      this.socketsSinceDumpEnd = 0;
       return;
     }
     if (type === NLMSG_NOOP) return;
@@ -159,6 +163,7 @@ export class InetDiagParser {
       const errno = -(this.u32(buf, off + NLMSG_HDRLEN) | 0);
       if (errno > 0) {
         this.dumpsCompleted++;
+        this.socketsSinceDumpEnd = 0;
         this.failedErrno ??= errno;
         return;
       }

@@ -58,9 +58,15 @@ export class SourceRunner {
   /**
    * Runs `read`, which counts what it reads in the tally it is given; its value, and the outcome.
    * When `deadline` aborts first, the source is down with the deadline's reason, whatever `read`
-   * is still waiting for (a FIFO, a stalled mount): the poll does not wait for it.
+   * is still waiting for (a FIFO, a stalled mount): the poll does not wait for it. With
+   * `records`, a socket-table source that delivered none but unparsable lines is down.
    */
-  async execute<T>(source: string, read: (tally: Tally) => Promise<T>, deadline?: AbortSignal): Promise<{ outcome: SourceOutcome; value: T | undefined }> {
+  async execute<T>(
+    source: string,
+    read: (tally: Tally) => Promise<T>,
+    deadline?: AbortSignal,
+    options: { records?: boolean } = {},
+  ): Promise<{ outcome: SourceOutcome; value: T | undefined }> {
     const started = process.hrtime.bigint();
     const tally = new Tally();
     let value: T | undefined;
@@ -86,6 +92,11 @@ export class SourceRunner {
       else error = asError(e);
     } finally {
       stop?.();
+    }
+    // Nothing recognised but lines that failed to parse: not a table (random bytes, another
+    // program's output), whatever the exit status said. Kernel-wide sources deliver no records.
+    if (error === undefined && !absent && options.records === true && tally.records === 0 && tally.parseErrors > 0) {
+      error = new Error(`no socket recognised: ${tally.parseErrors} unparsable lines (first: ${tally.firstParseError?.reason ?? '?'})`);
     }
     const outcome: SourceOutcome = {
       source,

@@ -205,7 +205,7 @@ export class Poller implements SnapshotView {
     for (let i = 0; i < chain.length; i++) {
       const attempt = chain[i]!;
       const agg = new Attempt(Date.now(), this.previous, this.options.forensics ?? DEFAULT_FORENSICS, this.options.countPeers === true);
-      const run = (reader: TableReader) => this.runner.execute(reader.source, (tally) => reader.read(agg.sink(tally), signal), this.deadlineOf(signal));
+      const run = (reader: TableReader) => this.runner.execute(reader.source, (tally) => reader.read(agg.sink(tally), signal), this.deadlineOf(signal), { records: true });
       const got = [];
       if (attempt.inOrder === true) for (const reader of attempt.readers) got.push(await run(reader));
       else got.push(...(await Promise.all(attempt.readers.map(run))));

@@ -49,12 +49,12 @@ export async function reportFromFiles(inputs: readonly Input[], state: TcpState 
   let firstParseError: ReportData['firstParseError'];
   outcomes.forEach((o, i) => {
     const input = inputs[i]!;
-    if (o.error !== undefined) throw new ReportError(o.error.message);
     if (o.records === 0 && o.parseErrors > 0) {
       throw new ReportError(
         `${input.path}: no socket recognised (${o.parseErrors} unparsable lines; first: ${o.firstParseError?.reason ?? '?'}). ${HINTS[input.kind]}`,
       );
     }
+    if (o.error !== undefined) throw new ReportError(o.error.message);
     parseErrors += o.parseErrors;
     firstParseError ??= o.firstParseError;
   });

@@ -51,6 +51,26 @@ async function stream<T extends string | Buffer>(path: string, encoding: 'utf8' 
   }
 }
 
+/**
+ * What a capture ends with, to tell a whole file from one cut short: a file copied off a host can
+ * be empty (the copy failed) or end mid-line (the copy was interrupted), and its figures are then
+ * not the host's. Text captures end with a newline (ss and the kernel both end every line).
+ */
+class Ending {
+  bytes = 0;
+  private last = '';
+  push(chunk: string): void {
+    if (chunk.length === 0) return;
+    this.bytes += chunk.length;
+    this.last = chunk[chunk.length - 1]!;
+  }
+  /** Throws, naming the file, when it is empty or does not end at a line's end. */
+  check(path: string): void {
+    if (this.bytes === 0) throw new Error(`${path} is empty`);
+    if (this.last !== '\n') throw new Error(`${path} ends in the middle of a line: the copy was cut short (its last line is not counted)`);
+  }
+}
+
 function ssFile(path: string, state: TcpState | undefined): TableReader {
   return {
     source: `ss:${path}`,
@@ -58,7 +78,9 @@ function ssFile(path: string, state: TcpState | undefined): TableReader {
     async read(sink: ParseSink, signal: AbortSignal) {
       const parser = new SsParser(sink, state === undefined ? {} : { state });
       const splitter = new LineSplitter((l) => parser.line(l), (start) => sink.error(TOO_LONG_REASON, start));
-      await stream(path, 'utf8', (s: string) => splitter.push(s), signal);
+      const ending = new Ending();
+      await stream(path, 'utf8', (s: string) => (ending.push(s), splitter.push(s)), signal);
+      ending.check(path);
       splitter.end();
       parser.end();
     },
@@ -71,16 +93,47 @@ function netlinkFile(path: string): TableReader {
     families: FAMILIES,
     async read(sink: ParseSink, signal: AbortSignal) {
       const parser = new InetDiagParser(sink);
-      await stream(path, undefined, (b: Buffer) => parser.push(b), signal);
+      let bytes = 0;
+      await stream(path, undefined, (b: Buffer) => ((bytes += b.length), parser.push(b)), signal);
       parser.end();
+      if (bytes === 0) throw new Error(`${path} is empty`);
+      // Every dump ends with NLMSG_DONE: sockets after the last one (or none at all) mean the
+      // file stops inside a dump, and the sockets after the cut are missing.
+      if (parser.dumpsCompleted === 0 || parser.socketsSinceDumpEnd > 0) {
+        throw new Error(`${path}: the dump has no end marker (NLMSG_DONE) after its last ${parser.socketsSinceDumpEnd} sockets: the file was cut short`);
+      }
     },
   };
 }
 
 async function procFile(path: string): Promise<TableReader> {
-  const family = procFamily(await readHead(path));
+  const head = await readHead(path);
+  if (head === '') throw new Error(`${path} is empty`);
+  const family = procFamily(head);
   if (family === undefined) throw new Error(`${path} does not look like /proc/net/tcp or tcp6`);
-  return { source: `proc:${path}`, families: [family], read: (sink, signal) => readProcNetTcpFile(path, family, sink, signal) };
+  return {
+    source: `proc:${path}`,
+    families: [family],
+    read: async (sink, signal) => {
+      await readProcNetTcpFile(path, family, sink, signal);
+      const tail = await readTail(path);
+      if (tail !== '\n') throw new Error(`${path} ends in the middle of a line: the copy was cut short (its last line is not counted)`);
+    },
+  };
+}
+
+/** The last byte of a file, as text ('' when empty). */
+async function readTail(path: string): Promise<string> {
+  const file = await open(path, 'r');
+  try {
+    const { size } = await file.stat();
+    if (size === 0) return '';
+    const buf = Buffer.alloc(1);
+    await file.read(buf, 0, 1, size - 1);
+    return buf.toString('latin1');
+  } finally {
+    await file.close();
+  }
 }
 
 /**
