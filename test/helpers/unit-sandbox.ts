@@ -14,11 +14,27 @@
 // absent paths and capability checks the exporter never reaches), LockPersonality.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { ROOT } from './daemon.ts';
 
 export const UNIT = `${ROOT}deploy/systemd/tcpstate-exporter.service`;
-const SECCOMP_EXEC = `${ROOT}test/helpers/seccomp-exec.py`;
+
+/**
+ * test/helpers/seccomp-exec.py, copied under /var/tmp: the sandbox mounts a tmpfs over /tmp
+ * (PrivateTmp=yes), which would hide the script when the checkout itself lives under /tmp.
+ */
+let seccompExec: string | undefined;
+function seccompExecPath(): string {
+  if (seccompExec !== undefined) return seccompExec;
+  const dir = mkdtempSync(`/var/tmp/tcpstate-seccomp-${process.pid}-`);
+  chmodSync(dir, 0o755);
+  const path = `${dir}/seccomp-exec.py`;
+  copyFileSync(`${ROOT}test/helpers/seccomp-exec.py`, path);
+  chmodSync(path, 0o644);
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  seccompExec = path;
+  return path;
+}
 
 /** Values of one setting in the [Service] section, in order (a setting may repeat). */
 export function unitSettings(text: string, key: string): string[] {
@@ -89,7 +105,7 @@ export function sandboxed(cmd: readonly string[], o: SandboxOptions = {}): strin
     'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', mounts, 'sh',
     'setpriv', '--reuid', uid, '--regid', uid, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
     'unshare', '--user', '--map-current-user', '--',
-    '/usr/bin/python3', SECCOMP_EXEC, '--allow', [...calls].join(','), '--errno', String(errnoValue),
+    '/usr/bin/python3', seccompExecPath(), '--allow', [...calls].join(','), '--errno', String(errnoValue),
     ...(families.length > 0 ? ['--families', families.join(',')] : []),
     ...(unitSettings(unit, 'RestrictNamespaces').at(-1) === 'yes' ? ['--no-namespaces'] : []),
     ...(o.denyWriteExecute === true ? ['--deny-wx'] : []),
