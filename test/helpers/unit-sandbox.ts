@@ -100,7 +100,9 @@ export function sandboxed(cmd: readonly string[], o: SandboxOptions = {}): strin
   if (errnoValue === undefined) throw new Error(`SystemCallErrorNumber=${errnoName}: not known to this helper`);
   const families = unitSettings(unit, 'RestrictAddressFamilies').join(' ').split(/\s+/).filter((x) => x !== '');
   const uid = String(o.uid ?? 65534);
-  const mounts = 'mount -o remount,bind,ro / && mount -t tmpfs -o mode=1777 tmpfs /tmp && exec "$@"';
+  // `cd /`: a system unit's working directory (WorkingDirectory= unset); the caller's may be hidden
+  // by the private /tmp (a checkout under /tmp), and a child spawned from a vanished cwd fails with ENOENT.
+  const mounts = 'mount -o remount,bind,ro / && mount -t tmpfs -o mode=1777 tmpfs /tmp && cd / && exec "$@"';
   return [
     'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', mounts, 'sh',
     'setpriv', '--reuid', uid, '--regid', uid, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
