@@ -5,6 +5,9 @@ import { setPriority } from 'node:os';
 import { execa, ExecaError } from 'execa';
 import { asError } from './source.ts';
 
+/** How much of a child's stderr is kept for its error message (the end: where a failure is said). */
+const STDERR_KEPT = 2000;
+
 /** Niceness of the children (a background job: the scrapes of the exporter come first). */
 const CHILD_NICE = 10;
 
@@ -32,8 +35,9 @@ export interface ChildRun extends Program {
 export async function runChild(run: ChildRun, consume: (chunk: string) => Promise<void> | void): Promise<Error | undefined> {
   const subprocess = execa(run.path, run.args, {
     stdin: 'ignore',
-    buffer: { stdout: false, stderr: true },
-    maxBuffer: { stderr: 16_384 },
+    // stderr is not buffered by execa (its maxBuffer would fail the run): ss under `ip netns exec`
+    // prints a warning per socket there while its table is complete. Only a tail is kept, below.
+    buffer: false,
     timeout: Math.max(1, run.deadline - Date.now()),
     cancelSignal: run.signal,
     forceKillAfterDelay: 1000,
@@ -43,6 +47,12 @@ export async function runChild(run: ChildRun, consume: (chunk: string) => Promis
     // A process group of its own, so that the deadline ends whatever it started too: a background
     // process of an ss wrapper holding stdout would otherwise keep the poll waiting for EOF.
     detached: true,
+  });
+  // The last words on stderr, for the error message if the child fails.
+  let stderrTail = '';
+  subprocess.stderr.setEncoding('utf8');
+  subprocess.stderr.on('data', (s: string) => {
+    stderrTail = (stderrTail + s).slice(-STDERR_KEPT);
   });
   let killedAtDeadline = false;
   const killGroup = () => {
@@ -66,8 +76,7 @@ export async function runChild(run: ChildRun, consume: (chunk: string) => Promis
       if (e instanceof ExecaError && e.timedOut) {
         return new Error(`${programName(run)} killed after ${run.timeoutFlag}=${run.timeoutMs}ms`, { cause: e });
       }
-      const raw: unknown = e instanceof ExecaError ? e.stderr : undefined;
-      return describeFailure(e, run, typeof raw === 'string' ? raw : '');
+      return describeFailure(e, run, stderrTail);
     },
   );
   lowerPriority(subprocess.pid);
@@ -166,6 +175,6 @@ function describeFailure(e: unknown, p: Program, stderr: string): Error {
   const name = programName(p);
   if (e.isCanceled) return new Error(`${name} cancelled (shutting down)`, { cause: e });
   if (e.code === 'ENOENT') return new Error(`${name} not found at ${p.pathFlag}=${p.path} (${p.missingHint})`, { cause: e });
-  const why = stderr.trim().slice(0, 500);
+  const why = stderr.trim().slice(-500);
   return new Error(`${e.shortMessage}${why === '' ? '' : `: ${why}`}`, { cause: e });
 }

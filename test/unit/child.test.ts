@@ -40,3 +40,14 @@ describe('a child killed at its timeout while still writing', () => {
     assert.deepEqual(unhandled.map(String), []);
   });
 });
+
+describe('a child that writes a lot on stderr', () => {
+  it('is read whole: ss under `ip netns exec` warns once per socket on stderr (> 16 KiB) while its table is complete', async () => {
+    const r = await runReader(ssReader({ path: `${FIX}bin/ss-cgroup-noise`, timeoutMs: 10_000 }), new AbortController().signal);
+    const clean = await runReader(ssReader({ path: `${FIX}bin/ss-v61`, timeoutMs: 10_000 }), new AbortController().signal);
+    assert.equal(r.error?.message, undefined);
+    assert.equal(r.up, true);
+    assert.ok(r.records > 0, 'records read');
+    assert.equal(r.records, clean.records);
+  });
+});
