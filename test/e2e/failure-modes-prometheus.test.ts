@@ -8,14 +8,13 @@
 // the lab built.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_CONFIG, DEFAULT_RUNBOOK_URL, type RulesConfig } from '../../prometheus/config.ts';
-import { renderRulesYaml, type AlertName } from '../../prometheus/rules.ts';
+import type { AlertName } from '../../prometheus/rules.ts';
 import { ROOT, startDaemon, type Daemon } from '../helpers/daemon.ts';
+import { startPrometheus, type Prometheus } from '../helpers/prometheus.ts';
 import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
 
 const NETNS = `tcpstate-fmprom-${process.pid}`;
@@ -69,14 +68,11 @@ function runbookSection(name: string): string {
 describe('real Prometheus: each stuck-state failure mode fires its alert', { timeout: 240_000 }, () => {
   let lab: Lab;
   let daemon: Daemon;
-  let prom: ChildProcess;
-  let promExit: Promise<number | null>;
-  let promLog = '';
-  const dir = mkdtempSync(join(tmpdir(), 'tcpstate-fmprom-'));
+  let prom: Prometheus;
 
   const api = async <T>(path: string): Promise<T> => {
-    const r = await lab.get(PROM_PORT, path);
-    assert.equal(r.status, 200, `${path}: ${r.status} ${r.body}\n${promLog.slice(-2000)}`);
+    const r = await prom.get(path);
+    assert.equal(r.status, 200, `${path}: ${r.status} ${r.body}\n${prom.logs().slice(-2000)}`);
     return JSON.parse(r.body) as T;
   };
 
@@ -84,49 +80,21 @@ describe('real Prometheus: each stuck-state failure mode fires its alert', { tim
     await createNetns(NETNS);
     lab = await Lab.start({ finWait1: 0, established: 0, timeWait: 0, ...N, netns: NETNS });
     daemon = await startDaemon(['--source', 'netlink', '--poll.interval', '1s'], { netns: NETNS, get: (port, path) => lab.get(port, path) });
-    writeFileSync(join(dir, 'tcpstate.rules.yml'), renderRulesYaml(TEST_CONFIG));
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      [
-        'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-        'rule_files: [tcpstate.rules.yml]',
-        'scrape_configs:',
-        '  - job_name: tcpstate',
-        `    static_configs: [{ targets: ['127.0.0.1:${daemon.port}'] }]`,
-        '',
-      ].join('\n'),
-    );
-    prom = spawn(
-      'ip',
-      [
-        'netns', 'exec', NETNS, 'prometheus',
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${PROM_PORT}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    prom.stdout!.setEncoding('utf8').on('data', (d: string) => (promLog += d));
-    prom.stderr!.setEncoding('utf8').on('data', (d: string) => (promLog += d));
-    promExit = new Promise((resolve) => prom.once('exit', resolve));
-    for (let i = 0; ; i++) {
-      const ready = await lab.get(PROM_PORT, '/-/ready');
-      if (ready.status === 200) break;
-      if (i > 150) throw new Error(`Prometheus not ready:\n${promLog}`);
-      await sleep(200);
-    }
+    prom = await startPrometheus({
+      port: PROM_PORT,
+      rules: TEST_CONFIG,
+      scrapeConfigs: ['  - job_name: tcpstate', `    static_configs: [{ targets: ['127.0.0.1:${daemon.port}'] }]`],
+      netns: NETNS,
+      get: (port, path) => lab.get(port, path),
+      tmpPrefix: 'tcpstate-fmprom-',
+    });
   });
 
   after(async () => {
-    if (prom !== undefined && prom.exitCode === null) {
-      prom.kill('SIGTERM');
-      const code = await promExit;
-      assert.equal(code, 0, `Prometheus exit code\n${promLog.slice(-2000)}`);
-    }
+    await prom?.stop();
     await daemon?.stop();
     await lab?.stop();
     await deleteNetns(NETNS);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('every failure-mode alert goes pending, then firing, with its labels and runbook link; its runbook section names the cause', async () => {

@@ -10,15 +10,13 @@
 // password is refused (its target is down with a 401).
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_CONFIG, DEFAULT_RUNBOOK_URL, type RulesConfig } from '../../prometheus/config.ts';
-import { renderRulesYaml } from '../../prometheus/rules.ts';
 import { ROOT, startDaemon, type Daemon } from '../helpers/daemon.ts';
 import { parseExposition } from '../helpers/exposition.ts';
+import { startPrometheus, type Prometheus } from '../helpers/prometheus.ts';
 import { bcryptHash, httpsGet, makeCerts, type Certs } from '../helpers/tls.ts';
 import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
 
@@ -40,16 +38,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 240_000 }, () => {
   let lab: Lab;
   let daemon: Daemon;
-  let prom: ChildProcess;
-  let promExit: Promise<number | null>;
-  let promLog = '';
+  let prom: Prometheus;
   let certs: Certs;
-  const dir = mkdtempSync(join(tmpdir(), 'tcpstate-prom-'));
   const PASSWORD = 'scrape-secret';
 
   const api = async (path: string): Promise<PromResult> => {
-    const res = await fetch(`http://127.0.0.1:${PROM_PORT}${path}`);
-    return (await res.json()) as PromResult;
+    return JSON.parse((await prom.get(path)).body) as PromResult;
   };
   const query = async (q: string) => api(`/api/v1/query?query=${encodeURIComponent(q)}`);
   const scalar = async (q: string): Promise<number | undefined> => {
@@ -77,13 +71,10 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
       },
     );
     assert.match(daemon.url, /^https:/);
-    writeFileSync(join(dir, 'tcpstate.rules.yml'), renderRulesYaml(TEST_CONFIG));
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      [
-        'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-        'rule_files: [tcpstate.rules.yml]',
-        'scrape_configs:',
+    prom = await startPrometheus({
+      port: PROM_PORT,
+      rules: TEST_CONFIG,
+      scrapeConfigs: [
         '  - job_name: tcpstate',
         '    scheme: https',
         `    tls_config: { ca_file: ${join(certs.dir, 'ca.crt')} }`,
@@ -93,39 +84,15 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
         '    scheme: https',
         `    tls_config: { ca_file: ${join(certs.dir, 'ca.crt')} }`,
         `    static_configs: [{ targets: ['127.0.0.1:${daemon.port}'] }]`,
-        '',
-      ].join('\n'),
-    );
-    prom = spawn(
-      'prometheus',
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${PROM_PORT}`,
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    prom.stdout!.setEncoding('utf8').on('data', (d: string) => (promLog += d));
-    prom.stderr!.setEncoding('utf8').on('data', (d: string) => (promLog += d));
-    promExit = new Promise((resolve) => prom.once('exit', resolve));
-    for (let i = 0; ; i++) {
-      const ready = await fetch(`http://127.0.0.1:${PROM_PORT}/-/ready`).catch(() => undefined);
-      if (ready?.status === 200) break;
-      if (i > 150) throw new Error(`Prometheus not ready:\n${promLog}`);
-      await sleep(200);
-    }
+    });
   });
 
   after(async () => {
-    if (prom !== undefined && prom.exitCode === null) {
-      prom.kill('SIGTERM');
-      const code = await promExit;
-      assert.equal(code, 0, `Prometheus exit code\n${promLog.slice(-2000)}`);
-    }
+    await prom?.stop();
     await daemon?.stop();
     await lab?.stop();
     await deleteNetns(NETNS);
-    rmSync(dir, { recursive: true, force: true });
     if (certs !== undefined) rmSync(certs.dir, { recursive: true, force: true });
   });
 
@@ -152,7 +119,7 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
       up = await scalar('up{job="tcpstate"}');
       if (up !== 1) await sleep(500);
     }
-    assert.equal(up, 1, promLog);
+    assert.equal(up, 1, prom.logs());
     const m = await lab.measure();
     let sockets: number | undefined;
     let bytes: number | undefined;
@@ -195,7 +162,7 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
     const stored = await query('count by (__name__) ({job="tcpstate"})');
     const inProm = new Set(stored.data.result.map((r) => r.metric.__name__));
     for (const n of names) assert.ok(inProm.has(n), `${n} exposed but not in Prometheus`);
-    const meta = (await (await fetch(`http://127.0.0.1:${PROM_PORT}/api/v1/metadata`)).json()) as { data: Record<string, Array<{ type: string }>> };
+    const meta = JSON.parse((await prom.get('/api/v1/metadata')).body) as { data: Record<string, Array<{ type: string }>> };
     // The text format's untyped is Prometheus' "unknown": never taken for a cumulative histogram.
     for (const n of ['tcpstate_state_age_seconds_bucket', 'tcpstate_state_age_seconds_count', 'tcpstate_persist_timer_seconds_bucket', 'nodejs_active_handles_total']) {
       assert.equal(meta.data[n]?.[0]?.type, 'unknown', n);
