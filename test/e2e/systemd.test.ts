@@ -9,9 +9,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ROOT } from '../helpers/daemon.ts';
-import { installRelease, type Installed } from '../helpers/release.ts';
+import { installReleaseWithLab, type InstalledWithLab } from '../helpers/release.ts';
 import { UNIT, allowedSyscalls, sandboxed, unitSettings } from '../helpers/unit-sandbox.ts';
-import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
+import type { Lab } from '../lab/lab.ts';
 
 const NETNS = `tcpstate-unit-${process.pid}`;
 const FW1 = 6;
@@ -48,21 +48,18 @@ describe('systemd unit: systemd-analyze security', () => {
 });
 
 describe('systemd unit: the release tarball runs under its confinement', { timeout: 240_000 }, () => {
+  let setup: InstalledWithLab;
   let lab: Lab;
-  let rel: Installed;
   let install: string;
 
   before(async () => {
     // The documented install path: a tarball unpacked where the unit's ExecStart points.
-    rel = installRelease();
-    install = rel.dir;
-    await createNetns(NETNS);
-    lab = await Lab.start({ finWait1: FW1, established: 3, timeWait: 0, netns: NETNS });
+    setup = await installReleaseWithLab(NETNS, FW1);
+    ({ lab } = setup);
+    install = setup.rel.dir;
   });
   after(async () => {
-    await lab?.stop();
-    await deleteNetns(NETNS);
-    rel?.remove();
+    await setup?.stop();
   });
 
   /** Starts the installed daemon in the lab's namespace under the sandbox; resolves its log or rejects. */

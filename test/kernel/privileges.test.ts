@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { installRelease, type Installed } from '../helpers/release.ts';
-import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
+import { installReleaseWithLab, type InstalledWithLab } from '../helpers/release.ts';
 
 const NETNS = `tcpstate-priv-${process.pid}`;
 const FW1 = 4;
@@ -42,24 +41,19 @@ function summary(r: Report) {
 }
 
 describe('privileges: what each source sees, by identity', { timeout: 300_000 }, () => {
-  let lab: Lab;
-  let rel: Installed;
+  let setup: InstalledWithLab;
   const table: string[] = [];
 
   before(async () => {
-    rel = installRelease();
-    await createNetns(NETNS);
-    lab = await Lab.start({ finWait1: FW1, established: 3, timeWait: 0, netns: NETNS });
+    setup = await installReleaseWithLab(NETNS, FW1);
   });
   after(async () => {
-    await lab?.stop();
-    await deleteNetns(NETNS);
-    rel?.remove();
+    await setup?.stop();
     process.stdout.write(`# privileges measured (kptr_restrict=${readFileSync('/proc/sys/kernel/kptr_restrict', 'utf8').trim()}):\n${table.map((l) => `# ${l}\n`).join('')}`);
   });
 
   const report = (prefix: string[], args: string[]): Report => {
-    const cmd = ['ip', 'netns', 'exec', NETNS, ...prefix, process.execPath, `${rel.dir}/dist/main.js`, 'report', '--format', 'json', ...args];
+    const cmd = ['ip', 'netns', 'exec', NETNS, ...prefix, process.execPath, `${setup.rel.dir}/dist/main.js`, 'report', '--format', 'json', ...args];
     return JSON.parse(execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as Report;
   };
 
