@@ -81,15 +81,22 @@ static int parse_hex(const char *text, char **end, unsigned long max, unsigned l
   return 0;
 }
 
+/* Zeroes a netlink message of len bytes (a struct whose first member is its struct nlmsghdr) and
+ * sets the header's length and type. */
+static void nl_init(void *msg, size_t len, unsigned short type) {
+  memset(msg, 0, len);
+  struct nlmsghdr *nlh = msg;
+  nlh->nlmsg_len = (unsigned int)len;
+  nlh->nlmsg_type = type;
+}
+
 /* One dump request and its answer, copied to out. Returns 0 or an exit status. */
 static int dump(int fd, int out, unsigned char family, unsigned int states, unsigned char ext, unsigned int seq, char *buf) {
   struct {
     struct nlmsghdr nlh;
     struct inet_diag_req_v2 req;
   } msg;
-  memset(&msg, 0, sizeof msg);
-  msg.nlh.nlmsg_len = sizeof msg;
-  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  nl_init(&msg, sizeof msg, SOCK_DIAG_BY_FAMILY);
   msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   msg.nlh.nlmsg_seq = seq;
   msg.req.sdiag_family = family;
@@ -172,9 +179,7 @@ static int netns_failed(int dumps, int err) {
     struct nlmsghdr nlh;
     struct nlmsgerr e;
   } msg;
-  memset(&msg, 0, sizeof msg);
-  msg.nlh.nlmsg_len = sizeof msg;
-  msg.nlh.nlmsg_type = NLMSG_ERROR;
+  nl_init(&msg, sizeof msg, NLMSG_ERROR);
   msg.e.error = -err;
   for (int i = 0; i < dumps; i++) {
     for (int f = 0; f < 2; f++) {
