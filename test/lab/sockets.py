@@ -144,6 +144,12 @@ def connect_pair(host, port, lst, rcvbuf=None):
     return c, p
 
 
+def listener_with_pairs(host, port, n, sndbuf=None, rcvbuf=None):
+    """A listener on port (backlog n + 16) and n (client, server) pairs connected to it."""
+    lst = listener(host, port, n + 16, sndbuf)
+    return lst, [connect_pair(host, port, lst, rcvbuf) for _ in range(n)]
+
+
 def fill(clients):
     """Writes until every client's send buffer and its peer's receive buffer are full."""
     written = [0] * len(clients)
@@ -234,10 +240,9 @@ def main():
     # CLOSE-WAIT leak: clients send i+1 bytes and half-close; the server never reads nor closes.
     close_wait = []
     if a.close_wait > 0:
-        l_cw = listener(a.host, a.base_port + 3, a.close_wait + 16)
+        l_cw, pairs_cw = listener_with_pairs(a.host, a.base_port + 3, a.close_wait)
         listeners += 1
-        for i in range(a.close_wait):
-            c, p = connect_pair(a.host, a.base_port + 3, l_cw)
+        for i, (c, p) in enumerate(pairs_cw):
             c.sendall(b"r" * (i + 1))
             c.shutdown(socket.SHUT_WR)
             close_wait.append((c, p, i + 1))
@@ -245,10 +250,9 @@ def main():
     # Orphaned FIN-WAIT-2: the server closes, the clients never do.
     fin_wait2 = []
     if a.fin_wait2 > 0:
-        l_fw2 = listener(a.host, a.base_port + 4, a.fin_wait2 + 16)
+        l_fw2, pairs_fw2 = listener_with_pairs(a.host, a.base_port + 4, a.fin_wait2)
         listeners += 1
-        for _ in range(a.fin_wait2):
-            c, p = connect_pair(a.host, a.base_port + 4, l_fw2)
+        for c, p in pairs_fw2:
             fin_wait2.append((c, p.getsockname()[1], c.getsockname()[1]))
             p.close()
     fin_wait2_made = time.monotonic()
@@ -257,9 +261,8 @@ def main():
     last_ack = []
     last_ack_written = []
     if a.last_ack > 0:
-        l_la = listener(a.host, a.base_port + 5, a.last_ack + 16, a.sndbuf)
+        l_la, pairs_la = listener_with_pairs(a.host, a.base_port + 5, a.last_ack, a.sndbuf, a.rcvbuf)
         listeners += 1
-        pairs_la = [connect_pair(a.host, a.base_port + 5, l_la, a.rcvbuf) for _ in range(a.last_ack)]
         for c, _ in pairs_la:
             c.shutdown(socket.SHUT_WR)
         time.sleep(0.1)
