@@ -14,31 +14,19 @@ unread data resets the orphans, so nothing outlives the bench).
 
 import argparse
 import errno
-import socket
+import os
 import sys
 import time
+
+# The socket lab's building blocks (listeners, connected pairs, TIME-WAIT), shared with the tests.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "lab"))
+from sockets import close_client_first, connect_pair, listener  # noqa: E402
 
 CHUNK = b"x" * 16384
 BATCH = 1000
 
 
-def listener(port, backlog, sndbuf=None):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if sndbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-    s.bind(("127.0.0.1", port))
-    s.listen(backlog)
-    return s
-
-
-def pair(lst, port, rcvbuf=None):
-    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if rcvbuf:
-        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    c.connect(("127.0.0.1", port))
-    s, _ = lst.accept()
-    return c, s
+HOST = "127.0.0.1"
 
 
 def fill(socks):
@@ -68,11 +56,11 @@ def main():
     a = ap.parse_args()
     keep = []
     if a.role == "fw1":
-        lst = listener(a.port, BATCH + 16, sndbuf=4096)
+        lst = listener(HOST, a.port, BATCH + 16, sndbuf=4096)
         done = 0
         while done < a.count:
             n = min(BATCH, a.count - done)
-            pairs = [pair(lst, a.port, rcvbuf=4096) for _ in range(n)]
+            pairs = [connect_pair(HOST, a.port, lst, rcvbuf=4096) for _ in range(n)]
             fill([s for _, s in pairs])
             time.sleep(0.05)
             for c, s in pairs:
@@ -81,22 +69,16 @@ def main():
             done += n
         keep.append(lst)
     elif a.role == "est":
-        lst = listener(a.port, BATCH + 16)
+        lst = listener(HOST, a.port, BATCH + 16)
         for _ in range(a.count // 2):
-            keep.extend(pair(lst, a.port))
+            keep.extend(connect_pair(HOST, a.port, lst))
         keep.append(lst)
     else:
-        lst = listener(a.port, BATCH + 16)
+        lst = listener(HOST, a.port, BATCH + 16)
         done = 0
         while done < a.count:
             n = min(BATCH, a.count - done)
-            pairs = [pair(lst, a.port) for _ in range(n)]
-            for c, _ in pairs:
-                c.close()
-            for _, s in pairs:
-                s.settimeout(5)
-                s.recv(1)
-                s.close()
+            close_client_first([connect_pair(HOST, a.port, lst) for _ in range(n)])
             done += n
         keep.append(lst)
     print(f"ready {a.count}", flush=True)

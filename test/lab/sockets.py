@@ -150,6 +150,16 @@ def listener_with_pairs(host, port, n, sndbuf=None, rcvbuf=None):
     return lst, [connect_pair(host, port, lst, rcvbuf) for _ in range(n)]
 
 
+def close_client_first(pairs):
+    """TIME-WAIT on the client side: each client closes first, its peer reads the EOF and closes too."""
+    for c, _ in pairs:
+        c.close()
+    for _, p in pairs:
+        p.settimeout(5)
+        p.recv(1)
+        p.close()
+
+
 def fill(clients):
     """Writes until every client's send buffer and its peer's receive buffer are full."""
     written = [0] * len(clients)
@@ -226,13 +236,7 @@ def main():
     established = [connect_pair(a.host, a.base_port + 1, l_est) for _ in range(a.established)]
 
     # TIME-WAIT: the client closes first; the peer sees EOF and closes too.
-    tw = [connect_pair(a.host, a.base_port + 2, l_tw) for _ in range(a.time_wait)]
-    for c, _ in tw:
-        c.close()
-    for _, p in tw:
-        p.settimeout(5)
-        p.recv(1)
-        p.close()
+    close_client_first([connect_pair(a.host, a.base_port + 2, l_tw) for _ in range(a.time_wait)])
     time_wait_made = time.monotonic()
     time.sleep(0.2)
     listeners = 3
