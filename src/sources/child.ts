@@ -44,6 +44,9 @@ export async function runChild(run: ChildRun, consume: (chunk: string) => Promis
     // Output is not localised, but keep the environment predictable.
     env: { LC_ALL: 'C', COLUMNS: '200' },
     extendEnv: true,
+    // Not the exporter's own working directory: an unprivileged exporter started from one it cannot
+    // enter (a root-only checkout, sudo -u) failed every spawn with EACCES. The children need none.
+    cwd: '/',
     // A process group of its own, so that the deadline ends whatever it started too: a background
     // process of an ss wrapper holding stdout would otherwise keep the poll waiting for EOF.
     detached: true,
@@ -138,6 +141,7 @@ export function startServer(run: ServerRun): Server {
     forceKillAfterDelay: 1000,
     env: { LC_ALL: 'C' },
     extendEnv: true,
+    cwd: '/',
   });
   lowerPriority(subprocess.pid);
   // The last words on stderr, for the error when it exits.

@@ -7,7 +7,9 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { installReleaseWithLab, type InstalledWithLab } from '../helpers/release.ts';
 
@@ -44,17 +46,21 @@ describe('privileges: what each source sees, by identity', { timeout: 300_000 },
   let setup: InstalledWithLab;
   const table: string[] = [];
 
+  const privateCwd = mkdtempSync(join(tmpdir(), `tcpstate-priv-cwd-${process.pid}-`)); // mode 0700
   before(async () => {
     setup = await installReleaseWithLab(NETNS, FW1);
   });
   after(async () => {
+    rmSync(privateCwd, { recursive: true, force: true });
     await setup?.stop();
     process.stdout.write(`# privileges measured (kptr_restrict=${readFileSync('/proc/sys/kernel/kptr_restrict', 'utf8').trim()}):\n${table.map((l) => `# ${l}\n`).join('')}`);
   });
 
   const report = (prefix: string[], args: string[]): Report => {
     const cmd = ['ip', 'netns', 'exec', NETNS, ...prefix, process.execPath, `${setup.rel.dir}/dist/main.js`, 'report', '--format', 'json', ...args];
-    return JSON.parse(execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as Report;
+    // Started from a directory only root may enter (a checkout under /root, as on a fresh machine):
+    // the unprivileged identities must still be able to run ss and the helper.
+    return JSON.parse(execFileSync(cmd[0]!, cmd.slice(1), { cwd: privateCwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as Report;
   };
 
   for (const source of ['netlink', 'ss', 'proc'] as const) {
