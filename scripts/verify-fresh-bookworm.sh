@@ -80,11 +80,13 @@ for _ in $(seq 900); do
   kill -0 "$first_pid" 2>/dev/null || break
   if curl -fsS http://127.0.0.1:9812/metrics 2>/dev/null | grep -E '^tcpstate_(source_up|build_info)'; then ok=1; break; fi
 done
-pkill -TERM -P "$first_pid" 2>/dev/null || true
-# the daemon inside: the node process whose cwd is the clone
-for p in $(pgrep -f 'tcpstate-exporter|src/main.ts|dist/main.js' || true); do
-  [ "$(readlink "/proc/$p/root" 2>/dev/null)" = "$root" ] && kill -TERM "$p" 2>/dev/null || true
+# the daemon inside: a descendant of the first command running the exporter (after pivot_root its
+# /proc/PID/root no longer names the root filesystem's path, so it is found by ancestry)
+descendants() { for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done; }
+for p in $(descendants "$first_pid"); do
+  tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q 'tcpstate-exporter.js' && kill -TERM "$p" 2>/dev/null || true
 done
+# (npm start, its shell and unshare then end by themselves: killing them first would orphan the daemon)
 wait "$first_pid" || true
 [ "$ok" = 1 ] || { echo "fresh-bookworm: FIRST COMMAND never served /metrics" >&2; exit 1; }
 echo "fresh-bookworm: first command served /metrics after $(($(date +%s) - t0)) s since start"
