@@ -2,6 +2,7 @@
 // for the exporter's lifetime. The only module that imports execa.
 
 import { setPriority } from 'node:os';
+import { resolve } from 'node:path';
 import { execa, ExecaError } from 'execa';
 import { asError } from './source.ts';
 
@@ -33,7 +34,7 @@ export interface ChildRun extends Program {
  * error, if the child or the consumer failed; never rejects.
  */
 export async function runChild(run: ChildRun, consume: (chunk: string) => Promise<void> | void): Promise<Error | undefined> {
-  const subprocess = execa(run.path, run.args, {
+  const subprocess = execa(programPath(run.path), run.args, {
     stdin: 'ignore',
     // stderr is not buffered by execa (its maxBuffer would fail the run): ss under `ip netns exec`
     // prints a warning per socket there while its table is complete. Only a tail is kept, below.
@@ -134,7 +135,7 @@ export interface Server {
 /** Starts a long-lived child (e.g. `tcpstate-diag --serve`). */
 export function startServer(run: ServerRun): Server {
   const pipes = Array.from({ length: run.extraOutputs }, () => 'pipe' as const);
-  const subprocess = execa(run.path, run.args, {
+  const subprocess = execa(programPath(run.path), run.args, {
     stdio: ['pipe', 'pipe', 'pipe', ...pipes],
     buffer: false,
     cancelSignal: run.signal,
@@ -158,6 +159,15 @@ export function startServer(run: ServerRun): Server {
   subprocess.stdin.on('error', () => undefined);
   const outputs = [subprocess.stdout, ...pipes.map((_, i) => subprocess.stdio[3 + i] as NodeJS.ReadableStream)];
   return { stdin: subprocess.stdin, outputs, exited, kill: () => subprocess.kill('SIGKILL') };
+}
+
+/**
+ * The program to run: a path with a slash is taken relative to the exporter's working directory,
+ * as the user typed it (--ss.path=./ss), since the child itself starts in `/`; a bare name is
+ * looked up in PATH.
+ */
+function programPath(path: string): string {
+  return path.includes('/') ? resolve(path) : path;
 }
 
 /** The child competes for the CPU with the exporter's event loop; let the loop (scrapes) win. */

@@ -51,3 +51,18 @@ describe('a child that writes a lot on stderr', () => {
     assert.equal(r.records, clean.records);
   });
 });
+
+describe('a program path relative to the working directory', () => {
+  it('runs from there although the child itself starts in /', async () => {
+    const rel = 'test/fixtures/bin/ss-v61';
+    const cwd = process.cwd();
+    process.chdir(new URL('../../', import.meta.url).pathname);
+    try {
+      const r = await runReader(ssReader({ path: rel, timeoutMs: 10_000 }), new AbortController().signal);
+      assert.equal(r.error?.message, undefined);
+      assert.ok(r.records > 0);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+});
