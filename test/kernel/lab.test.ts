@@ -85,7 +85,9 @@ describe('real kernel: lab in a network namespace', { timeout: 180_000 }, () => 
         assert.equal(v('tcpstate_orphan_send_queue_bytes{state="fin_wait1",family="ipv4"}'), sendq);
         assert.equal(v('tcpstate_timer_sockets{state="fin_wait1",timer="persist",family="ipv4"}'), N);
         const persistMax = v('tcpstate_persist_timer_max_seconds{state="fin_wait1",family="ipv4"}')!;
-        assert.ok(persistMax > 0 && persistMax <= 120, `persist max ${persistMax}`);
+        // The lab closed every orphan at once, so their persist timers fire together: read at that
+        // instant, every one is due and shows 0 (seen in CI, 1 run in ~10). Never above the 120 s cap.
+        assert.ok(persistMax >= 0 && persistMax <= 120, `persist max ${persistMax}`);
         // The zero-window peers are ESTABLISHED and hold the rest of the bytes, unread.
         assert.equal(v('tcpstate_recv_queue_bytes{state="established",family="ipv4"}'), x.peer_recv_queue);
         assert.equal(v('tcpstate_send_queue_bytes{state="established",family="ipv4"}'), 0);
