@@ -40,7 +40,11 @@ export class WebSecurity {
   private signature = '';
   /** HMAC key for the cache: entries do not hold passwords, and cannot be tested offline without it. */
   private readonly cacheKey = randomBytes(32);
-  private readonly cache = new Map<string, boolean>();
+  /**
+   * Outcomes by HMAC key, successes and failures apart: wrong passwords (anyone can send them) only
+   * ever evict other wrong passwords, never a scraper's verified entry; a hit refreshes its entry.
+   */
+  private readonly cache = { ok: new Set<string>(), denied: new Set<string>() };
   private bcryptQueue: Promise<unknown> = Promise.resolve();
   private waiting = 0;
   /** bcrypt comparisons run so far (the cache makes repeated scrapes cost none). */
@@ -129,7 +133,8 @@ export class WebSecurity {
     this.signature = this.sign();
     const wasInvalid = this.error !== undefined;
     this.error = undefined;
-    this.cache.clear();
+    this.cache.ok.clear();
+    this.cache.denied.clear();
     const limit = next.config.rateLimit;
     this.tokens = Math.min(this.tokens, limit?.burst ?? 0);
     if (next.tlsOptions !== undefined) for (const l of this.tlsListeners) l(next.tlsOptions);
@@ -183,8 +188,11 @@ export class WebSecurity {
     const known = hash !== undefined;
     const against = hash ?? DUMMY_HASH;
     const key = createHmac('sha256', this.cacheKey).update(creds.user).update('\0').update(against).update('\0').update(creds.password).digest('base64');
-    const cached = this.cache.get(key);
-    if (cached !== undefined) return cached && known ? 'ok' : 'denied';
+    if (this.cache.ok.has(key)) {
+      remember(this.cache.ok, key);
+      return known ? 'ok' : 'denied';
+    }
+    if (this.cache.denied.has(key)) return 'denied';
     if (this.waiting >= MAX_WAITING_VERIFICATIONS) return 'busy';
     this.waiting++;
     const run = this.bcryptQueue.then(() => {
@@ -201,10 +209,16 @@ export class WebSecurity {
       this.waiting--;
     }
     const ok = match && known;
-    if (this.cache.size >= AUTH_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(key, ok);
+    remember(ok ? this.cache.ok : this.cache.denied, key);
     return ok ? 'ok' : 'denied';
   }
+}
+
+/** Adds or refreshes `key` as the newest entry, dropping the oldest beyond AUTH_CACHE_SIZE. */
+function remember(set: Set<string>, key: string): void {
+  set.delete(key);
+  set.add(key);
+  if (set.size > AUTH_CACHE_SIZE) set.delete(set.values().next().value!);
 }
 
 /** `Basic base64(user:password)` → its parts, or undefined. */

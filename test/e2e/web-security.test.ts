@@ -121,6 +121,17 @@ describe('TLS + basic auth', () => {
     assert.equal(s.security.bcryptRuns, runs + 1);
   });
 
+  it('wrong passwords never evict a verified one: the scraper still needs no bcrypt after 101 of them', async () => {
+    const auth = { user: 'prometheus', password: PASSWORD };
+    assert.equal((await httpsGet(s.port, '/metrics', { ca: ca(), auth })).status, 200);
+    for (let i = 0; i <= 100; i++) {
+      assert.equal((await httpsGet(s.port, '/metrics', { ca: ca(), auth: { user: 'prometheus', password: `flood-${i}` } })).status, 401);
+    }
+    const runs = s.security.bcryptRuns;
+    assert.equal((await httpsGet(s.port, '/metrics', { ca: ca(), auth })).status, 200);
+    assert.equal(s.security.bcryptRuns, runs);
+  });
+
   it('plain HTTP to the TLS port gets no answer; the port still serves TLS', async () => {
     const plain = await new Promise<string>((resolve) => {
       const req = httpGet({ host: '127.0.0.1', port: s.port, path: '/metrics', agent: false, timeout: 3000 }, (res) => resolve(`answered ${res.statusCode}`));
