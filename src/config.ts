@@ -6,12 +6,19 @@ import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import type { ForensicsOptions } from './aggregate/forensics.ts';
 import type { SourceMode } from './model.ts';
+import { parseNetnsFlag, type NetnsSelection } from './netns/discover.ts';
 
 /** Where `npm ci` (scripts/build-native.sh) puts the netlink helper, relative to this package. */
 export const DEFAULT_NETLINK_HELPER = fileURLToPath(new URL('../build/tcpstate-diag', import.meta.url));
 
 /** Hard cap on attributed ports: each adds 15 series (9 states of tcpstate_port_sockets, 6 of tcpstate_port_send_queue_bytes). */
 export const MAX_PORTS = 50;
+
+/** --netns.max default: 20 namespaces × 176 socket-table series ≈ 3 500 series at most, beside the host's. */
+export const DEFAULT_NETNS_MAX = 20;
+
+/** Most namespaces --netns.max may give their own series (each adds 176 socket-table series). */
+export const MAX_NETNS = 1000;
 
 /** 9812: in the exporter range, not taken on the Prometheus default-port allocation page. */
 export const DEFAULT_PORT = 9812;
@@ -43,6 +50,10 @@ export interface Config {
   /** --netlink.timeout, else --ss.timeout (which governed the helper before the flag existed). */
   netlinkTimeoutMs: number;
   forensics: ForensicsOptions;
+  /** --netns: own (default), all, or a list of ip netns names and inodes. */
+  netns: NetnsSelection;
+  /** --netns.max: namespaces besides the host's with their own series. */
+  netnsMax: number;
 }
 
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -159,6 +170,15 @@ const fields = z.object({
     }),
     'ports.top': wholeNumber(`--ports.top must be a whole number from 0 to ${MAX_PORTS}`, 0, MAX_PORTS),
     'sockets.top': wholeNumber('--sockets.top must be a whole number from 0 to 10000', 0, 10_000),
+    netns: z.string().transform((v, ctx) => {
+      try {
+        return parseNetnsFlag(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
+    'netns.max': wholeNumber(`--netns.max must be a whole number from 0 to ${MAX_NETNS}`, 0, MAX_NETNS),
   });
 
 const schema = fields.transform((o, ctx): Config => {
@@ -195,6 +215,8 @@ const schema = fields.transform((o, ctx): Config => {
         topPorts: o['ports.top'],
         topSockets: o['sockets.top'],
       },
+      netns: o.netns,
+      netnsMax: o['netns.max'],
     };
   });
 
@@ -219,6 +241,8 @@ const FLAGS: ReadonlyArray<{ flag: string; env: string; def: string | undefined;
   { flag: '--ports <list>', env: 'TCPSTATE_PORTS', def: '', help: `listening ports to attribute sockets to, comma-separated (default: the top --ports.top by FIN-WAIT-1 bytes); at most ${MAX_PORTS}` },
   { flag: '--ports.top <k>', env: 'TCPSTATE_PORTS_TOP', def: '10', help: `without --ports, how many listening ports get their own series (0-${MAX_PORTS})` },
   { flag: '--sockets.top <n>', env: 'TCPSTATE_SOCKETS_TOP', def: '100', help: 'worst sockets kept per state for /sockets' },
+  { flag: '--netns <own|all|list>', env: 'TCPSTATE_NETNS', def: 'own', help: 'network namespaces to read: own (this process\'s), all (every one on the host: needs CAP_SYS_ADMIN and CAP_SYS_PTRACE, see docs/netns.md), or a comma-separated list of ip netns names and namespace inodes (own always included); other than own adds a netns label' },
+  { flag: '--netns.max <n>', env: 'TCPSTATE_NETNS_MAX', def: String(DEFAULT_NETNS_MAX), help: `with --netns other than own, how many namespaces besides the host's get their own series (most FIN-WAIT-1 bytes first); the rest are summed into netns="other" (0-${MAX_NETNS})` },
 ];
 
 export class ConfigError extends Error {}

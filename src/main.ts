@@ -9,6 +9,7 @@ import { listen, serverParts, shutdown as closeServer } from './http/server.ts';
 import { WebConfigError } from './http/web-config.ts';
 import { createLogger, installLastResort } from './log.ts';
 import { createRegistry } from './metrics/registry.ts';
+import { NetnsPoller } from './netns/poll.ts';
 import { Poller } from './poller/poller.ts';
 import { liveSources } from './sources/live.ts';
 import { stopSignalHandler } from './shutdown.ts';
@@ -55,13 +56,29 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const parts = serverParts(security, httpLogger);
+  const ss = { path: config.ssPath, timeoutMs: config.ssTimeoutMs };
+  const sources = liveSources({
+    mode: config.source,
+    netlink: { path: config.netlinkHelper, timeoutMs: config.netlinkTimeoutMs },
+    ss,
+    procfs: config.procfs,
+  });
+  const selection = config.netns;
+  const netns =
+    selection.mode === 'own'
+      ? undefined
+      : new NetnsPoller({
+          selection,
+          max: config.netnsMax,
+          procfs: config.procfs,
+          source: config.source,
+          ...(sources.netlink !== undefined && { netlink: sources.netlink }),
+          ss,
+          logger: logger.child({ component: 'netns' }),
+        });
   const poller = new Poller({
-    sources: liveSources({
-      mode: config.source,
-      netlink: { path: config.netlinkHelper, timeoutMs: config.netlinkTimeoutMs },
-      ss: { path: config.ssPath, timeoutMs: config.ssTimeoutMs },
-      procfs: config.procfs,
-    }),
+    sources,
+    ...(netns !== undefined && { netns }),
     cronExpression: config.cronExpression,
     timeoutMs: config.pollTimeoutMs,
     forensics: config.forensics,
@@ -115,6 +132,7 @@ async function main(): Promise<void> {
       source: config.source,
       pollIntervalMs: config.pollIntervalMs,
       procfs: config.procfs,
+      netns: selection.mode === 'list' ? [...selection.names, ...selection.inodes].join(',') : selection.mode,
     },
     'tcpstate-exporter started',
   );

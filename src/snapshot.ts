@@ -6,6 +6,7 @@ import type { Forensics } from './aggregate/forensics.ts';
 import type { Peers } from './aggregate/peers.ts';
 import type { SocketTable } from './aggregate/table.ts';
 import type { KernelFigures } from './model.ts';
+import type { NetnsSnapshot, UnreadableReason } from './netns/figures.ts';
 
 export type { SourceMode, TableSource } from './model.ts';
 
@@ -29,6 +30,11 @@ export interface Snapshot {
   readonly kernel: Readonly<KernelFigures>;
   /** Every source tried in this poll. */
   readonly sources: readonly SourceStatus[];
+  /**
+   * With --netns other than own: every namespace's table (the host's, the --netns.max kept, and
+   * "other"), and what could not be read. Absent with --netns=own (`table` is then the only one).
+   */
+  readonly netns?: NetnsSnapshot;
 }
 
 export interface PollerStats {
@@ -38,6 +44,8 @@ export interface PollerStats {
   readonly parseErrorsTotal: ReadonlyMap<string, number>;
   /** Cumulative FIN-WAIT-1 socket observations left untracked (--stuck.max-tracked reached). */
   readonly untrackedTotal: number;
+  /** With --netns other than own: namespaces not read since start, by reason. */
+  readonly netnsFailuresTotal?: Readonly<Record<UnreadableReason, number>>;
 }
 
 /** What the metrics, HTTP and report layers see of a poller. */

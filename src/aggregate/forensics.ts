@@ -83,6 +83,8 @@ export interface SocketSample {
   /** Seconds since first seen in this state (tracked states only). */
   ageSeconds: number | null;
   orphan: boolean;
+  /** The network namespace (inode) the socket was read in; absent with --netns=own. */
+  netns?: string;
 }
 
 export interface PortFigures {
@@ -142,6 +144,9 @@ export class ForensicsCollector {
   private readonly other = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
   private readonly topBySendQueue = new Map<TcpState, TopN<SocketSample>>();
   private readonly topByAge: TopN<SocketSample>;
+
+  /** The namespace the records now coming are read in (--netns other than own): set between namespaces. */
+  netns: string | undefined;
 
   constructor(private readonly ctx: PollContext) {
     for (const s of TCP_STATES) this.topBySendQueue.set(s, new TopN(ctx.options.topSockets));
@@ -271,6 +276,7 @@ export class ForensicsCollector {
       wmemQueued: r.wmemQueued ?? null,
       ageSeconds,
       orphan: isOrphan(r),
+      ...(this.netns !== undefined && { netns: this.netns }),
     };
     if (port === undefined) this.sampleLocalPort.set(s, r.localPort);
     return s;

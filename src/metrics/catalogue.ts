@@ -4,7 +4,8 @@
 //
 // Label sets (README "Metrics" says the same to users):
 // - socket-table families (the `table` group): `state`, then any kind label (`timer`), then
-//   `family`, one series per family the table source read;
+//   `family`, one series per family the table source read; with --netns other than own, then
+//   `netns` (the namespace's inode, or "other"): see labelsOf();
 // - forensics: `state` (the distributions and stuck counts), `port` + `state` per port;
 // - kernel-wide: none, or `level` / `family` / `reason`;
 // - self-health: none, or `source`.
@@ -14,6 +15,7 @@ import { PERSIST_STATES, PORT_BYTE_STATES, PORT_STATES, TRACKED_STATE, type Fore
 import type { FamilyTable, StateFigures } from '../aggregate/table.ts';
 import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type Family, type TcpState } from '../model.ts';
 import type { PollerStats, Snapshot } from '../snapshot.ts';
+import { UNREADABLE_REASONS } from '../netns/figures.ts';
 import { checkFamily, type MetricType, type Sample } from './exposition.ts';
 
 /** What one scrape reads. */
@@ -35,7 +37,21 @@ export interface MetricSpec {
   readonly group: MetricGroup;
   readonly help: string;
   readonly labels: readonly string[];
+  /** A socket-table family: gains a last label `netns` when the snapshot has several namespaces. */
+  readonly perNetns?: true;
+  /** Only exposed when --netns is not own (with own, not even its HELP: the exposition stays as before). */
+  readonly netnsOnly?: true;
   readonly samples: (ctx: ScrapeContext) => Iterable<Sample>;
+}
+
+/** Whether a family is part of this scrape's exposition. */
+export function exposed(m: MetricSpec, ctx: Pick<ScrapeContext, 'stats'>): boolean {
+  return m.netnsOnly !== true || ctx.stats.netnsFailuresTotal !== undefined;
+}
+
+/** The label names of a family in this scrape (`netns` appended to socket-table families with --netns other than own). */
+export function labelsOf(m: MetricSpec, ctx: Pick<ScrapeContext, 'snapshot'>): readonly string[] {
+  return m.perNetns === true && ctx.snapshot?.netns !== undefined ? [...m.labels, 'netns'] : m.labels;
 }
 
 type Kernel = Snapshot['kernel'];
@@ -52,10 +68,23 @@ function from<P>(pick: (snap: Snapshot) => P | undefined, gen: (p: P, ctx: Scrap
 
 // --- the socket table: {state[, kind], family} ----------------------------------------------
 
-function* familyTables(snap: Snapshot): Iterable<[Family, FamilyTable]> {
-  for (const family of FAMILIES) {
-    const t = snap.table[family];
-    if (t !== undefined) yield [family, t];
+/**
+ * Each family table of the snapshot, with the label values to append: none with --netns=own (the
+ * one table), else [netns] for every namespace the snapshot publishes (host, kept, "other").
+ */
+function* familyTables(snap: Snapshot): Iterable<[Family, FamilyTable, readonly string[]]> {
+  if (snap.netns === undefined) {
+    for (const family of FAMILIES) {
+      const t = snap.table[family];
+      if (t !== undefined) yield [family, t, []];
+    }
+    return;
+  }
+  for (const ns of snap.netns.namespaces) {
+    for (const family of FAMILIES) {
+      const t = ns.table[family];
+      if (t !== undefined) yield [family, t, [ns.netns]];
+    }
   }
 }
 
@@ -68,10 +97,11 @@ function table(name: string, help: string, states: Iterable<TcpState>, pick: (f:
     group: 'table',
     help,
     labels: ['state', 'family'],
+    perNetns: true,
     samples: from(
       (snap) => snap,
       function* (snap) {
-        for (const [family, t] of familyTables(snap)) for (const state of list) yield s([state, family], pick(t[state]));
+        for (const [family, t, ns] of familyTables(snap)) for (const state of list) yield s([state, family, ...ns], pick(t[state]));
       },
     ),
   };
@@ -218,11 +248,12 @@ export const CATALOGUE: readonly MetricSpec[] = [
     group: 'table',
     help: 'Sockets with a pending timer per state, timer kind (retransmit, keepalive, timewait, persist = zero-window probe) and family.',
     labels: ['state', 'timer', 'family'],
+    perNetns: true,
     samples: from(
       (snap) => snap,
       function* (snap) {
-        for (const [family, t] of familyTables(snap)) {
-          for (const state of TCP_STATES) for (const timer of TIMER_KINDS) yield s([state, timer, family], t[state].timers[timer]);
+        for (const [family, t, ns] of familyTables(snap)) {
+          for (const state of TCP_STATES) for (const timer of TIMER_KINDS) yield s([state, timer, family, ...ns], t[state].timers[timer]);
         }
       },
     ),
@@ -245,6 +276,82 @@ export const CATALOGUE: readonly MetricSpec[] = [
     PERSIST_STATES,
     (f) => f.persistMaxSeconds,
   ),
+
+  // Network namespaces (--netns other than own; absent with own).
+  {
+    name: 'tcpstate_netns_info',
+    netnsOnly: true,
+    type: 'gauge',
+    group: 'table',
+    help: 'A constant 1 per network namespace with its own netns series (the host\'s first): its ip netns name(s), the process it was found through (pid, comm), and the container ID and Kubernetes pod UID of that process\'s cgroup; empty when unknown. Join on pod_uid with kube_pod_info{uid}.',
+    labels: ['netns', 'name', 'pid', 'comm', 'container_id', 'pod_uid'],
+    samples: from(
+      (snap) => snap.netns,
+      function* (n) {
+        for (const ns of n.namespaces) if (ns.info !== undefined) yield s([ns.netns, ns.info.name, ns.info.pid, ns.info.comm, ns.info.containerId, ns.info.podUid], 1);
+      },
+    ),
+  },
+  {
+    name: 'tcpstate_netns_selected_namespaces',
+    netnsOnly: true,
+    type: 'gauge',
+    group: 'table',
+    help: 'Network namespaces --netns selected in the latest poll, the exporter\'s own included.',
+    labels: [],
+    samples: from(
+      (snap) => snap.netns,
+      (n) => [s([], n.selected)],
+    ),
+  },
+  {
+    name: 'tcpstate_netns_folded_namespaces',
+    netnsOnly: true,
+    type: 'gauge',
+    group: 'table',
+    help: 'Network namespaces read in the latest poll but summed into netns="other" (beyond --netns.max).',
+    labels: [],
+    samples: from(
+      (snap) => snap.netns,
+      (n) => [s([], n.folded)],
+    ),
+  },
+  {
+    name: 'tcpstate_netns_unreadable_namespaces',
+    netnsOnly: true,
+    type: 'gauge',
+    group: 'table',
+    help: 'Selected network namespaces the latest poll could not read, by reason: permission (setns or ptrace refused), vanished (gone during the poll), no_process (--source=proc and no process in it), timeout (--poll.timeout), error. Their sockets are in no table.',
+    labels: ['reason'],
+    samples: from(
+      (snap) => snap.netns,
+      (n) => UNREADABLE_REASONS.map((r) => s([r], n.unreadable[r])),
+    ),
+  },
+  {
+    name: 'tcpstate_netns_unreadable_processes',
+    netnsOnly: true,
+    type: 'gauge',
+    group: 'table',
+    help: 'Processes whose /proc/PID/ns/net the latest discovery could not read (EACCES: CAP_SYS_PTRACE missing): the namespaces only they are in are not known.',
+    labels: [],
+    samples: from(
+      (snap) => snap.netns,
+      (n) => [s([], n.unreadableProcesses)],
+    ),
+  },
+  {
+    name: 'tcpstate_netns_read_failures_total',
+    netnsOnly: true,
+    type: 'counter',
+    group: 'table',
+    help: 'Selected network namespaces not read, summed over polls since start, by reason (as tcpstate_netns_unreadable_namespaces).',
+    labels: ['reason'],
+    samples: (ctx) => {
+      const f = ctx.stats.netnsFailuresTotal;
+      return f === undefined ? [] : UNREADABLE_REASONS.map((r) => s([r], f[r]));
+    },
+  },
 
   // Forensics: distributions, time in FIN-WAIT-1, per-port figures.
   ...gaugeHistogram(
@@ -435,6 +542,7 @@ function perPort(
   const names = new Set<string>();
   for (const m of CATALOGUE) {
     checkFamily(m);
+    if (m.perNetns === true) checkFamily({ ...m, labels: [...m.labels, 'netns'] });
     if (names.has(m.name)) throw new Error(`${m.name} twice in the catalogue`);
     names.add(m.name);
   }

@@ -5,7 +5,7 @@
 
 import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { SnapshotView } from '../snapshot.ts';
-import { CATALOGUE, type ScrapeContext } from './catalogue.ts';
+import { CATALOGUE, exposed, labelsOf, type ScrapeContext } from './catalogue.ts';
 import { renderFamilies, type FamilyText } from './exposition.ts';
 
 export interface MetricsOptions {
@@ -65,7 +65,7 @@ export function createRegistry(options: MetricsOptions): Exposition {
       const defaults = options.defaultMetrics === false ? '' : await registry.metrics();
       const families: FamilyText[] = await Promise.all(deprecated.map(untypedFamily));
       const ctx: ScrapeContext = { snapshot: view.snapshot(), stats: view.stats(), version, revision, nowMs: Date.now() };
-      for (const m of CATALOGUE) families.push({ ...m, samples: m.samples(ctx) });
+      for (const m of CATALOGUE) if (exposed(m, ctx)) families.push({ ...m, labels: labelsOf(m, ctx), samples: m.samples(ctx) });
       const ours = renderFamilies(families);
       return defaults === '' ? ours : `${defaults}\n${ours}`;
     },

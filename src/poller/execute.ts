@@ -112,6 +112,11 @@ export class SourceRunner {
     return { outcome, value: error === undefined ? value : undefined };
   }
 
+  /** Counts unparsable lines read outside execute() (another network namespace's table, under its source label). */
+  addParseErrors(source: string, n: number): void {
+    this.parseErrorsTotal.set(source, (this.parseErrorsTotal.get(source) ?? 0) + n);
+  }
+
   private account(r: SourceOutcome): void {
     const log = this.log.child({ source: r.source });
     this.parseErrorsTotal.set(r.source, (this.parseErrorsTotal.get(r.source) ?? 0) + r.parseErrors);

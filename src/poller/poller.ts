@@ -13,6 +13,8 @@ import { PeerCounter, type Peers } from '../aggregate/peers.ts';
 import { TableAggregator, type SocketTable } from '../aggregate/table.ts';
 import { FAMILIES, type Family, type KernelFigures, type ParseSink, type SocketRecord } from '../model.ts';
 import type { PollerStats, Snapshot, SnapshotView } from '../snapshot.ts';
+import type { NetnsSnapshot } from '../netns/figures.ts';
+import type { NetnsPoller } from '../netns/poll.ts';
 import type { PollSources, TableAttempt, TableReader } from '../sources/source.ts';
 import { SourceRunner, type SourceOutcome, type Tally } from './execute.ts';
 
@@ -30,6 +32,8 @@ export interface PollerOptions {
    * published without waiting for it. Without it a poll waits for its slowest source.
    */
   timeoutMs?: number;
+  /** --netns other than own: the other namespaces, read after the own one in the same poll. */
+  netns?: NetnsPoller;
 }
 
 /** The aggregation of one attempt at the socket table. */
@@ -63,6 +67,7 @@ interface TableResult {
   table: SocketTable;
   forensics: Forensics | undefined;
   peers: Peers | undefined;
+  netns?: NetnsSnapshot;
 }
 
 export class Poller implements SnapshotView {
@@ -105,6 +110,7 @@ export class Poller implements SnapshotView {
       pollsSkippedTotal: this.pollsSkippedTotal,
       parseErrorsTotal: this.runner.parseErrorsTotal,
       untrackedTotal: this.untrackedTotal,
+      ...(this.options.netns !== undefined && { netnsFailuresTotal: this.options.netns.failures() }),
     };
   }
 
@@ -175,6 +181,7 @@ export class Poller implements SnapshotView {
       peers: table.peers,
       kernel: Object.freeze(kernel.figures),
       sources: Object.freeze(outcomes.map((r) => Object.freeze({ source: r.source, up: r.up, durationSeconds: r.durationSeconds }))),
+      ...(table.netns !== undefined && { netns: table.netns }),
     });
     this.latest = snapshot;
     this.latestOutcomes = outcomes;
@@ -198,13 +205,16 @@ export class Poller implements SnapshotView {
     };
   }
 
-  /** The socket table: the attempts in order until one works; the aggregation of that one. */
+  /** The socket table: the attempts in order until one works; the aggregation of that one (and, with --netns, the other namespaces'). */
   private async readTable(signal: AbortSignal): Promise<TableResult> {
     const chain = await this.installedChain();
+    const netns = this.options.netns;
+    const plan = await netns?.plan();
     const outcomes: SourceOutcome[] = [];
     for (let i = 0; i < chain.length; i++) {
       const attempt = chain[i]!;
       const agg = new Attempt(Date.now(), this.previous, this.options.forensics ?? DEFAULT_FORENSICS, this.options.countPeers === true);
+      if (plan?.own !== undefined) agg.forensics.netns = String(plan.own);
       const run = (reader: TableReader) => this.runner.execute(reader.source, (tally) => reader.read(agg.sink(tally), signal), this.deadlineOf(signal), { records: true });
       const got = [];
       if (attempt.inOrder === true) for (const reader of attempt.readers) got.push(await run(reader));
@@ -214,11 +224,16 @@ export class Poller implements SnapshotView {
       const up = attemptOutcomes.some((o) => o.up);
       if (up || i === chain.length - 1 || signal.aborted) {
         if (chain.length > 1 && up) this.noteChainAttempt(attempt, chain, outcomes);
-        if (!up) return { outcomes, table: Object.freeze({}), forensics: undefined, peers: undefined };
+        const table = up ? agg.table.result(completeFamilies(attempt.readers, attemptOutcomes)) : Object.freeze({});
+        const others =
+          plan === undefined
+            ? undefined
+            : await netns!.read(plan, up ? table : undefined, attempt.name, { forensics: agg.forensics, peers: agg.peers, parseErrors: (source, n) => this.runner.addParseErrors(source, n) }, signal);
+        if (!up) return { outcomes, table, forensics: undefined, peers: undefined, ...(others !== undefined && { netns: others }) };
         const forensics = agg.forensics.result();
         this.previous = agg.forensics.carry();
         this.untrackedTotal += forensics.untracked;
-        return { outcomes, table: agg.table.result(completeFamilies(attempt.readers, attemptOutcomes)), forensics, peers: agg.peers?.result() };
+        return { outcomes, table, forensics, peers: agg.peers?.result(), ...(others !== undefined && { netns: others }) };
       }
     }
     return { outcomes, table: Object.freeze({}), forensics: undefined, peers: undefined }; // an empty chain

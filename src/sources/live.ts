@@ -19,8 +19,13 @@ export interface LiveOptions {
   procfs: string;
 }
 
+/** The live sources, and the netlink helper (when --source may use it) that --netns shares. */
+export interface LiveSources extends PollSources {
+  readonly netlink?: NetlinkHelper;
+}
+
 /** The live sources; the netlink helper among them is stopped by the poller that reads them. */
-export function liveSources(options: LiveOptions): PollSources {
+export function liveSources(options: LiveOptions): LiveSources {
   const names = options.mode === 'auto' ? AUTO_CHAIN : [options.mode];
   const netlink = names.includes('netlink') ? new NetlinkHelper(options.netlink) : undefined;
   const attempt = (name: TableSource): TableAttempt => {

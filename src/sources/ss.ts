@@ -28,16 +28,20 @@ export interface SsSourceOptions {
   timeoutMs: number;
 }
 
-/** The `ss` source: both passes at once; they read disjoint states, so their records simply add up. */
-export function ssReader(options: SsSourceOptions): TableReader {
+/**
+ * The `ss` source: both passes at once; they read disjoint states, so their records simply add up.
+ * With `netnsName`, both passes run in that named network namespace (`ss -N NAME`, /run/netns/NAME).
+ */
+export function ssReader(options: SsSourceOptions, netnsName?: string): TableReader {
+  const prefix = netnsName === undefined ? [] : ['-N', netnsName];
   return {
     source: 'ss',
     families: FAMILIES,
     async read(sink, signal) {
       const deadline = Date.now() + options.timeoutMs;
       const errors = await Promise.all([
-        runSs(SS_ARGS, new SsParser(sink), sink, options, deadline, signal),
-        runSs(SS_DETAIL_ARGS, new SsParser(sink, { state: 'fin_wait1' }), sink, options, deadline, signal),
+        runSs([...prefix, ...SS_ARGS], new SsParser(sink), sink, options, deadline, signal),
+        runSs([...prefix, ...SS_DETAIL_ARGS], new SsParser(sink, { state: 'fin_wait1' }), sink, options, deadline, signal),
       ]);
       const error = errors[0] ?? errors[1];
       if (error !== undefined) throw error;

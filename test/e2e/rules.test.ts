@@ -37,6 +37,10 @@ describe('prometheus rules', () => {
     assert.match(await promtool('test', 'rules', 'prometheus/tests/alerts.test.yml'), /SUCCESS/);
   });
 
+  it('promtool test rules: the README\'s namespace-to-pod join, and the rules summing over netns', async () => {
+    assert.match(await promtool('test', 'rules', 'prometheus/tests/netns-join.test.yml'), /SUCCESS/);
+  });
+
   it('every alert has for, severity, summary, description with a number, runbook_url', () => {
     const alerts = renderRules(DEFAULT_CONFIG).groups.flatMap((g) => g.rules).filter((r) => 'alert' in r);
     assert.deepEqual(alerts.map((a) => a.alert), [...ALERTS]);

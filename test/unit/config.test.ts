@@ -13,7 +13,7 @@ describe('config', () => {
     assert.deepEqual(parse([]), {
       listenHost: '', listenPort: DEFAULT_PORT, telemetryPath: '/metrics', webConfigFile: undefined, webSockets: false, procfs: '/proc', logLevel: 'info',
       logFormat: 'json', source: 'auto', pollIntervalMs: 15000, pollTimeoutMs: 30000, cronExpression: '*/15 * * * * *', ssPath: 'ss', ssTimeoutMs: 10000,
-      netlinkHelper: DEFAULT_NETLINK_HELPER, netlinkTimeoutMs: 10000,
+      netlinkHelper: DEFAULT_NETLINK_HELPER, netlinkTimeoutMs: 10000, netns: { mode: 'own' }, netnsMax: 20,
       forensics: { stuckAfterSeconds: 60, maxTracked: 100000, ports: undefined, topPorts: 10, topSockets: 100 },
     });
   });
