@@ -95,6 +95,12 @@ export interface RulesConfig {
   listenOverflowRate: number;
   listenOverflowWindow: string;
   listenOverflowFor: string;
+  /**
+   * A listener whose accept queue stays full (tcpstate_listen_full_listeners): the port the
+   * ListenOverflows counter cannot name. A queue full for a poll or two is a burst; for two
+   * minutes the application is not accepting.
+   */
+  listenFullFor: string;
 
   /**
    * Orphans that no socket table the exporter reads accounts for. sockstat's orphan count is
@@ -161,6 +167,7 @@ export const DEFAULT_CONFIG: RulesConfig = {
   listenOverflowRate: 0,
   listenOverflowWindow: '5m',
   listenOverflowFor: '5m',
+  listenFullFor: '2m',
   unaccountedOrphansMin: 64,
   unaccountedOrphansRatio: 0.1,
   unaccountedOrphansFor: '10m',

@@ -36,6 +36,7 @@ export const ALERTS = [
   'TcpOrphanedLastAckPilingUp',
   'TcpSynRecvFlood',
   'TcpListenQueueOverflow',
+  'TcpListenQueueFull',
   'TcpOrphansUnaccounted',
   'TcpstateExporterDown',
   'TcpstateSourceDown',
@@ -224,6 +225,14 @@ export function renderRules(c: RulesConfig): RuleFile {
             c.listenOverflowFor,
             "A listener's accept queue overflows: new connections are dropped",
             `{{ $labels.instance }} drops {{ printf "%.2f" $value }} connection attempts per second because a listener's accept queue is full (TcpExt ListenOverflows): the application does not accept() fast enough, or its backlog is too small.`,
+          ),
+          alert(
+            'TcpListenQueueFull',
+            'warning',
+            `sum by (${by}, port) (tcpstate_listen_full_listeners${sel()}) > 0`,
+            c.listenFullFor,
+            'A listening port does not accept connections: its accept queue is full',
+            `{{ $labels.instance }} has {{ $value }} listening sockets on port {{ $labels.port }} whose accept queue has been full for ${c.listenFullFor}: the application does not accept() and the kernel drops new connections to that port.`,
           ),
           alert(
             'TcpOrphansUnaccounted',

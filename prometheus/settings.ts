@@ -48,6 +48,7 @@ const SETTINGS = z.strictObject({
   listenOverflowRate: nonNegative,
   listenOverflowWindow: duration,
   listenOverflowFor: duration,
+  listenFullFor: duration,
   unaccountedOrphansMin: positive,
   unaccountedOrphansRatio: ratio,
   unaccountedOrphansFor: duration,

@@ -92,6 +92,17 @@ export interface PortFigures {
   sendQueueBytes: number;
 }
 
+/** The LISTEN sockets of one port label: their accept queues against their backlogs. */
+export interface ListenerFigures {
+  listeners: number;
+  /** Connections waiting for accept() (Σ LISTEN Recv-Q). */
+  queued: number;
+  /** Σ backlog (LISTEN Send-Q in ss and netlink); null when the source does not show it (/proc). */
+  backlog: number | null;
+  /** Listeners whose accept queue is full (queue > backlog: the kernel drops new handshakes); null as backlog. */
+  full: number | null;
+}
+
 export interface Forensics {
   persistTimer: Readonly<Partial<Record<TcpState, Distribution>>>;
   /** FIN-WAIT-1 sockets with a persist timer only; undefined when the source showed no backoff (ss -i, netlink). */
@@ -105,17 +116,36 @@ export interface Forensics {
   untracked: number;
   /** Port label → per-state figures; at most topPorts (or --ports) entries plus "other". */
   ports: ReadonlyMap<string, Readonly<Record<TcpState, PortFigures>>>;
+  /** The same port labels → their listeners' accept queues. */
+  listeners: ReadonlyMap<string, Readonly<ListenerFigures>>;
   /** Worst sockets per state, by Send-Q and (tracked states) by age. */
   top: Readonly<Partial<Record<TcpState, { bySendQueue: readonly SocketSample[]; byAge: readonly SocketSample[] }>>>;
 }
 
-/** Sockets and Send-Q bytes per state index. */
+/** Per port while records stream by: sockets and Send-Q per state index, listeners' accept queues. */
 interface PortCounts {
   sockets: Float64Array;
   bytes: Float64Array;
+  listen: { queued: number; backlog: number; full: number };
+}
+
+function newCounts(): PortCounts {
+  return { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length), listen: { queued: 0, backlog: 0, full: 0 } };
+}
+
+/** Adds one port's counts into another (a port folded into "other", or resolved late). */
+function addCounts(to: PortCounts, f: PortCounts): void {
+  for (let i = 0; i < TCP_STATES.length; i++) {
+    to.sockets[i]! += f.sockets[i]!;
+    to.bytes[i]! += f.bytes[i]!;
+  }
+  to.listen.queued += f.listen.queued;
+  to.listen.backlog += f.listen.backlog;
+  to.listen.full += f.listen.full;
 }
 
 const STATE_INDEX = new Map<TcpState, number>(TCP_STATES.map((s, i) => [s, i]));
+const LISTEN = STATE_INDEX.get('listen')!;
 
 function endpoint(family: Family, addr: string, port: number): string {
   return family === 'ipv6' && addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
@@ -141,7 +171,9 @@ export class ForensicsCollector {
   private readonly unresolved = new Map<number, PortCounts>();
   /** Local port of the samples labelled "other" when taken (relabelled if their listener came later). */
   private readonly sampleLocalPort = new WeakMap<SocketSample, number>();
-  private readonly other = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
+  private readonly other = newCounts();
+  /** Whether any LISTEN socket showed a backlog (ss, netlink: Send-Q; /proc shows 0). */
+  private backlogSeen = false;
   private readonly topBySendQueue = new Map<TcpState, TopN<SocketSample>>();
   private readonly topByAge: TopN<SocketSample>;
 
@@ -180,6 +212,14 @@ export class ForensicsCollector {
     const fig = !server ? this.other : port === undefined ? this.unresolvedFigures(r.localPort) : this.portFigures(port);
     fig.sockets[i]!++;
     if (state !== 'listen') fig.bytes[i]! += r.sendQueue;
+    else {
+      // A listener's Recv-Q is its accept queue, its Send-Q the backlog (docs/runbook.md,
+      // TcpListenQueueOverflow); the kernel refuses new handshakes once queue > backlog.
+      fig.listen.queued += r.recvQueue;
+      fig.listen.backlog += r.sendQueue;
+      if (r.sendQueue > 0) this.backlogSeen = true;
+      if (r.recvQueue > r.sendQueue) fig.listen.full++;
+    }
 
     // Most sockets are rejected by one comparison, before any allocation.
     const bySendQueue = this.topBySendQueue.get(state)!;
@@ -237,11 +277,7 @@ export class ForensicsCollector {
   /** Moves what was counted before its listener was seen under that listener's port; the rest under "other". */
   private resolvePorts(): void {
     for (const [port, f] of this.unresolved) {
-      const to = this.listening.has(port) ? this.portFigures(port) : this.other;
-      for (let i = 0; i < TCP_STATES.length; i++) {
-        to.sockets[i]! += f.sockets[i]!;
-        to.bytes[i]! += f.bytes[i]!;
-      }
+      addCounts(this.listening.has(port) ? this.portFigures(port) : this.other, f);
     }
     this.unresolved.clear();
   }
@@ -255,7 +291,7 @@ export class ForensicsCollector {
     let f = map.get(port);
     if (f === undefined) {
       if (map.size >= MAX_LISTENING_PORTS) return this.other;
-      f = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
+      f = newCounts();
       map.set(port, f);
     }
     return f;
@@ -307,7 +343,7 @@ export class ForensicsCollector {
       stuck: this.stuck,
       tracked: this.firstSeen.size,
       untracked: this.untracked,
-      ports: this.selectPorts(),
+      ...this.selectPorts(),
       top: Object.freeze(top),
     });
   }
@@ -318,7 +354,7 @@ export class ForensicsCollector {
   }
 
   /** --ports, or the top K listening ports by FIN-WAIT-1 bytes (then by sockets); the rest → "other". */
-  private selectPorts(): Map<string, Record<TcpState, PortFigures>> {
+  private selectPorts(): { ports: Map<string, Record<TcpState, PortFigures>>; listeners: Map<string, ListenerFigures> } {
     const fw1 = STATE_INDEX.get('fin_wait1')!;
     const total = (f: { sockets: Float64Array }) => f.sockets.reduce((a, b) => a + b, 0);
     let chosen: number[];
@@ -331,24 +367,31 @@ export class ForensicsCollector {
         .map(([p]) => p);
     }
     const keep = new Set(chosen);
-    const other = { sockets: Float64Array.from(this.other.sockets), bytes: Float64Array.from(this.other.bytes) };
-    for (const [p, f] of this.byPort) {
-      if (keep.has(p)) continue;
-      for (let i = 0; i < TCP_STATES.length; i++) {
-        other.sockets[i]! += f.sockets[i]!;
-        other.bytes[i]! += f.bytes[i]!;
-      }
-    }
-    const zero = { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length) };
+    const other = newCounts();
+    addCounts(other, this.other);
+    for (const [p, f] of this.byPort) if (!keep.has(p)) addCounts(other, f);
+    const zero = newCounts();
     const out = new Map<string, Record<TcpState, PortFigures>>();
-    const toRecord = (f: { sockets: Float64Array; bytes: Float64Array }) => {
+    const toRecord = (f: PortCounts) => {
       const rec = {} as Record<TcpState, PortFigures>;
       TCP_STATES.forEach((s, i) => (rec[s] = { sockets: f.sockets[i]!, sendQueueBytes: f.bytes[i]! }));
       return rec;
     };
-    for (const p of chosen.sort((a, b) => a - b)) out.set(String(p), toRecord(this.byPort.get(p) ?? zero));
+    const listeners = new Map<string, ListenerFigures>();
+    const known = this.backlogSeen;
+    const listen = (f: PortCounts): ListenerFigures => ({
+      listeners: f.sockets[LISTEN]!,
+      queued: f.listen.queued,
+      backlog: known ? f.listen.backlog : null,
+      full: known ? f.listen.full : null,
+    });
+    for (const p of chosen.sort((a, b) => a - b)) {
+      const f = this.byPort.get(p) ?? zero;
+      out.set(String(p), toRecord(f));
+      listeners.set(String(p), listen(f));
+    }
     out.set('other', toRecord(other));
-    return out;
+    listeners.set('other', listen(other));
+    return { ports: out, listeners };
   }
 }
-

@@ -11,7 +11,7 @@
 // - self-health: none, or `source`.
 
 import type { Distribution } from '../aggregate/buckets.ts';
-import { PERSIST_STATES, PORT_BYTE_STATES, PORT_STATES, TRACKED_STATE, type Forensics } from '../aggregate/forensics.ts';
+import { PERSIST_STATES, PORT_BYTE_STATES, PORT_STATES, TRACKED_STATE, type Forensics, type ListenerFigures } from '../aggregate/forensics.ts';
 import type { FamilyTable, StateFigures } from '../aggregate/table.ts';
 import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type Family, type TcpState } from '../model.ts';
 import type { PollerStats, Snapshot } from '../snapshot.ts';
@@ -424,6 +424,22 @@ export const CATALOGUE: readonly MetricSpec[] = [
     (x) => x.sendQueueBytes,
   ),
 
+  perListenPort(
+    'tcpstate_listen_queue_sockets',
+    'Connections waiting for accept() on the listening sockets of each port (LISTEN Recv-Q); port="other" as for tcpstate_port_sockets.',
+    (x) => x.queued,
+  ),
+  perListenPort(
+    'tcpstate_listen_backlog_sockets',
+    'Backlog of the listening sockets of each port (LISTEN Send-Q: connections the accept queue may hold); absent with --source proc, whose table has no backlog.',
+    (x) => x.backlog,
+  ),
+  perListenPort(
+    'tcpstate_listen_full_listeners',
+    'Listening sockets of each port whose accept queue is full (more waiting than the backlog): the kernel drops new handshakes (TcpExt ListenOverflows). Absent with --source proc.',
+    (x) => x.full,
+  ),
+
   // Kernel-wide, host.
   kernelScalar('tcpstate_orphans', 'Orphaned TCP sockets (sockstat orphan): full sockets closed by their process and still alive. Host-wide.', (k) => k.orphans),
   kernelScalar('tcpstate_orphans_limit', 'net.ipv4.tcp_max_orphans: beyond it the kernel kills orphans with an RST. Host-wide.', (k) => k.orphansLimit),
@@ -513,6 +529,26 @@ export const CATALOGUE: readonly MetricSpec[] = [
 
 function stateDist(state: TcpState, d: Distribution | undefined): Array<[readonly string[], Distribution]> {
   return d === undefined ? [] : [[[state], d]];
+}
+
+/** A {port} gauge over the listeners of each port label; no sample where the figure is unknown. */
+function perListenPort(name: string, help: string, pick: (x: ListenerFigures) => number | null): MetricSpec {
+  return {
+    name,
+    type: 'gauge',
+    group: 'forensics',
+    help,
+    labels: ['port'],
+    samples: from(
+      (snap) => snap.forensics,
+      function* (f) {
+        for (const [port, x] of f.listeners) {
+          const v = pick(x);
+          if (v !== null) yield s([port], v);
+        }
+      },
+    ),
+  };
 }
 
 /** Per-port figures: `states` for each listening port, `otherStates` for port="other" (clients included). */

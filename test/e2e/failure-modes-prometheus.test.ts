@@ -35,6 +35,7 @@ const TEST_CONFIG: RulesConfig = {
   listenOverflowRate: 0,
   listenOverflowWindow: '30s',
   listenOverflowFor: '3s',
+  listenFullFor: '3s',
 };
 
 /** Each failure mode the lab builds, its alert, the labels it must carry, and the cause its runbook section must name. */
@@ -44,6 +45,7 @@ const CASES: Array<{ alert: AlertName; labels: (lab: Lab) => Record<string, stri
   { alert: 'TcpOrphanedLastAckPilingUp', labels: () => ({}), cause: 'stopped reading while data was still queued' },
   { alert: 'TcpSynRecvFlood', labels: (lab) => ({ port: String(lab.ports.syn_recv) }), cause: 'SYN-ACKs that do not reach real clients' },
   { alert: 'TcpListenQueueOverflow', labels: () => ({}), cause: "a listener's accept queue was full" },
+  { alert: 'TcpListenQueueFull', labels: (lab) => ({ port: String(lab.ports.listen_overflow) }), cause: 'Its application is not accepting' },
 ];
 
 /** The phrase, whatever the line breaks of the Markdown. */

@@ -30,7 +30,7 @@ describe('prometheus rules', () => {
   });
 
   it('promtool check rules', async () => {
-    assert.match(await promtool('check', 'rules', RULES), /SUCCESS: 24 rules found/);
+    assert.match(await promtool('check', 'rules', RULES), /SUCCESS: 25 rules found/);
   });
 
   it('promtool test rules', async () => {

@@ -72,11 +72,14 @@ describe('real kernel: the other stuck-state failure modes', { timeout: 240_000 
         listenBacklog: BACKLOG,
         netns,
       });
-      const d = await startDaemon(['--source', source, '--poll.interval', '1s', '--log.level', 'debug'], {
-        netns,
-        get: (port, path) => lab.get(port, path),
-      });
+      // The daemon starts inside try: when it cannot start (dist/ stale, a crash in its first poll),
+      // the lab's processes must still be stopped, or they keep this test file running forever.
+      let d: Daemon | undefined;
       try {
+        d = await startDaemon(['--source', source, '--poll.interval', '1s', '--log.level', 'debug'], {
+          netns,
+          get: (port, path) => lab.get(port, path),
+        });
         const { body, x, before } = await observe(d, lab);
         const v = (name: string, labels: Record<string, string> = {}) => total(body, name, labels);
         const s = x.scenarios;
@@ -117,6 +120,16 @@ describe('real kernel: the other stuck-state failure modes', { timeout: 240_000 
         assert.equal(v('tcpstate_timer_sockets', { state: 'last_ack', timer: 'persist' }), LAST_ACK);
         // SYN-RECV flood on its listening port; the clients wait in SYN-SENT.
         assert.equal(v('tcpstate_port_sockets', { port: String(s.syn_recv.port), state: 'syn_recv' }), SYN_RECV);
+        // Accept queues per listening port: the full listener holds backlog + 1, as TCP_INFO on it
+        // says; ss and netlink show the backlog, /proc does not (absent, not 0).
+        const lport = { port: String(s.listen_overflow.port) };
+        assert.equal(v('tcpstate_listen_queue_sockets', lport), s.listen_overflow.accept_queue);
+        assert.equal(v('tcpstate_listen_backlog_sockets', lport), source === 'proc' ? undefined : s.listen_overflow.backlog);
+        assert.equal(v('tcpstate_listen_full_listeners', lport), source === 'proc' ? undefined : 1);
+        for (const other of [s.close_wait.port, s.fin_wait2.port, s.last_ack.port, s.syn_recv.port]) {
+          assert.equal(v('tcpstate_listen_queue_sockets', { port: String(other) }), 0, `port ${other}`);
+          if (source !== 'proc') assert.equal(v('tcpstate_listen_full_listeners', { port: String(other) }), 0, `port ${other}`);
+        }
         // Listen overflows: the namespace's TcpExt counters, read by the lab just before the poll
         // and just after the scrape (the waiting clients' SYN retransmissions keep adding to them).
         for (const [metric, counter] of [['tcpstate_listen_overflows_total', 'ListenOverflows'], ['tcpstate_listen_drops_total', 'ListenDrops']] as const) {
@@ -126,9 +139,10 @@ describe('real kernel: the other stuck-state failure modes', { timeout: 240_000 
           assert.ok(got >= lo && got <= hi && got >= OVERFLOW - BACKLOG - 1, `${metric} ${got} not within the lab's [${lo}, ${hi}]`);
         }
       } finally {
-        assert.equal(await d.stop(), 0, 'daemon exits 0 on SIGTERM');
+        const code = d === undefined ? 0 : await d.stop();
         await lab.stop();
         await deleteNetns(netns);
+        assert.equal(code, 0, 'daemon exits 0 on SIGTERM');
       }
     });
   }
