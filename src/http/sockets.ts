@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SocketSample } from '../aggregate/forensics.ts';
 import { TCP_STATES, type TcpState } from '../model.ts';
+import { stateFromUserName } from '../parsers/ss.ts';
 import type { SnapshotView } from '../snapshot.ts';
 
 interface Query {
@@ -19,7 +20,8 @@ const querySchema = {
   additionalProperties: false,
   properties: {
     sort: { type: 'string', enum: ['send_queue', 'age'] },
-    state: { type: 'string', enum: [...TCP_STATES] },
+    // Any spelling stateFromUserName() knows (fin_wait1, fin-wait-1, FIN-WAIT-1); checked in the handler.
+    state: { type: 'string', maxLength: 32 },
     port: { type: 'string', pattern: '^([0-9]{1,5}|other)$' },
     limit: { type: 'integer', minimum: 1 },
   },
@@ -63,6 +65,29 @@ const COLUMNS: ReadonlyArray<[string, (s: SocketSample) => string]> = [
   ['orphan', (s) => (s.orphan ? 'yes' : '')],
 ];
 
+/** A link to /sockets with these parameters (undefined ones left out). */
+function href(q: Query): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v));
+  const qs = p.toString();
+  return escapeHtml(qs === '' ? '/sockets' : `/sockets?${qs}`);
+}
+
+/** Sort and filter links: each keeps the other parameters of the current view. */
+function links(sockets: SocketSample[], q: Query): string {
+  const a = (label: string, to: Query, current: boolean) => (current ? `<b>${escapeHtml(label)}</b>` : `<a href="${href(to)}">${escapeHtml(label)}</a>`);
+  const sort = q.sort ?? 'send_queue';
+  const states = [...new Set(sockets.map((s) => s.state))];
+  if (q.state !== undefined && !states.includes(q.state)) states.push(q.state);
+  const ports = [...new Set(sockets.map((s) => s.port))];
+  if (q.port !== undefined && !ports.includes(q.port)) ports.push(q.port);
+  return [
+    `<p>Sort: ${a('Send-Q', { ...q, sort: 'send_queue' }, sort === 'send_queue')} · ${a('age', { ...q, sort: 'age' }, sort === 'age')}</p>`,
+    `<p>State: ${[a('all', { ...q, state: undefined }, q.state === undefined), ...states.map((st) => a(st, { ...q, state: st }, q.state === st))].join(' · ')}</p>`,
+    `<p>Port: ${[a('all', { ...q, port: undefined }, q.port === undefined), ...ports.map((pt) => a(pt, { ...q, port: pt }, q.port === pt))].join(' · ')}</p>`,
+  ].join('\n');
+}
+
 function html(sockets: SocketSample[], q: Query, takenAt: string): string {
   const head = COLUMNS.map(([h]) => `<th>${escapeHtml(h)}</th>`).join('');
   const rows = sockets.map((s) => `<tr>${COLUMNS.map(([, f]) => `<td>${escapeHtml(f(s))}</td>`).join('')}</tr>`).join('\n');
@@ -74,6 +99,7 @@ function html(sockets: SocketSample[], q: Query, takenAt: string): string {
 <p>Poll: ${escapeHtml(takenAt)}. Sorted by ${q.sort === 'age' ? 'age' : 'Send-Q'}${q.state ? `, state ${escapeHtml(q.state)}` : ''}${q.port ? `, port ${escapeHtml(q.port)}` : ''}.
 Parameters: <code>sort=send_queue|age</code>, <code>state=fin_wait1</code>, <code>port=443|other</code>, <code>limit=N</code> (at most ${SOCKETS_LIMIT_MAX}).
 At most --sockets.top sockets per state are kept at each poll. <a href="/">home</a></p>
+${links(sockets, q)}
 <table><thead><tr>${head}</tr></thead><tbody>
 ${rows}
 </tbody></table>
@@ -81,9 +107,18 @@ ${rows}
 `;
 }
 
+/** The accepted spellings, for the 400 answer. */
+const STATE_HELP =
+  `state must be one of ${TCP_STATES.join(', ')} ` + '(ss spellings are accepted too: fin-wait-1, FIN-WAIT-1, syn-recv, ESTAB, ...)';
+
 export function registerSocketsRoute(app: FastifyInstance, view: SnapshotView): void {
-  app.get('/sockets', { schema: { querystring: querySchema } }, async (req: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply) => {
-    const q = req.query;
+  app.get('/sockets', { schema: { querystring: querySchema } }, async (req: FastifyRequest<{ Querystring: Omit<Query, 'state'> & { state?: string } }>, reply: FastifyReply) => {
+    let state: TcpState | undefined;
+    if (req.query.state !== undefined) {
+      state = stateFromUserName(req.query.state);
+      if (state === undefined) return reply.code(400).type('text/plain; charset=utf-8').send(`${STATE_HELP}\n`);
+    }
+    const q: Query = { ...req.query, state };
     const snap = view.snapshot();
     if (snap === undefined) return reply.code(503).type('text/plain; charset=utf-8').send('not ready: no poll has completed yet\n');
     const sockets = selectSockets(view, q);

@@ -33,6 +33,18 @@ const SS_STATES: Readonly<Record<string, TcpState>> = {
   CLOSING: 'closing',
 };
 
+/**
+ * A state as a user may spell it: our label value (fin_wait1), ss's filter name (fin-wait-1,
+ * syn-rcv) or ss's column (FIN-WAIT-1, ESTAB); undefined when it is none of these.
+ */
+export function stateFromUserName(name: string): TcpState | undefined {
+  const lower = name.toLowerCase();
+  if (Object.hasOwn(STATE_FILTER_NAMES, lower)) return STATE_FILTER_NAMES[lower];
+  const upper = name.toUpperCase();
+  if (Object.hasOwn(SS_STATES, upper)) return SS_STATES[upper];
+  return undefined;
+}
+
 /** States ss can print that have no label value: the kernel-internal 0x0C and newer pseudo-states. */
 const SS_IGNORED_STATES = new Set(['UNDEF', 'UNKNOWN', 'BOUND-INACTIVE']);
 

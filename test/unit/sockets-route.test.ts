@@ -88,8 +88,30 @@ describe('/sockets', () => {
   });
   it('rejects bad parameters with 400', async () => {
     const app = await setup();
-    for (const q of ['sort=bytes', 'state=FIN-WAIT-1', 'port=abc', 'limit=0']) {
+    for (const q of ['sort=bytes', 'state=FIN_WAIT-9', 'port=abc', 'limit=0']) {
       assert.equal((await app.inject(`/sockets?${q}`)).statusCode, 400, q);
     }
+  });
+  it("takes ss's spellings of a state, and lists the accepted values when it knows none", async () => {
+    const app = await setup();
+    const want = (await app.inject('/sockets?state=fin_wait1')).json<{ state: string; sockets: unknown[] }>();
+    assert.ok(want.sockets.length > 0);
+    for (const spelling of ['fin-wait-1', 'FIN-WAIT-1', 'Fin-Wait-1']) {
+      const res = await app.inject(`/sockets?state=${spelling}`);
+      assert.equal(res.statusCode, 200, spelling);
+      assert.deepEqual(res.json(), want, spelling);
+    }
+    const bad = await app.inject('/sockets?state=finwait');
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.body, /state must be one of established, syn_sent, .*fin_wait1.*closing \(ss spellings are accepted too: fin-wait-1/);
+  });
+  it('the HTML view links to the other sorts, states and ports, keeping the other parameters', async () => {
+    const app = await setup();
+    const res = await app.inject({ url: '/sockets?state=fin-wait-1&limit=5', headers: { accept: 'text/html' } });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.body, /<a href="\/sockets\?state=fin_wait1&#38;limit=5&#38;sort=age">age<\/a>/);
+    assert.match(res.body, /<b>Send-Q<\/b>/);
+    assert.match(res.body, /<a href="\/sockets\?limit=5">all<\/a>/);
+    assert.match(res.body, /<a href="\/sockets\?state=fin_wait1&#38;limit=5&#38;port=443">443<\/a>/);
   });
 });
