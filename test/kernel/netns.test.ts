@@ -12,7 +12,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, readlink, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, readdir, readlink, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -23,6 +23,7 @@ import { describeProcess, discoverNamespaces, parseNsLink } from '../../src/netn
 import { EXT_BIT, InetDiagParser, stateMask } from '../../src/parsers/inet-diag.ts';
 import { ProcNetTcpParser } from '../../src/parsers/proc-net-tcp.ts';
 import { NetlinkHelper, NetnsUnavailable } from '../../src/sources/netlink.ts';
+import { podCgroup } from '../helpers/cgroup.ts';
 import { CollectingSink, feed } from '../helpers/collect.ts';
 import { ROOT, sample, startDaemon, waitForPoll } from '../helpers/daemon.ts';
 import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
@@ -106,42 +107,6 @@ async function procTable(pid: number): Promise<SocketRecord[]> {
   return sink.records;
 }
 
-/** A cgroup shaped like a Kubernetes pod's container, on the first hierarchy that lets us make one. */
-async function podCgroup(): Promise<{ dirs: string[]; procs: string } | undefined> {
-  const uid_ = POD_UID.replaceAll('-', '_');
-  const candidates: Array<{ root: string; parts: string[] }> = [
-    // cgroup v2 (alone at /sys/fs/cgroup, or the hybrid's unified tree): the systemd driver's shape.
-    ...['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].map((root) => ({
-      root,
-      parts: ['kubepods.slice', 'kubepods-besteffort.slice', `kubepods-besteffort-pod${uid_}.slice`, `cri-containerd-${CONTAINER_ID}.scope`],
-    })),
-    // cgroup v1: the cgroupfs driver's shape.
-    { root: '/sys/fs/cgroup/pids', parts: ['kubepods', 'besteffort', `pod${POD_UID}`, CONTAINER_ID] },
-  ];
-  for (const c of candidates) {
-    try {
-      await stat(join(c.root, 'cgroup.procs'));
-    } catch {
-      continue;
-    }
-    const dirs: string[] = [];
-    try {
-      let dir = c.root;
-      for (const p of c.parts) {
-        dir = join(dir, p);
-        await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'EEXIST') throw e;
-        });
-        dirs.push(dir);
-      }
-      return { dirs, procs: join(dir, 'cgroup.procs') };
-    } catch {
-      for (const d of dirs.reverse()) await rmdir(d).catch(() => undefined);
-    }
-  }
-  return undefined;
-}
-
 describe('real kernel: network namespaces seen from the host', { timeout: 180_000 }, () => {
   let labA: Lab;
   let labB: Lab;
@@ -161,7 +126,7 @@ describe('real kernel: network namespaces seen from the host', { timeout: 180_00
       if (link !== '' && link !== (await readlink('/proc/self/ns/net'))) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    cgroup = await podCgroup();
+    cgroup = await podCgroup(POD_UID, CONTAINER_ID);
     if (cgroup !== undefined) await writeFile(cgroup.procs, String(pidB));
     await run('nsenter', [`--net=/proc/${pidB}/ns/net`, 'ip', 'link', 'set', 'lo', 'up']);
     labA = await Lab.start({ finWait1: N_A, established: 2, timeWait: 0, netns: NAMED, basePort: 17101 });
