@@ -12,6 +12,8 @@ interface Query {
   sort?: 'send_queue' | 'age';
   state?: TcpState;
   port?: string;
+  /** A network namespace inode (with --netns other than own, each socket says where it was read). */
+  netns?: string;
   limit?: number;
 }
 
@@ -23,6 +25,7 @@ const querySchema = {
     // Any spelling stateFromUserName() knows (fin_wait1, fin-wait-1, FIN-WAIT-1); checked in the handler.
     state: { type: 'string', maxLength: 32 },
     port: { type: 'string', pattern: '^([0-9]{1,5}|other)$' },
+    netns: { type: 'string', pattern: '^[0-9]{1,20}$' },
     limit: { type: 'integer', minimum: 1 },
   },
 } as const;
@@ -44,13 +47,14 @@ export function selectSockets(view: SnapshotView, q: Query): SocketSample[] {
   for (const state of q.state === undefined ? TCP_STATES : [q.state]) {
     const t = top[state];
     if (t === undefined) continue;
-    for (const s of sort === 'age' ? t.byAge : t.bySendQueue) if (q.port === undefined || s.port === q.port) out.push(s);
+    for (const s of sort === 'age' ? t.byAge : t.bySendQueue) if ((q.port === undefined || s.port === q.port) && (q.netns === undefined || s.netns === q.netns)) out.push(s);
   }
   const key = (s: SocketSample) => (sort === 'age' ? (s.ageSeconds ?? -1) : s.sendQueue);
   return out.sort((a, b) => key(b) - key(a)).slice(0, Math.min(q.limit ?? SOCKETS_LIMIT_DEFAULT, SOCKETS_LIMIT_MAX));
 }
 
 const COLUMNS: ReadonlyArray<[string, (s: SocketSample) => string]> = [
+  ['netns', (s) => s.netns ?? ''],
   ['state', (s) => s.state],
   ['local', (s) => s.local],
   ['peer', (s) => s.peer],
@@ -89,15 +93,17 @@ function links(sockets: SocketSample[], q: Query): string {
 }
 
 function html(sockets: SocketSample[], q: Query, takenAt: string): string {
-  const head = COLUMNS.map(([h]) => `<th>${escapeHtml(h)}</th>`).join('');
-  const rows = sockets.map((s) => `<tr>${COLUMNS.map(([, f]) => `<td>${escapeHtml(f(s))}</td>`).join('')}</tr>`).join('\n');
+  // The namespace column only when sockets were read in several (--netns other than own).
+  const columns = sockets.some((s) => s.netns !== undefined) ? COLUMNS : COLUMNS.filter(([h]) => h !== 'netns');
+  const head = columns.map(([h]) => `<th>${escapeHtml(h)}</th>`).join('');
+  const rows = sockets.map((s) => `<tr>${columns.map(([, f]) => `<td>${escapeHtml(f(s))}</td>`).join('')}</tr>`).join('\n');
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>tcpstate-exporter: worst sockets</title>
 <style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style>
 </head><body>
 <h1>Worst sockets of the latest poll</h1>
-<p>Poll: ${escapeHtml(takenAt)}. Sorted by ${q.sort === 'age' ? 'age' : 'Send-Q'}${q.state ? `, state ${escapeHtml(q.state)}` : ''}${q.port ? `, port ${escapeHtml(q.port)}` : ''}.
-Parameters: <code>sort=send_queue|age</code>, <code>state=fin_wait1</code>, <code>port=443|other</code>, <code>limit=N</code> (at most ${SOCKETS_LIMIT_MAX}).
+<p>Poll: ${escapeHtml(takenAt)}. Sorted by ${q.sort === 'age' ? 'age' : 'Send-Q'}${q.state ? `, state ${escapeHtml(q.state)}` : ''}${q.port ? `, port ${escapeHtml(q.port)}` : ''}${q.netns ? `, network namespace ${escapeHtml(q.netns)}` : ''}.
+Parameters: <code>sort=send_queue|age</code>, <code>state=fin_wait1</code>, <code>port=443|other</code>, <code>netns=INODE</code> (with --netns), <code>limit=N</code> (at most ${SOCKETS_LIMIT_MAX}).
 At most --sockets.top sockets per state are kept at each poll. <a href="/">home</a></p>
 ${links(sockets, q)}
 <table><thead><tr>${head}</tr></thead><tbody>
@@ -125,6 +131,6 @@ export function registerSocketsRoute(app: FastifyInstance, view: SnapshotView): 
     const takenAt = new Date(snap.takenAtMs).toISOString();
     if (req.headers.accept?.includes('text/html') === true) return reply.type('text/html; charset=utf-8').send(html(sockets, q, takenAt));
     const limit = Math.min(q.limit ?? SOCKETS_LIMIT_DEFAULT, SOCKETS_LIMIT_MAX);
-    return reply.send({ takenAt, sort: q.sort ?? 'send_queue', state: q.state ?? null, port: q.port ?? null, limit, sockets });
+    return reply.send({ takenAt, sort: q.sort ?? 'send_queue', state: q.state ?? null, port: q.port ?? null, ...(q.netns !== undefined && { netns: q.netns }), limit, sockets });
   });
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TableAggregator, type SocketTable } from '../../src/aggregate/table.ts';
+import { buildApp } from '../../src/http/app.ts';
 import { parseConfig } from '../../src/config.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { FAMILIES, type SocketRecord } from '../../src/model.ts';
@@ -217,6 +218,35 @@ describe('Poller with --netns: several namespaces through /proc/<pid>/net', () =
     assert.equal(got.get('tcpstate_sockets{state="established",family="ipv4",netns="1"}'), 1);
     assert.equal(got.get('tcpstate_netns_folded_namespaces'), 1);
     assert.ok(![...got.keys()].some((k) => k.startsWith('tcpstate_netns_info{netns="other"')));
+  });
+
+  it('/sockets: each socket says its namespace; ?netns= filters; the HTML table gains a netns column (not with own)', async () => {
+    const poller = new Poller({
+      sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], [rec({ state: 'fin_wait1', sendQueue: 3, inode: 0 })])] }], kernel: [] },
+      cronExpression: '*/1 * * * * *',
+      logger: silent,
+      netns: netnsPoller(() => [entry(10, 100), entry(20, 200)], 5),
+    });
+    await poller.poll();
+    const app = buildApp({ registry: createRegistry({ view: poller, version: 't' }), view: poller, telemetryPath: '/metrics', version: 't', logger: silent, sockets: true });
+    type Body = { netns?: string; sockets: Array<{ netns?: string; state: string }> };
+    const all = (await app.inject('/sockets?limit=1000')).json<Body>();
+    assert.deepEqual([...new Set(all.sockets.map((x) => x.netns))].sort(), ['1', '10', '20']);
+    const only = (await app.inject('/sockets?netns=10&limit=1000')).json<Body>();
+    assert.equal(only.netns, '10');
+    assert.ok(only.sockets.length > 5 && only.sockets.every((x) => x.netns === '10'));
+    assert.equal((await app.inject('/sockets?netns=999')).json<Body>().sockets.length, 0);
+    assert.equal((await app.inject('/sockets?netns=../1')).statusCode, 400);
+    const html = (await app.inject({ url: '/sockets?netns=20', headers: { accept: 'text/html' } })).body;
+    assert.match(html, /<th>netns<\/th>/);
+    assert.match(html, /<td>20<\/td>/);
+    assert.match(html, /network namespace 20/);
+
+    const ownPoller = new Poller({ sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], [rec({ state: 'fin_wait1', sendQueue: 3, inode: 0 })])] }], kernel: [] }, cronExpression: '*/1 * * * * *', logger: silent });
+    await ownPoller.poll();
+    const ownApp = buildApp({ registry: createRegistry({ view: ownPoller, version: 't' }), view: ownPoller, telemetryPath: '/metrics', version: 't', logger: silent, sockets: true });
+    assert.doesNotMatch((await ownApp.inject({ url: '/sockets', headers: { accept: 'text/html' } })).body, /<th>netns/);
+    assert.ok(!('netns' in (await ownApp.inject('/sockets')).json<{ sockets: object[] }>().sockets[0]!));
   });
 
   it('--netns=own (no NetnsPoller): no netns label, no netns families', async () => {
