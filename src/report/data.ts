@@ -2,6 +2,7 @@
 
 import type { SocketTable } from '../aggregate/table.ts';
 import { FAMILIES, TCP_STATES, TIMER_KINDS, type TcpState } from '../model.ts';
+import { rankKeys, sumTables, type NetnsSnapshot } from '../netns/figures.ts';
 import type { Snapshot } from '../snapshot.ts';
 
 export interface ReportData {
@@ -28,4 +29,42 @@ export function timersShown(table: SocketTable): boolean {
     for (const st of TCP_STATES) for (const k of TIMER_KINDS) timers += t[st].timers[k];
   }
   return timed === 0 || timers > 0;
+}
+
+/** The table a report speaks of: with --netns, every namespace read summed; else the one table. */
+export function reportTable(s: Snapshot): SocketTable {
+  return s.netns === undefined ? s.table : sumTables(s.netns.namespaces.map((n) => n.table));
+}
+
+/** One row per namespace with its own figures (and "other"), most FIN-WAIT-1 bytes first. */
+export interface NetnsRow {
+  netns: string;
+  name: string;
+  pid: string;
+  comm: string;
+  podUid: string;
+  containerId: string;
+  finWait1Sockets: number;
+  finWait1SendQueueBytes: number;
+  sockets: number;
+}
+
+export function netnsRows(n: NetnsSnapshot): NetnsRow[] {
+  return n.namespaces
+    .map((ns) => {
+      const [bytes, fw1, all] = rankKeys(ns.table);
+      const i = ns.info;
+      return {
+        netns: ns.netns,
+        name: i?.name ?? '',
+        pid: i?.pid ?? '',
+        comm: i?.comm ?? '',
+        podUid: i?.podUid ?? '',
+        containerId: i?.containerId ?? '',
+        finWait1Sockets: fw1,
+        finWait1SendQueueBytes: bytes,
+        sockets: all,
+      };
+    })
+    .sort((a, b) => b.finWait1SendQueueBytes - a.finWait1SendQueueBytes || b.finWait1Sockets - a.finWait1Sockets || b.sockets - a.sockets);
 }

@@ -4,12 +4,15 @@
 import { Command, CommanderError, Option } from 'commander';
 import { pino } from 'pino';
 import type { Forensics } from '../aggregate/forensics.ts';
-import { ConfigError, addDaemonFlags, checkDaemonFlags } from '../config.ts';
+import { ConfigError, DEFAULT_NETNS_MAX, addDaemonFlags, checkDaemonFlags } from '../config.ts';
 import { createRegistry } from '../metrics/registry.ts';
 import { FAMILIES, TCP_STATES, type SourceMode, type TcpState } from '../model.ts';
 import { stateFromName } from '../parsers/ss.ts';
+import type { NetnsSelection } from '../netns/discover.ts';
+import { NetnsPoller } from '../netns/poll.ts';
 import { Poller } from '../poller/poller.ts';
 import type { PollerStats, SnapshotView } from '../snapshot.ts';
+import { netnsRows, reportTable } from './data.ts';
 import { fileSources, type Input, type InputKind } from '../sources/files.ts';
 import { liveSources } from '../sources/live.ts';
 import type { PollSources } from '../sources/source.ts';
@@ -29,8 +32,8 @@ const HINTS: Readonly<Record<InputKind, string>> = {
 };
 
 /** One poll of these sources by the daemon's poller (peers counted); its snapshot and outcomes. */
-async function pollOnce(sources: PollSources) {
-  const poller = new Poller({ sources, cronExpression: '* * * * * *', logger: pino({ level: 'silent' }), countPeers: true });
+async function pollOnce(sources: PollSources, netns?: NetnsPoller) {
+  const poller = new Poller({ sources, cronExpression: '* * * * * *', logger: pino({ level: 'silent' }), countPeers: true, ...(netns !== undefined && { netns }) });
   await poller.poll();
   await poller.stop(); // ends the netlink helper
   return { snapshot: poller.snapshot(), outcomes: poller.outcomes() };
@@ -63,15 +66,32 @@ export async function reportFromFiles(inputs: readonly Input[], state: TcpState 
 }
 
 /** One live poll of this host, exactly as the daemon does it. */
-export async function reportLive(opts: { source: SourceMode; procfs: string; ssPath: string; ssTimeoutMs: number; netlinkHelper: string; netlinkTimeoutMs: number }): Promise<ReportData> {
-  const { snapshot, outcomes } = await pollOnce(
-    liveSources({
-      mode: opts.source,
-      netlink: { path: opts.netlinkHelper, timeoutMs: opts.netlinkTimeoutMs },
-      ss: { path: opts.ssPath, timeoutMs: opts.ssTimeoutMs },
-      procfs: opts.procfs,
-    }),
-  );
+export async function reportLive(opts: {
+  source: SourceMode;
+  procfs: string;
+  ssPath: string;
+  ssTimeoutMs: number;
+  netlinkHelper: string;
+  netlinkTimeoutMs: number;
+  netns?: NetnsSelection;
+  netnsMax?: number;
+}): Promise<ReportData> {
+  const ss = { path: opts.ssPath, timeoutMs: opts.ssTimeoutMs };
+  const sources = liveSources({ mode: opts.source, netlink: { path: opts.netlinkHelper, timeoutMs: opts.netlinkTimeoutMs }, ss, procfs: opts.procfs });
+  const selection = opts.netns ?? { mode: 'own' };
+  const netns =
+    selection.mode === 'own'
+      ? undefined
+      : new NetnsPoller({
+          selection,
+          max: opts.netnsMax ?? DEFAULT_NETNS_MAX,
+          procfs: opts.procfs,
+          source: opts.source,
+          ...(sources.netlink !== undefined && { netlink: sources.netlink }),
+          ss,
+          logger: pino({ level: 'silent' }),
+        });
+  const { snapshot, outcomes } = await pollOnce(sources, netns);
   if (snapshot === undefined || Object.keys(snapshot.table).length === 0) {
     const failed = outcomes.filter((s) => !s.up).map((s) => `${s.source}: ${s.error?.message ?? '?'}`).join('; ');
     throw new ReportError(`could not read this host's socket table (${failed === '' ? 'no source' : failed})`);
@@ -82,7 +102,9 @@ export async function reportLive(opts: { source: SourceMode; procfs: string; ssP
 }
 
 export async function renderReport(data: ReportData, format: 'text' | 'json' | 'prometheus', version: string): Promise<string> {
-  const view: SnapshotView = { snapshot: () => data.snapshot, stats: () => FIXED_STATS };
+  const unreadable = data.snapshot.netns?.unreadable;
+  const stats: PollerStats = unreadable === undefined ? FIXED_STATS : { ...FIXED_STATS, netnsFailuresTotal: unreadable };
+  const view: SnapshotView = { snapshot: () => data.snapshot, stats: () => stats };
   if (format === 'prometheus') return createRegistry({ view, version, defaultMetrics: false }).metrics();
   if (format === 'json') return `${JSON.stringify(jsonReport(data), null, 2)}\n`;
   return explain(data);
@@ -90,10 +112,11 @@ export async function renderReport(data: ReportData, format: 'text' | 'json' | '
 
 function jsonReport(d: ReportData) {
   const s = d.snapshot;
+  const table = reportTable(s);
   const states: Record<string, unknown> = {};
-  const timers = timersShown(s.table);
+  const timers = timersShown(table);
   for (const st of TCP_STATES) {
-    const per = FAMILIES.map((f) => s.table[f]?.[st]).filter((x) => x !== undefined);
+    const per = FAMILIES.map((f) => table[f]?.[st]).filter((x) => x !== undefined);
     states[st] = {
       sockets: per.reduce((a, x) => a + x.sockets, 0),
       sendQueueBytes: st === 'listen' ? null : per.reduce((a, x) => a + x.sendQueueBytes, 0),
@@ -112,6 +135,7 @@ function jsonReport(d: ReportData) {
     parseErrors: d.parseErrors,
     states,
     kernel: { ...s.kernel, tcpExt: s.kernel.tcpExt === undefined ? undefined : Object.fromEntries(s.kernel.tcpExt) },
+    ...(s.netns !== undefined && { netns: netnsRows(s.netns) }),
     finWait1: f && {
       backoff: f.backoff,
       sendQueue: f.sendQueue,
@@ -124,7 +148,7 @@ function jsonReport(d: ReportData) {
 }
 
 /** The daemon's flags a live report reads with (same spelling, environment variable and default). */
-const LIVE_FLAGS = ['source', 'path.procfs', 'ss.path', 'ss.timeout', 'netlink.helper', 'netlink.timeout'] as const;
+const LIVE_FLAGS = ['source', 'path.procfs', 'ss.path', 'ss.timeout', 'netlink.helper', 'netlink.timeout', 'netns', 'netns.max'] as const;
 
 /** Parses `report` arguments and runs it; returns the process exit status. */
 export async function runReport(argv: readonly string[], version: string): Promise<number> {
@@ -173,6 +197,8 @@ export async function runReport(argv: readonly string[], version: string): Promi
         ssTimeoutMs: f['ss.timeout'],
         netlinkHelper: f['netlink.helper'],
         netlinkTimeoutMs: f['netlink.timeout'] ?? f['ss.timeout'],
+        netns: f.netns,
+        netnsMax: f['netns.max'],
       });
     } else {
       const inputs = o.input.map((spec): Input => {

@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import type { Distribution } from '../aggregate/buckets.ts';
 import { FAMILIES, TCP_STATES, type TcpState } from '../model.ts';
-import { timersShown, type ReportData } from './data.ts';
+import { netnsRows, reportTable, timersShown, type ReportData } from './data.ts';
 
 const n = (x: number) => x.toLocaleString('en-US');
 
@@ -28,13 +28,18 @@ function quantileBound(d: Distribution, q: number): string {
 
 export function explain(d: ReportData): string {
   const s = d.snapshot;
+  // With --netns, every namespace read, summed (the per-namespace rows follow below).
+  const table = reportTable(s);
   const out: string[] = [];
-  const sum = (st: TcpState, pick: (f: NonNullable<(typeof s.table)['ipv4']>[TcpState]) => number) =>
-    FAMILIES.reduce((a, f) => a + (s.table[f] ? pick(s.table[f][st]) : 0), 0);
+  const sum = (st: TcpState, pick: (f: NonNullable<(typeof table)['ipv4']>[TcpState]) => number) =>
+    FAMILIES.reduce((a, f) => a + (table[f] ? pick(table[f][st]) : 0), 0);
   const total = TCP_STATES.reduce((a, st) => a + sum(st, (f) => f.sockets), 0);
 
   out.push(`tcpstate-exporter report: ${d.source}`);
-  out.push(`${n(total)} TCP sockets (${FAMILIES.filter((f) => s.table[f]).map((f) => `${f} ${n(TCP_STATES.reduce((a, st) => a + s.table[f]![st].sockets, 0))}`).join(', ')}).`);
+  const where = s.netns === undefined ? '' : ` in ${n(s.netns.selected - Object.values(s.netns.unreadable).reduce((a, b) => a + b, 0))} network namespaces`;
+  out.push(`${n(total)} TCP sockets${where} (${FAMILIES.filter((f) => table[f]).map((f) => `${f} ${n(TCP_STATES.reduce((a, st) => a + table[f]![st].sockets, 0))}`).join(', ')}).`);
+  const unread = s.netns === undefined ? [] : Object.entries(s.netns.unreadable).filter(([, c]) => c > 0);
+  if (unread.length > 0) out.push(`Not read: ${unread.map(([why, c]) => `${n(c)} namespaces (${why})`).join(', ')}: their sockets are in no figure below.`);
   out.push('');
   out.push('  state          sockets    Send-Q bytes    Recv-Q bytes   orphans');
   for (const st of TCP_STATES) {
@@ -55,14 +60,14 @@ export function explain(d: ReportData): string {
     const orphans = sum('fin_wait1', (x) => x.orphanSockets);
     const persist = sum('fin_wait1', (x) => x.timers.persist);
     const retrans = sum('fin_wait1', (x) => x.timers.retransmit);
-    const persistMax = Math.max(...FAMILIES.map((fam) => s.table[fam]?.fin_wait1.persistMaxSeconds ?? 0));
+    const persistMax = Math.max(...FAMILIES.map((fam) => table[fam]?.fin_wait1.persistMaxSeconds ?? 0));
     out.push(`FIN-WAIT-1: ${n(fw1)} sockets hold ${bytes(fw1Bytes)} (${n(fw1Bytes)} bytes) their peers have not acknowledged.`);
     const unknown = sum('fin_wait1', (x) => x.inodeUnknown);
     if (unknown > 0) out.push(`  Orphans: unknown for ${n(unknown)} of them (the capture shows no ino:; take it with ss -e).`);
     if (orphans > 0 || unknown === 0) {
       out.push(`  ${n(orphans)} of them are orphans: the application already closed them; no process owns them any more.`);
     }
-    if (timersShown(s.table)) {
+    if (timersShown(table)) {
       out.push(`  ${n(persist)} wait on a zero receive window (persist timer; longest wait until the next probe ${persistMax.toFixed(1)} s).`);
     } else {
       out.push('  Zero-window waits: unknown (the capture shows no timers; take it with ss -o).');
@@ -81,6 +86,14 @@ export function explain(d: ReportData): string {
       if (ports.length > 0) {
         out.push('  By local port (server side; "other" = client sockets or ports beyond the top 10):');
         for (const [p, v] of ports.slice(0, 5)) out.push(`    ${p.padEnd(6)} ${n(v.fin_wait1.sockets).padStart(9)} sockets ${bytes(v.fin_wait1.sendQueueBytes).padStart(12)}`);
+      }
+    }
+    if (s.netns !== undefined) {
+      out.push('  By network namespace (netns inode; "other" = beyond --netns.max):');
+      out.push(`    ${'netns'.padEnd(11)} ${'sockets'.padStart(9)} ${'FIN-WAIT-1'.padStart(10)} ${'bytes'.padStart(12)}  who`);
+      for (const r of netnsRows(s.netns).filter((x) => x.finWait1Sockets > 0 || x.netns !== 'other').slice(0, 10)) {
+        const who = [r.name, r.podUid === '' ? '' : `pod ${r.podUid}`, r.pid === '' ? '' : `pid ${r.pid} (${r.comm})`].filter((x) => x !== '').join(', ');
+        out.push(`    ${r.netns.padEnd(11)} ${n(r.sockets).padStart(9)} ${n(r.finWait1Sockets).padStart(10)} ${bytes(r.finWait1SendQueueBytes).padStart(12)}  ${who}`);
       }
     }
     const peers = s.peers?.top.slice(0, 5) ?? [];
@@ -107,8 +120,11 @@ export function explain(d: ReportData): string {
       const port = Number(worst.local.replace(/^.*:/, ''));
       // Only an IP literal goes into a command line, and it goes quoted.
       if (isIP(host) !== 0 && Number.isInteger(port)) {
-        out.push(`Watch the worst peer (${worst.peer}, ${n(worst.sendQueue)} bytes queued):`);
-        out.push(`  tcpdump -ni any ${shellQuote(`host ${host} and tcp port ${port}`)}`);
+        out.push(`Watch the worst peer (${worst.peer}, ${n(worst.sendQueue)} bytes queued${worst.netns === undefined ? '' : `, network namespace ${worst.netns}`}):`);
+        // In another namespace the peer is only reachable from inside it: enter it through its process.
+        const pid = worst.netns === undefined ? undefined : s.netns?.namespaces.find((x) => x.netns === worst.netns)?.info?.pid;
+        const enter = worst.netns === undefined || pid === undefined || pid === '' || s.netns?.namespaces.find((x) => x.netns === worst.netns)?.own === true ? '' : `nsenter -t ${pid} -n `;
+        out.push(`  ${enter}tcpdump -ni any ${shellQuote(`host ${host} and tcp port ${port}`)}`);
         out.push('  (look for "win 0" from the peer and the probes answering it)');
       }
     }

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parseNsLink } from '../../src/netns/discover.ts';
 import { podCgroup, removePodCgroup, type PodCgroup } from '../helpers/cgroup.ts';
-import { startDaemon, waitForPoll, type Daemon } from '../helpers/daemon.ts';
+import { BIN, ROOT, startDaemon, waitForPoll, type Daemon } from '../helpers/daemon.ts';
 import { parseExposition } from '../helpers/exposition.ts';
 import { Lab, createNetns, deleteNetns, type LabFigures } from '../lab/lab.ts';
 
@@ -213,5 +213,28 @@ describe('real kernel: one exporter, every network namespace (--netns)', { timeo
     } finally {
       for (const d of ds) assert.equal(await d.stop(), 0);
     }
+  });
+
+  it('report --netns: the namespaces summed, a row per namespace with its identity, the worst socket\'s namespace', async () => {
+    const report = async (format: string) =>
+      (await run('ip', ['netns', 'exec', HOST, process.execPath, BIN, 'report', '--source', 'netlink', '--netns', `${A},${inode.b}`, '--format', format], { cwd: ROOT })).stdout;
+    const j = JSON.parse(await report('json')) as {
+      states: Record<string, { sockets: number }>;
+      netns: Array<{ netns: string; name: string; podUid: string; finWait1Sockets: number; finWait1SendQueueBytes: number }>;
+      finWait1: { worstSockets: Array<{ netns?: string }> };
+    };
+    assert.equal(j.states.fin_wait1!.sockets, N.host + N.a + N.b, 'host + A + B');
+    const row = (netns: string) => j.netns.find((r) => r.netns === netns)!;
+    assert.equal(row(inode.a!).finWait1Sockets, N.a);
+    assert.equal(row(inode.a!).name, A);
+    assert.equal(row(inode.b!).finWait1Sockets, N.b);
+    assert.equal(row(inode.b!).podUid, POD_UID);
+    assert.equal(row(inode.host!).finWait1Sockets, N.host);
+    assert.equal(j.netns[0]!.netns, inode.b, 'most FIN-WAIT-1 bytes first');
+    assert.ok(j.finWait1.worstSockets.length > 0 && j.finWait1.worstSockets.every((w) => [inode.host, inode.a, inode.b].includes(w.netns)));
+    const text = await report('text');
+    assert.match(text, new RegExp(`${N.host + N.a + N.b} sockets hold`));
+    assert.match(text, /By network namespace/);
+    assert.match(text, new RegExp(`${inode.b}\\s+\\d+\\s+${N.b}\\s.*pod ${POD_UID}`));
   });
 });
