@@ -3,13 +3,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { CATALOGUE } from '../../src/metrics/catalogue.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const served = new Set(
   readFileSync(new URL('test/golden/proc.metrics', ROOT), 'utf8')
     .split('\n')
     .map((l) => /^# TYPE (\S+)/.exec(l)?.[1])
-    .filter((n): n is string => n !== undefined),
+    .filter((n): n is string => n !== undefined)
+    // Served with --netns other than own only (not in the golden files, which are --netns=own).
+    .concat(CATALOGUE.filter((m) => m.netnsOnly === true).map((m) => m.name)),
 );
 
 interface Panel {
