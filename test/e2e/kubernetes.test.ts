@@ -23,6 +23,7 @@ import { ROOT } from '../helpers/daemon.ts';
 
 const BASE = `${ROOT}deploy/kubernetes/base`;
 const OVERLAY = `${ROOT}deploy/kubernetes/overlays/example`;
+const NETNS_OVERLAY = `${ROOT}deploy/kubernetes/overlays/netns`;
 
 interface K8sObject {
   apiVersion: string;
@@ -75,6 +76,7 @@ const one = (objs: K8sObject[], kind: string, name = 'tcpstate-exporter'): K8sOb
 describe('Kubernetes manifests', () => {
   let base: K8sObject[];
   let overlay: K8sObject[];
+  let netnsOverlay: K8sObject[];
   // Under the checkout (.tmp/ is ignored by git), so that tsc resolves the models from node_modules.
   mkdirSync(join(ROOT, '.tmp'), { recursive: true });
   const tmp = mkdtempSync(join(ROOT, '.tmp', `k8s-${process.pid}-`));
@@ -83,6 +85,7 @@ describe('Kubernetes manifests', () => {
   before(() => {
     base = kustomize(BASE);
     overlay = kustomize(OVERLAY);
+    netnsOverlay = kustomize(NETNS_OVERLAY);
   });
 
   it('the base lists every manifest in its folder', () => {
@@ -92,7 +95,7 @@ describe('Kubernetes manifests', () => {
   });
 
   it('every rendered object is valid against the Kubernetes and prometheus-operator schemas', () => {
-    for (const o of [...base, ...overlay]) {
+    for (const o of [...base, ...overlay, ...netnsOverlay]) {
       const model = MODELS[o.kind];
       assert.ok(model, `no validator for ${o.kind}`);
       assert.doesNotThrow(() => model.validate(o), `${o.kind}/${o.metadata.name}`);
@@ -113,7 +116,7 @@ describe('Kubernetes manifests', () => {
   });
 
   it('no unknown or misspelled field anywhere (tsc excess-property checks against the models\' types)', () => {
-    const objs = [...base, ...overlay];
+    const objs = [...base, ...overlay, ...netnsOverlay];
     const check = (list: K8sObject[]) => {
       const imports = [...new Set(list.map((o) => o.kind))].map((k) => `import type { ${MODELS[k]!.type} } from '${MODELS[k]!.from}';`);
       const decls = list.map((o, i) => `export const o${i}: ${MODELS[o.kind]!.type} = ${JSON.stringify(o)};`);
@@ -137,7 +140,7 @@ describe('Kubernetes manifests', () => {
   });
 
   it('its own namespace, and every namespaced object in it (the overlay\'s generated Secrets too)', () => {
-    for (const objs of [base, overlay]) {
+    for (const objs of [base, overlay, netnsOverlay]) {
       const ns = one(objs, 'Namespace');
       for (const o of objs) {
         if (CLUSTER_SCOPED.has(o.kind)) continue;
@@ -226,5 +229,53 @@ describe('Kubernetes manifests', () => {
     writeFileSync(copy, stringify(cfg));
     const out = execFileSync('promtool', ['check', 'config', copy], { encoding: 'utf8' });
     assert.match(out, /SUCCESS/);
+  });
+  it('netns overlay (opt-in --netns=all): hostPID, the node\'s /run/netns read-only, root with exactly SYS_ADMIN and SYS_PTRACE; nothing else differs from the base', () => {
+    type Pod = Record<string, unknown> & { containers: Array<Record<string, unknown>>; volumes?: Array<Record<string, unknown>>; securityContext: Record<string, unknown> };
+    const podOf = (objs: K8sObject[]) => (one(objs, 'DaemonSet') as unknown as { spec: { template: { metadata: { annotations?: Record<string, string> }; spec: Pod } } }).spec.template;
+    const b = podOf(base);
+    const n = podOf(netnsOverlay);
+    // The base stays unprivileged.
+    assert.equal(b.spec['hostPID'], undefined);
+    assert.equal(b.spec.securityContext['runAsNonRoot'], true);
+    // What --netns=all needs.
+    assert.equal(n.spec['hostPID'], true);
+    assert.equal(n.spec['hostNetwork'], true);
+    assert.equal(n.spec.securityContext['runAsUser'], 0);
+    assert.equal(n.spec.securityContext['runAsNonRoot'], false);
+    assert.deepEqual(n.spec.securityContext['seccompProfile'], { type: 'RuntimeDefault' });
+    const c = n.spec.containers[0]!;
+    assert.deepEqual(c['securityContext'], {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      appArmorProfile: { type: 'Unconfined' },
+      capabilities: { drop: ['ALL'], add: ['SYS_ADMIN', 'SYS_PTRACE'] },
+    });
+    assert.equal(n.metadata.annotations?.['container.apparmor.security.beta.kubernetes.io/tcpstate-exporter'], 'unconfined');
+    const env = c['env'] as Array<{ name: string; value?: string }>;
+    assert.equal(env.find((e) => e.name === 'TCPSTATE_NETNS')?.value, 'all');
+    const mounts = c['volumeMounts'] as Array<{ name: string; mountPath: string; readOnly?: boolean; mountPropagation?: string }>;
+    assert.deepEqual(mounts, [{ name: 'run-netns', mountPath: '/run/netns', readOnly: true, mountPropagation: 'HostToContainer' }]);
+    assert.deepEqual(n.spec.volumes, [{ name: 'run-netns', hostPath: { path: '/run/netns', type: 'DirectoryOrCreate' } }]);
+    // Nothing else: the pod spec without those fields is the base's.
+    type Template = { metadata: { annotations?: Record<string, string> }; spec: Pod };
+    const strip = (t: Template, netns: boolean) => {
+      const x: Template = structuredClone(t);
+      if (netns) {
+        delete x.metadata.annotations;
+        delete x.spec['hostPID'];
+        delete x.spec.volumes;
+        x.spec.securityContext = { ...x.spec.securityContext, runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 };
+        const ct = x.spec.containers[0]!;
+        ct['env'] = (ct['env'] as Array<{ name: string }>).filter((e) => !e.name.startsWith('TCPSTATE_NETNS'));
+        delete ct['volumeMounts'];
+        ct['securityContext'] = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+      }
+      return x;
+    };
+    assert.deepEqual(strip(n, true), strip(b, false));
+    // The privileges match what docs/netns.md measured.
+    const doc = readFileSync(`${ROOT}docs/netns.md`, 'utf8');
+    assert.match(doc, /`CAP_SYS_ADMIN` \*\*and\*\* `CAP_SYS_PTRACE`/);
   });
 });
