@@ -6,14 +6,17 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ROOT } from '../helpers/daemon.ts';
 import { installReleaseWithLab, type InstalledWithLab } from '../helpers/release.ts';
 import { UNIT, allowedSyscalls, sandboxed, unitSettings } from '../helpers/unit-sandbox.ts';
-import type { Lab } from '../lab/lab.ts';
+import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
 
 const NETNS = `tcpstate-unit-${process.pid}`;
+/** The opt-in drop-in for --netns=all, and a namespace only it reads. */
+const DROP_IN = `${ROOT}deploy/systemd/netns.conf`;
+const OTHER = `tcpstate-unito-${process.pid}`;
 const FW1 = 6;
 const PORT = 9812;
 
@@ -34,6 +37,17 @@ describe('systemd unit: systemd-analyze security', () => {
     assert.ok(score <= 3.0, `exposure ${score}`);
     // The unit's header states the score it was measured at.
     assert.match(readFileSync(UNIT, 'utf8'), new RegExp(`scores this unit ${m[1]!.replace('.', '\\.')} `));
+  });
+
+  it('the --netns drop-in grants exactly CAP_SYS_ADMIN and CAP_SYS_PTRACE, network namespaces only, and nothing else', () => {
+    const text = readFileSync(DROP_IN, 'utf8');
+    assert.deepEqual(unitSettings(text, 'CapabilityBoundingSet'), ['CAP_SYS_ADMIN CAP_SYS_PTRACE']);
+    assert.deepEqual(unitSettings(text, 'AmbientCapabilities'), ['CAP_SYS_ADMIN CAP_SYS_PTRACE']);
+    assert.deepEqual(unitSettings(text, 'RestrictNamespaces'), ['net']);
+    assert.deepEqual(unitSettings(text, 'Environment'), ['TCPSTATE_NETNS=all']);
+    // Only these settings: every other line of the unit (seccomp, address families, read-only system) stays.
+    const keys = text.split('\n').filter((l) => /^[A-Za-z]+=/.test(l)).map((l) => l.slice(0, l.indexOf('=')));
+    assert.deepEqual(keys.sort(), ['AmbientCapabilities', 'CapabilityBoundingSet', 'Environment', 'PrivateUsers', 'ProcSubset', 'ProtectProc', 'RestrictNamespaces']);
   });
 
   it('grants nothing: no capabilities, no setuid, no namespaces, no raw sockets', () => {
@@ -148,5 +162,68 @@ describe('systemd unit: the release tarball runs under its confinement', { timeo
       child.kill('SIGTERM');
       assert.equal(await exited, 0, log);
     }
+  });
+  describe('with the --netns drop-in (deploy/systemd/netns.conf)', () => {
+    let other: Lab;
+    let hidden: Lab;
+    let sleeper: ReturnType<typeof spawn>;
+    before(async () => {
+      // A named namespace and one known only through its (root) process, each with FIN-WAIT-1 orphans.
+      await createNetns(OTHER);
+      other = await Lab.start({ finWait1: 3, established: 1, timeWait: 0, netns: OTHER, basePort: 17601 });
+      sleeper = spawn('unshare', ['-n', 'sleep', '600'], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, 300));
+      execFileSync('nsenter', [`--net=/proc/${sleeper.pid}/ns/net`, 'ip', 'link', 'set', 'lo', 'up']);
+      hidden = await Lab.start({ finWait1: 2, established: 1, timeWait: 0, netns: `/proc/${sleeper.pid}/ns/net`, basePort: 17621 });
+    });
+    after(async () => {
+      await other?.stop();
+      await hidden?.stop();
+      sleeper?.kill();
+      await deleteNetns(OTHER);
+    });
+
+    /** The unit with the drop-in after it (systemd's order), minus some of its capabilities. */
+    const unitWith = (drop: string[] = []) => {
+      let dropIn = readFileSync(DROP_IN, 'utf8');
+      for (const c of drop) dropIn = dropIn.replaceAll(` ${c}`, '').replaceAll(`=${c} `, '=').replaceAll(`=${c}\n`, '=\n');
+      return `${readFileSync(UNIT, 'utf8')}\n${dropIn}`;
+    };
+    const fw1 = (body: string, netns: string) => value(body, `tcpstate_sockets{state="fin_wait1",family="ipv4",netns="${netns}"}`);
+
+    it('reads every namespace, exactly, as an unprivileged user with only those two capabilities; without either, what it cannot read is counted', async () => {
+      const inodeOther = String(statSync(`/run/netns/${OTHER}`).ino);
+      const inodeHidden = /\[(\d+)\]/.exec(readlinkSync(`/proc/${sleeper.pid}/ns/net`))![1]!;
+      const args = ['--source', 'netlink', '--netns', 'all', '--poll.interval', '1s', '--web.listen-address', `127.0.0.1:${PORT}`];
+      for (const [drop, expect] of [
+        [[], { other: 3, hidden: 2 }],
+        [['CAP_SYS_PTRACE'], { other: 3, hidden: undefined }],
+        [['CAP_SYS_ADMIN'], { other: undefined, hidden: undefined }],
+      ] as const) {
+        const d = run(args, { unit: unitWith([...drop]) });
+        try {
+          let body = await metricsWhenReady(d);
+          for (let i = 0; i < 20 && value(body, 'tcpstate_polls_total')! < 2; i++) body = (await lab.get(PORT, '/metrics')).body;
+          const what = `without ${drop.join(',') || 'nothing'}`;
+          assert.equal(fw1(body, inodeOther), expect.other, `${what}: named namespace\n${d.log()}`);
+          assert.equal(fw1(body, inodeHidden), expect.hidden, `${what}: namespace known through its process`);
+          if (drop.length === 0) {
+            assert.equal(value(body, 'tcpstate_netns_unreadable_namespaces{reason="permission"}'), 0, what);
+          } else {
+            // The blind spot is exported, not silent: processes whose namespace could not be read,
+            // or namespaces that could not be entered.
+            const refused = value(body, 'tcpstate_netns_unreadable_processes')! + value(body, 'tcpstate_netns_unreadable_namespaces{reason="permission"}')!;
+            assert.ok(refused > 0, `${what}: ${refused}`);
+          }
+          // The daemon's own namespace is read whatever it lacks (every exec from ip netns exec on keeps its pid).
+          const own = new RegExp(`tcpstate_netns_info\\{netns="(\\d+)",name="${NETNS}",pid="${d.child.pid}"`).exec(body);
+          assert.ok(own, `${what}: own namespace's info\n${body.split('\n').filter((l) => l.startsWith('tcpstate_netns_info')).join('\n')}`);
+          assert.equal(value(body, `tcpstate_orphan_sockets{state="fin_wait1",family="ipv4",netns="${own[1]}"}`), FW1, what);
+        } finally {
+          d.child.kill('SIGTERM');
+          assert.equal(await d.exited, 0, d.log());
+        }
+      }
+    });
   });
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Runs a command under seccomp filters like those systemd builds for a unit (test helper).
 
-  seccomp-exec.py [--allow SYSCALL,...] [--families AF_X,...] [--errno N] [--no-namespaces] [--deny-wx] -- COMMAND ARGS...
+  seccomp-exec.py [--allow SYSCALL,...] [--families AF_X,...] [--errno N] [--no-namespaces | --namespaces TYPE,...] [--deny-wx] -- COMMAND ARGS...
 
 --allow: an allow-list; every other system call fails with --errno (EPERM by default), as
   SystemCallFilter= with SystemCallErrorNumber= does. Names this architecture does not know are
@@ -11,6 +11,9 @@
 --no-namespaces: RestrictNamespaces=yes: unshare(), setns() and clone() with a CLONE_NEW* flag
   fail with EPERM; clone3() with ENOSYS (its flags are in memory seccomp cannot read), so that
   the C library falls back to clone(), as systemd does.
+--namespaces: RestrictNamespaces=TYPE... (e.g. net): as --no-namespaces for every other type
+  (unshare()/clone() with its CLONE_NEW* flag, setns() naming it), and setns() with type 0 (any),
+  as systemd builds it; the listed types pass.
 --deny-wx: MemoryDenyWriteExecute=yes as systemd 252 builds it: mmap() asking for write and
   execute at once, mprotect()/pkey_mprotect() asking for execute, and shmat(SHM_EXEC) fail.
 Both set no_new_privs first (the kernel demands it for an unprivileged filter).
@@ -27,10 +30,12 @@ import seccomp
 PROT_WRITE, PROT_EXEC, SHM_EXEC = 0x2, 0x4, 0o100000
 # CLONE_NEWTIME, NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
 CLONE_NEW = (0x80, 0x20000, 0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000)
+NS_FLAG = {"time": 0x80, "mnt": 0x20000, "cgroup": 0x2000000, "uts": 0x4000000, "ipc": 0x8000000, "user": 0x10000000, "pid": 0x20000000, "net": 0x40000000}
 
 
 def main(argv):
     allow, families, deny_wx, no_ns, err = None, None, False, False, errno.EPERM
+    ns_allowed = None
     i = 0
     while i < len(argv) and argv[i] != "--":
         if argv[i] == "--allow":
@@ -45,6 +50,9 @@ def main(argv):
         elif argv[i] == "--no-namespaces":
             no_ns = True
             i += 1
+        elif argv[i] == "--namespaces":
+            ns_allowed = [NS_FLAG[t] for t in argv[i + 1].split(",") if t]
+            i += 2
         elif argv[i] == "--deny-wx":
             deny_wx = True
             i += 1
@@ -70,6 +78,18 @@ def main(argv):
         f.add_rule(eperm, "setns")
         for flag in CLONE_NEW:
             f.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+        f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+        f.load()
+    if ns_allowed is not None:
+        f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+        eperm = seccomp.ERRNO(errno.EPERM)
+        f.add_rule(eperm, "setns", seccomp.Arg(1, seccomp.EQ, 0))
+        for flag in CLONE_NEW:
+            if flag in ns_allowed:
+                continue
+            f.add_rule(eperm, "unshare", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+            f.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+            f.add_rule(eperm, "setns", seccomp.Arg(1, seccomp.MASKED_EQ, flag, flag))
         f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
         f.load()
     if deny_wx:

@@ -8,6 +8,9 @@
 //   DynamicUser=, CapabilityBoundingSet= (empty), NoNewPrivileges= → setpriv: an unused uid/gid,
 //     no supplementary groups, empty bounding/inheritable sets, no_new_privs;
 //   PrivateUsers=yes                            → unshare --user (only that uid mapped);
+//   with a drop-in (deploy/systemd/netns.conf): CapabilityBoundingSet=/AmbientCapabilities= listing
+//     capabilities → those in the bounding, inheritable and ambient sets; PrivateUsers=no → no user
+//     namespace; RestrictNamespaces=TYPE... → seccomp refusing every other namespace type;
 //   ProtectSystem=strict, PrivateTmp=yes        → a private mount namespace: / read-only, /tmp a tmpfs.
 // Not rebuilt (see docs/deploy-hardening.md): ProtectProc/ProcSubset (hidepid needs a new procfs),
 // PrivateDevices, ProtectKernel*/ProtectClock/ProtectHostname/ProtectControlGroups (read-only or
@@ -100,16 +103,27 @@ export function sandboxed(cmd: readonly string[], o: SandboxOptions = {}): strin
   if (errnoValue === undefined) throw new Error(`SystemCallErrorNumber=${errnoName}: not known to this helper`);
   const families = unitSettings(unit, 'RestrictAddressFamilies').join(' ').split(/\s+/).filter((x) => x !== '');
   const uid = String(o.uid ?? 65534);
+  // The last value of a setting wins, as a drop-in's does in systemd.
+  const last = (key: string) => unitSettings(unit, key).at(-1);
+  const caps = (last('AmbientCapabilities') ?? '').split(/\s+/).filter((c) => c !== '').map((c) => c.toLowerCase().replace(/^cap_/, ''));
+  const bounding = (last('CapabilityBoundingSet') ?? '').split(/\s+/).filter((c) => c !== '').map((c) => c.toLowerCase().replace(/^cap_/, ''));
+  for (const c of caps) if (!bounding.includes(c)) throw new Error(`AmbientCapabilities=${c} outside CapabilityBoundingSet=`);
+  const capArgs =
+    caps.length === 0
+      ? ['--inh-caps=-all', '--bounding-set=-all']
+      : [`--inh-caps=-all,${caps.map((c) => `+${c}`).join(',')}`, `--ambient-caps=-all,${caps.map((c) => `+${c}`).join(',')}`, `--bounding-set=-all,${bounding.map((c) => `+${c}`).join(',')}`];
+  const restrictNs = last('RestrictNamespaces');
+  const nsArgs = restrictNs === 'yes' ? ['--no-namespaces'] : restrictNs === undefined || restrictNs === 'no' ? [] : ['--namespaces', restrictNs.split(/\s+/).join(',')];
   // `cd /`: a system unit's working directory (WorkingDirectory= unset); the caller's may be hidden
   // by the private /tmp (a checkout under /tmp), and a child spawned from a vanished cwd fails with ENOENT.
   const mounts = 'mount -o remount,bind,ro / && mount -t tmpfs -o mode=1777 tmpfs /tmp && cd / && exec "$@"';
   return [
     'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', mounts, 'sh',
-    'setpriv', '--reuid', uid, '--regid', uid, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
-    'unshare', '--user', '--map-current-user', '--',
+    'setpriv', '--reuid', uid, '--regid', uid, '--clear-groups', ...capArgs, '--no-new-privs', '--',
+    ...(last('PrivateUsers') === 'no' ? [] : ['unshare', '--user', '--map-current-user', '--']),
     '/usr/bin/python3', seccompExecPath(), '--allow', [...calls].join(','), '--errno', String(errnoValue),
     ...(families.length > 0 ? ['--families', families.join(',')] : []),
-    ...(unitSettings(unit, 'RestrictNamespaces').at(-1) === 'yes' ? ['--no-namespaces'] : []),
+    ...nsArgs,
     ...(o.denyWriteExecute === true ? ['--deny-wx'] : []),
     '--', ...cmd,
   ];
