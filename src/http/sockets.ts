@@ -89,7 +89,16 @@ function links(sockets: SocketSample[], q: Query): string {
     `<p>Sort: ${a('Send-Q', { ...q, sort: 'send_queue' }, sort === 'send_queue')} · ${a('age', { ...q, sort: 'age' }, sort === 'age')}</p>`,
     `<p>State: ${[a('all', { ...q, state: undefined }, q.state === undefined), ...states.map((st) => a(st, { ...q, state: st }, q.state === st))].join(' · ')}</p>`,
     `<p>Port: ${[a('all', { ...q, port: undefined }, q.port === undefined), ...ports.map((pt) => a(pt, { ...q, port: pt }, q.port === pt))].join(' · ')}</p>`,
+    ...netnsLinks(sockets, q, a),
   ].join('\n');
+}
+
+/** With --netns other than own: a link per network namespace of the sockets shown. */
+function netnsLinks(sockets: SocketSample[], q: Query, a: (label: string, to: Query, current: boolean) => string): string[] {
+  const all = [...new Set(sockets.map((s) => s.netns).filter((n): n is string => n !== undefined))];
+  if (q.netns !== undefined && !all.includes(q.netns)) all.push(q.netns);
+  if (all.length === 0) return [];
+  return [`<p>Network namespace: ${[a('all', { ...q, netns: undefined }, q.netns === undefined), ...all.map((n) => a(n, { ...q, netns: n }, q.netns === n))].join(' · ')}</p>`];
 }
 
 function html(sockets: SocketSample[], q: Query, takenAt: string): string {

@@ -241,6 +241,7 @@ describe('Poller with --netns: several namespaces through /proc/<pid>/net', () =
     assert.match(html, /<th>netns<\/th>/);
     assert.match(html, /<td>20<\/td>/);
     assert.match(html, /network namespace 20/);
+    assert.match(html, /Network namespace: <a href="\/sockets">all<\/a> · <b>20<\/b>/);
 
     const ownPoller = new Poller({ sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], [rec({ state: 'fin_wait1', sendQueue: 3, inode: 0 })])] }], kernel: [] }, cronExpression: '*/1 * * * * *', logger: silent });
     await ownPoller.poll();
