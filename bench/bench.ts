@@ -134,8 +134,8 @@ interface Ours {
   sockets: number;
 }
 
-async function measureOurs(source: Source): Promise<Ours> {
-  const child = spawn(process.execPath, [`${ROOT}dist/main.js`, '--source', source, '--poll.interval', INTERVAL, '--web.listen-address', '127.0.0.1:0', '--log.level', 'debug'], {
+async function measureOurs(source: Source, extra: readonly string[] = []): Promise<Ours> {
+  const child = spawn(process.execPath, [`${ROOT}dist/main.js`, '--source', source, '--poll.interval', INTERVAL, '--web.listen-address', '127.0.0.1:0', '--log.level', 'debug', ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const polls: number[] = [];
@@ -256,8 +256,69 @@ function inPrivateNetns(): void {
   process.exit(status);
 }
 
+// ---------------------------------------------------------------------------------------------
+// --netns: many namespaces vs one (issue 12)
+
+/**
+ * `npm run bench -- --netns`: one poll of BENCH_NETNS_COUNT (200) named namespaces × 499 sockets
+ * (224 idle pairs and 25 orphaned zero-window FIN-WAIT-1 each, bench/netnslab.py), read with
+ * --netns=LIST through the netlink helper's setns, against the floor: the same 99 800 sockets in the
+ * exporter's own namespace (--netns=own), and node_exporter's tcpstat on those. Runs in the bench's
+ * private namespace (the floor's sockets are built there); the namespaces are deleted at the end.
+ */
+async function benchNetns(): Promise<void> {
+  const own = process.env.BENCH_NETNS;
+  if (own === undefined) throw new Error('--netns needs the bench\'s private network namespace (not --host)');
+  const count = Number(process.env.BENCH_NETNS_COUNT ?? 200);
+  const names = Array.from({ length: count }, (_, i) => `tcpstate-bn-${process.pid}-${i}`);
+  const lab = async (groups: number, where: readonly string[]) => {
+    const proc = spawn('python3', [`${ROOT}bench/netnslab.py`, '--port', '22000', '--groups', String(groups), '--pairs', '224', '--fw1', '25', ...where], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const first = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: proc.stdout }).once('line', resolve);
+      proc.once('exit', (c) => reject(new Error(`netnslab.py exited ${c}`)));
+    });
+    return { sockets: Number(first.split(' ')[1]), stop: () => new Promise((r) => (proc.once('exit', r), proc.stdin.end())) };
+  };
+  const rows: string[] = [];
+  const row = (what: string, o: Ours, floor: number) =>
+    `| ${what} | ${o.sockets} | ${ms(o.pollWall)} | ${(o.pollWall / floor).toFixed(2)}× | ${ms(o.cpuPerPoll)} | ${o.rssMiB.toFixed(0)} MiB | ${ms(o.p50)} / ${ms(o.p99)} / ${ms(o.max)} | ${ms(o.loopMax)} |`;
+  try {
+    process.stdout.write(`creating ${count} network namespaces…\n`);
+    for (const n of names) {
+      execFileSync('ip', ['netns', 'add', n]);
+      execFileSync('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
+    }
+    // Spread first: closing its pairs leaves TIME-WAIT sockets in those namespaces, which the floor
+    // (its own namespace only) does not read; the other way round they would sit in the spread's own.
+    let l = await lab(1, names);
+    process.stdout.write(`spread: ${l.sockets} sockets in ${count} namespaces\n`);
+    const spread = await measureOurs('netlink', ['--netns', names.join(','), '--netns.max', '20']);
+    await l.stop();
+    // The floor: the same sockets in the exporter's own namespace (200 listeners on 200 ports).
+    l = await lab(count, [own]);
+    process.stdout.write(`floor: ${l.sockets} sockets in one namespace\n`);
+    const floor = await measureOurs('netlink');
+    const ne = await measureNodeExporter();
+    await l.stop();
+    rows.push(row(`1 namespace (--netns=own): the floor`, floor, floor.pollWall), row(`${count} namespaces + own (--netns=LIST, setns)`, spread, floor.pollWall));
+    process.stdout.write(
+      '\n| network namespaces | sockets | poll wall (median) | vs the floor | CPU per poll | peak RSS | /metrics p50 / p99 / max during polls | max event-loop delay |\n' +
+        '| --- | --- | --- | --- | --- | --- | --- | --- |\n' +
+        `${rows.join('\n')}\n` +
+        `node_exporter tcpstat on the floor's sockets: ${ne ? `${ms(ne.tcpstat)} (scrape ${ms(ne.scrape)})` : 'n/a (not installed: --install-node-exporter)'}\n`,
+    );
+  } finally {
+    for (const n of names) spawnSync('ip', ['netns', 'del', n]);
+  }
+}
+
 async function main(): Promise<void> {
   inPrivateNetns();
+  if (process.argv.includes('--netns')) {
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+    await benchNetns();
+    return;
+  }
   // node_exporter is compared with when installed; installing it (the Debian package also enables
   // a service on :9100) changes the host: only when asked.
   if (process.argv.includes('--install-node-exporter')) {
