@@ -271,45 +271,75 @@ async function benchNetns(): Promise<void> {
   if (own === undefined) throw new Error('--netns needs the bench\'s private network namespace (not --host)');
   const count = Number(process.env.BENCH_NETNS_COUNT ?? 200);
   const names = Array.from({ length: count }, (_, i) => `tcpstate-bn-${process.pid}-${i}`);
+  /** netnslab.py workers building `groups` groups in each of `where`, ≤ 12 000 descriptors each (as biglab.py's). */
   const lab = async (groups: number, where: readonly string[]) => {
-    const proc = spawn('python3', [`${ROOT}bench/netnslab.py`, '--port', '22000', '--groups', String(groups), '--pairs', '224', '--fw1', '25', ...where], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const first = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: proc.stdout }).once('line', resolve);
-      proc.once('exit', (c) => reject(new Error(`netnslab.py exited ${c}`)));
-    });
-    return { sockets: Number(first.split(' ')[1]), stop: () => new Promise((r) => (proc.once('exit', r), proc.stdin.end())) };
+    const start = (port: number, g: number, ns: readonly string[]) => {
+      const proc = spawn('python3', [`${ROOT}bench/netnslab.py`, '--port', String(port), '--groups', String(g), '--pairs', '224', '--fw1', '25', ...ns], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const ready = new Promise<number>((resolve, reject) => {
+        createInterface({ input: proc.stdout }).once('line', (l) => resolve(Number(l.split(' ')[1])));
+        proc.once('exit', (c) => reject(new Error(`netnslab.py exited ${c}`)));
+      });
+      return { proc, ready };
+    };
+    const PER_WORKER = 24; // groups of ~500 descriptors
+    const workers: Array<ReturnType<typeof start>> = [];
+    if (where.length === 1) for (let g = 0; g < groups; g += PER_WORKER) workers.push(start(22_000 + g, Math.min(PER_WORKER, groups - g), where));
+    else for (let i = 0; i < where.length; i += PER_WORKER) workers.push(start(22_000, groups, where.slice(i, i + PER_WORKER)));
+    const counts = await Promise.all(workers.map((w) => w.ready));
+    return {
+      sockets: counts.reduce((a, b) => a + b, 0),
+      stop: () => Promise.all(workers.map((w) => new Promise((r) => (w.proc.once('exit', r), w.proc.stdin.end())))),
+    };
   };
   const rows: string[] = [];
   const row = (what: string, o: Ours, floor: number) =>
     `| ${what} | ${o.sockets} | ${ms(o.pollWall)} | ${(o.pollWall / floor).toFixed(2)}× | ${ms(o.cpuPerPoll)} | ${o.rssMiB.toFixed(0)} MiB | ${ms(o.p50)} / ${ms(o.p99)} / ${ms(o.max)} | ${ms(o.loopMax)} |`;
-  try {
-    process.stdout.write(`creating ${count} network namespaces…\n`);
-    for (const n of names) {
-      execFileSync('ip', ['netns', 'add', n]);
-      execFileSync('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
+  /**
+   * The spread case in namespaces made with this net.ipv4.tcp_child_ehash_entries (0: the kernel's
+   * default, one established-hash table for the whole host). A dump of one namespace walks its whole
+   * hash table, foreign sockets included: with the shared table each of the 200 dumps walks the
+   * host's 100 000 sockets; with a table of its own (Linux >= 6.1) only its own. The setting is made
+   * in the bench's namespace, so only the namespaces it makes are affected.
+   */
+  const spreadWith = async (childEhash: number) => {
+    execFileSync('sysctl', ['-q', '-w', `net.ipv4.tcp_child_ehash_entries=${childEhash}`]);
+    process.stdout.write(`creating ${count} network namespaces (tcp_child_ehash_entries=${childEhash})…\n`);
+    try {
+      for (const n of names) {
+        execFileSync('ip', ['netns', 'add', n]);
+        execFileSync('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
+      }
+      const l = await lab(1, names);
+      process.stdout.write(`spread: ${l.sockets} sockets in ${count} namespaces\n`);
+      const o = await measureOurs('netlink', ['--netns', names.join(','), '--netns.max', '20']);
+      await l.stop();
+      return o;
+    } finally {
+      for (const n of names) spawnSync('ip', ['netns', 'del', n]);
+      execFileSync('sysctl', ['-q', '-w', 'net.ipv4.tcp_child_ehash_entries=0']);
     }
-    // Spread first: closing its pairs leaves TIME-WAIT sockets in those namespaces, which the floor
-    // (its own namespace only) does not read; the other way round they would sit in the spread's own.
-    let l = await lab(1, names);
-    process.stdout.write(`spread: ${l.sockets} sockets in ${count} namespaces\n`);
-    const spread = await measureOurs('netlink', ['--netns', names.join(','), '--netns.max', '20']);
-    await l.stop();
-    // The floor: the same sockets in the exporter's own namespace (200 listeners on 200 ports).
-    l = await lab(count, [own]);
-    process.stdout.write(`floor: ${l.sockets} sockets in one namespace\n`);
-    const floor = await measureOurs('netlink');
-    const ne = await measureNodeExporter();
-    await l.stop();
-    rows.push(row(`1 namespace (--netns=own): the floor`, floor, floor.pollWall), row(`${count} namespaces + own (--netns=LIST, setns)`, spread, floor.pollWall));
-    process.stdout.write(
-      '\n| network namespaces | sockets | poll wall (median) | vs the floor | CPU per poll | peak RSS | /metrics p50 / p99 / max during polls | max event-loop delay |\n' +
-        '| --- | --- | --- | --- | --- | --- | --- | --- |\n' +
-        `${rows.join('\n')}\n` +
-        `node_exporter tcpstat on the floor's sockets: ${ne ? `${ms(ne.tcpstat)} (scrape ${ms(ne.scrape)})` : 'n/a (not installed: --install-node-exporter)'}\n`,
-    );
-  } finally {
-    for (const n of names) spawnSync('ip', ['netns', 'del', n]);
-  }
+  };
+  // Spread first: closing its pairs leaves TIME-WAIT sockets in those namespaces, which the floor
+  // (its own namespace only) does not read; the other way round they would sit in the spread's own.
+  const shared = await spreadWith(0);
+  const own_ = await spreadWith(1024);
+  // The floor: the same sockets in the exporter's own namespace (200 listeners on 200 ports).
+  const l = await lab(count, [own]);
+  process.stdout.write(`floor: ${l.sockets} sockets in one namespace\n`);
+  const floor = await measureOurs('netlink');
+  const ne = await measureNodeExporter();
+  await l.stop();
+  rows.push(
+    row('1 namespace (--netns=own): the floor', floor, floor.pollWall),
+    row(`${count} namespaces + own (--netns=LIST, setns), one host-wide established hash (default)`, shared, floor.pollWall),
+    row(`${count} namespaces + own, each with its own hash (tcp_child_ehash_entries=1024)`, own_, floor.pollWall),
+  );
+  process.stdout.write(
+    '\n| network namespaces | sockets | poll wall (median) | vs the floor | CPU per poll | peak RSS | /metrics p50 / p99 / max during polls | max event-loop delay |\n' +
+      '| --- | --- | --- | --- | --- | --- | --- | --- |\n' +
+      `${rows.join('\n')}\n` +
+      `node_exporter tcpstat on the floor's sockets: ${ne ? `${ms(ne.tcpstat)} (scrape ${ms(ne.scrape)})` : 'n/a (not installed: --install-node-exporter)'}\n`,
+  );
 }
 
 async function main(): Promise<void> {
