@@ -9,9 +9,7 @@ import { listen, serverParts, shutdown as closeServer } from './http/server.ts';
 import { WebConfigError } from './http/web-config.ts';
 import { createLogger, installLastResort } from './log.ts';
 import { createRegistry } from './metrics/registry.ts';
-import { NetnsPoller } from './netns/poll.ts';
-import { Poller } from './poller/poller.ts';
-import { liveSources } from './sources/live.ts';
+import { PollThread } from './poller/thread.ts';
 import { stopSignalHandler } from './shutdown.ts';
 import { REVISION, VERSION, VERSION_LINE } from './version.ts';
 
@@ -56,34 +54,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const parts = serverParts(security, httpLogger);
-  const ss = { path: config.ssPath, timeoutMs: config.ssTimeoutMs };
-  const sources = liveSources({
-    mode: config.source,
-    netlink: { path: config.netlinkHelper, timeoutMs: config.netlinkTimeoutMs },
-    ss,
-    procfs: config.procfs,
-  });
   const selection = config.netns;
-  const netns =
-    selection.mode === 'own'
-      ? undefined
-      : new NetnsPoller({
-          selection,
-          max: config.netnsMax,
-          procfs: config.procfs,
-          source: config.source,
-          ...(sources.netlink !== undefined && { netlink: sources.netlink }),
-          ss,
-          logger: logger.child({ component: 'netns' }),
-        });
-  const poller = new Poller({
-    sources,
-    ...(netns !== undefined && { netns }),
-    cronExpression: config.cronExpression,
-    timeoutMs: config.pollTimeoutMs,
-    forensics: config.forensics,
-    logger: logger.child({ component: 'poller' }),
-  });
+  // Polls run in a thread of their own (poller/thread.ts): parsing never holds up a scrape.
+  const poller = new PollThread({ config, logger: logger.child({ component: 'poller' }), restartDelayMs: config.pollIntervalMs });
   const registry = createRegistry({ view: poller, version: VERSION, revision: REVISION });
   const app = buildApp({
     registry,

@@ -41,6 +41,11 @@ export interface MetricSpec {
   readonly perNetns?: true;
   /** Only exposed when --netns is not own (with own, not even its HELP: the exposition stays as before). */
   readonly netnsOnly?: true;
+  /**
+   * Its samples change from scrape to scrape (they read ctx.nowMs). Every other family is a
+   * function of the snapshot and the poller's stats alone, and is rendered once per snapshot.
+   */
+  readonly perScrape?: true;
   readonly samples: (ctx: ScrapeContext) => Iterable<Sample>;
 }
 
@@ -514,9 +519,12 @@ export const CATALOGUE: readonly MetricSpec[] = [
     snap.sources.map((src) => s([src.source], src.durationSeconds)),
   ),
   selfGauge('tcpstate_last_poll_timestamp_seconds', 'When the latest poll finished, in seconds since the epoch.', [], (snap) => [s([], snap.takenAtMs / 1000)]),
-  selfGauge('tcpstate_snapshot_age_seconds', 'Age of the snapshot this scrape is served from.', [], (snap, ctx) => [
-    s([], Math.max(0, (ctx.nowMs - snap.takenAtMs) / 1000)),
-  ]),
+  {
+    ...selfGauge('tcpstate_snapshot_age_seconds', 'Age of the snapshot this scrape is served from.', [], (snap, ctx) => [
+      s([], Math.max(0, (ctx.nowMs - snap.takenAtMs) / 1000)),
+    ]),
+    perScrape: true,
+  },
   selfGauge('tcpstate_poll_duration_seconds', 'Wall time of the latest poll, all sources included.', [], (snap) => [s([], snap.pollDurationSeconds)]),
   selfCounter('tcpstate_parse_errors_total', 'Source lines that could not be parsed and were skipped.', ['source'], (stats) =>
     [...stats.parseErrorsTotal].map(([source, n]) => s([source], n)),

@@ -78,5 +78,10 @@ export function renderFamily(f: FamilyText): string {
 export function renderFamilies(families: Iterable<FamilyText>): string {
   const parts: string[] = [];
   for (const f of families) parts.push(renderFamily(f));
+  return joinFamilies(parts);
+}
+
+/** Families already rendered by renderFamily, joined as renderFamilies joins them. */
+export function joinFamilies(parts: readonly string[]): string {
   return parts.length === 0 ? '' : `${parts.join('\n\n')}\n`;
 }

@@ -6,7 +6,7 @@
 import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { SnapshotView } from '../snapshot.ts';
 import { CATALOGUE, exposed, labelsOf, type ScrapeContext } from './catalogue.ts';
-import { renderFamilies, type FamilyText } from './exposition.ts';
+import { joinFamilies, renderFamily, type FamilyText } from './exposition.ts';
 
 export interface MetricsOptions {
   view: SnapshotView;
@@ -59,14 +59,32 @@ export function createRegistry(options: MetricsOptions): Exposition {
     }
   }
 
+  // The catalogue's text depends on the snapshot and the stats alone (but for the perScrape
+  // families): rendered once per poll, not once per scrape. The poll thread hands over a new
+  // snapshot and a new stats object with each poll, so their identity is the cache key.
+  let cache: { snapshot: ScrapeContext['snapshot']; stats: ScrapeContext['stats']; text: (string | undefined)[] } | undefined;
+  const catalogueText = (ctx: ScrapeContext): string[] => {
+    if (cache === undefined || cache.snapshot !== ctx.snapshot || cache.stats !== ctx.stats) cache = { snapshot: ctx.snapshot, stats: ctx.stats, text: [] };
+    const out: string[] = [];
+    CATALOGUE.forEach((m, i) => {
+      if (!exposed(m, ctx)) return;
+      let text = m.perScrape === true ? undefined : cache!.text[i];
+      if (text === undefined) {
+        text = renderFamily({ ...m, labels: labelsOf(m, ctx), samples: m.samples(ctx) });
+        if (m.perScrape !== true) cache!.text[i] = text;
+      }
+      out.push(text);
+    });
+    return out;
+  };
+
   return {
     contentType: registry.contentType,
     async metrics() {
       const defaults = options.defaultMetrics === false ? '' : await registry.metrics();
-      const families: FamilyText[] = await Promise.all(deprecated.map(untypedFamily));
-      const ctx: ScrapeContext = { snapshot: view.snapshot(), stats: view.stats(), version, revision, nowMs: Date.now() };
-      for (const m of CATALOGUE) if (exposed(m, ctx)) families.push({ ...m, labels: labelsOf(m, ctx), samples: m.samples(ctx) });
-      const ours = renderFamilies(families);
+      const parts = (await Promise.all(deprecated.map(untypedFamily))).map(renderFamily);
+      parts.push(...catalogueText({ snapshot: view.snapshot(), stats: view.stats(), version, revision, nowMs: Date.now() }));
+      const ours = joinFamilies(parts);
       return defaults === '' ? ours : `${defaults}\n${ours}`;
     },
   };

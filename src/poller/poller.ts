@@ -34,6 +34,11 @@ export interface PollerOptions {
   timeoutMs?: number;
   /** --netns other than own: the other namespaces, read after the own one in the same poll. */
   netns?: NetnsPoller;
+  /**
+   * Called whenever what the poller shows changes: a poll published its snapshot, or a tick was
+   * skipped (the stats changed). The poll thread forwards both to the HTTP thread.
+   */
+  onPublish?: (snapshot: Snapshot | undefined, stats: PollerStats) => void;
 }
 
 /** The aggregation of one attempt at the socket table. */
@@ -129,6 +134,7 @@ export class Poller implements SnapshotView {
     if (this.abort.signal.aborted) return Promise.resolve();
     if (this.running !== undefined) {
       this.pollsSkippedTotal++;
+      this.options.onPublish?.(this.latest, this.stats());
       // One line when polls start falling behind and one when they catch up, not one per tick.
       if (this.skippedThisPoll++ === 0) {
         this.log.warn(
@@ -185,6 +191,7 @@ export class Poller implements SnapshotView {
     });
     this.latest = snapshot;
     this.latestOutcomes = outcomes;
+    this.options.onPublish?.(snapshot, this.stats());
     this.log.debug({ poll: this.pollsTotal, durationSeconds: snapshot.pollDurationSeconds, sources: snapshot.sources }, 'poll complete');
   }
 

@@ -1,0 +1,72 @@
+// The daemon polls in a worker thread (src/poller/thread.ts, worker.ts) and the HTTP thread reads
+// what it publishes: the snapshot that crosses the thread boundary must be the poller's own, and a
+// poll thread that dies must neither take the exporter down nor make its counters go back.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { parseConfig } from '../../src/config.ts';
+import { livePoller } from '../../src/poller/live-poller.ts';
+import { PollThread } from '../../src/poller/thread.ts';
+import type { Snapshot } from '../../src/snapshot.ts';
+import { silent } from '../helpers/poller.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What does not depend on when the poll ran. */
+function timeless(s: Snapshot | undefined): unknown {
+  assert.ok(s !== undefined);
+  return { ...s, takenAtMs: 0, pollDurationSeconds: 0, sources: s.sources.map((o) => ({ ...o, durationSeconds: 0 })) };
+}
+
+describe('the poll thread', () => {
+  it('publishes the snapshot the same poller makes in-process (forensics, ports, kernel figures included)', async () => {
+    const argv = ['--source', 'proc', '--path.procfs', `${ROOT}test/fixtures/lab-proc`, '--poll.interval', '1h', '--log.level', 'error'];
+    const config = parseConfig(argv, {}, 'test');
+    const thread = new PollThread({ config, logger: silent, restartDelayMs: 1000 });
+    await thread.start();
+    const local = livePoller(config, silent);
+    await local.start();
+    try {
+      const crossed = thread.snapshot();
+      assert.ok(crossed?.forensics !== undefined && crossed.forensics.ports.size > 0, 'the fixture has attributed ports');
+      assert.deepEqual(timeless(crossed), timeless(local.snapshot()));
+      assert.equal(thread.stats().pollsTotal, 1);
+    } finally {
+      await local.stop();
+      await thread.stop();
+    }
+  });
+
+  it('a poll thread that dies is logged once, its snapshot kept, a new one started, and counters carried over', async () => {
+    const lines: Array<{ msg: string; level: number }> = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as { msg: string; level: number }) });
+    const config = parseConfig([], {}, 'test');
+    const thread = new PollThread({ config, logger, restartDelayMs: 50, workerUrl: new URL('../fixtures/poll-thread/crashing-worker.mjs', import.meta.url) });
+    await thread.start();
+    const first = thread.snapshot();
+    assert.ok(first !== undefined);
+    while (thread.threads < 3) await sleep(10);
+    await thread.stop();
+    // Every thread published one poll and two parse errors before it died: nothing went back.
+    assert.ok(thread.stats().pollsTotal >= 2, `pollsTotal ${thread.stats().pollsTotal}`);
+    assert.equal(thread.stats().parseErrorsTotal.get('proc_tcp'), 2 * thread.stats().pollsTotal);
+    assert.ok(thread.snapshot() !== undefined);
+    const died = lines.filter((l) => /poll thread ended unexpectedly \(exit 1\)/.test(l.msg));
+    assert.ok(died.length >= 2 && died.every((l) => l.level === 50), JSON.stringify(lines));
+  });
+
+  it('stop() ends the thread, and a stopped thread is not restarted', async () => {
+    const config = parseConfig(['--source', 'proc', '--path.procfs', `${ROOT}test/fixtures/proc`, '--poll.interval', '1s'], {}, 'test');
+    const thread = new PollThread({ config, logger: silent, restartDelayMs: 10 });
+    await thread.start();
+    assert.equal(thread.running, true);
+    await thread.stop();
+    assert.equal(thread.running, false);
+    await sleep(100);
+    assert.equal(thread.running, false);
+    assert.equal(thread.threads, 1);
+  });
+});
