@@ -44,7 +44,7 @@ describe('the poll thread', () => {
     const lines: Array<{ msg: string; level: number }> = [];
     const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as { msg: string; level: number }) });
     const config = parseConfig([], {}, 'test');
-    const thread = new PollThread({ config, logger, restartDelayMs: 50, workerUrl: new URL('../fixtures/poll-thread/crashing-worker.mjs', import.meta.url) });
+    const thread = new PollThread({ config, logger, restartDelayMs: 50, workerUrl: new URL('../fixtures/poll-thread/crashing-worker.ts', import.meta.url) });
     await thread.start();
     const first = thread.snapshot();
     assert.ok(first !== undefined);
