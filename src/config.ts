@@ -1,15 +1,14 @@
 // Flags (Prometheus exporter conventions where they overlap), their TCPSTATE_* environment
 // equivalents, and validation: a bad setting is named and the process exits non-zero.
 
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import type { ForensicsOptions } from './aggregate/forensics.ts';
+import { DEFAULT_NETLINK_HELPER } from './build-paths.ts';
 import type { SourceMode } from './model.ts';
 import { parseNetnsFlag, type NetnsSelection } from './netns/discover.ts';
 
-/** Where `npm ci` (scripts/build-native.sh) puts the netlink helper, relative to this package. */
-export const DEFAULT_NETLINK_HELPER = fileURLToPath(new URL('../build/tcpstate-diag', import.meta.url));
+export { DEFAULT_NETLINK_HELPER };
 
 /** Hard cap on attributed ports: each adds 15 series (9 states of tcpstate_port_sockets, 6 of tcpstate_port_send_queue_bytes). */
 export const MAX_PORTS = 50;

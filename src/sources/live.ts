@@ -1,7 +1,7 @@
 // The sources of a live host: the socket table from netlink, ss or /proc (--source), and the
 // kernel-wide files of the procfs mount.
 
-import { DEFAULT_NETLINK_HELPER } from '../config.ts';
+import { DEFAULT_NETLINK_HELPER } from '../build-paths.ts';
 import type { SourceMode, TableSource } from '../model.ts';
 import { kernelReaders } from './kernel.ts';
 import { NetlinkHelper, netlinkReader, type NetlinkSourceOptions } from './netlink.ts';
