@@ -192,7 +192,7 @@ async function measureOurs(source: Source, extra: readonly string[] = []): Promi
   };
 }
 
-async function measureNodeExporter(): Promise<{ tcpstat: number; sockstat: number; scrape: number } | undefined> {
+async function measureNodeExporter(): Promise<{ tcpstat: number; sockstat: number; scrape: number; cpuPerScrape: number } | undefined> {
   const bin = ['/usr/bin/prometheus-node-exporter', '/usr/local/bin/node_exporter'].find((p) => {
     try {
       execFileSync(p, ['--version'], { stdio: 'ignore' });
@@ -214,6 +214,7 @@ async function measureNodeExporter(): Promise<{ tcpstat: number; sockstat: numbe
     const tcpstat: number[] = [];
     const sockstat: number[] = [];
     const scrape: number[] = [];
+    const ticks0 = cpuTicks(child.pid!);
     for (let i = 0; i < 5; i++) {
       const t = performance.now();
       const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -221,7 +222,9 @@ async function measureNodeExporter(): Promise<{ tcpstat: number; sockstat: numbe
       tcpstat.push(Number(/node_scrape_collector_duration_seconds\{collector="tcpstat"\} (\S+)/.exec(body)?.[1]));
       sockstat.push(Number(/node_scrape_collector_duration_seconds\{collector="sockstat"\} (\S+)/.exec(body)?.[1]));
     }
-    return { tcpstat: quantile(tcpstat, 0.5), sockstat: quantile(sockstat, 0.5), scrape: quantile(scrape, 0.5) };
+    // Its CPU over those scrapes (tcpstat and sockstat collectors, HTTP), per scrape: what one poll of ours compares with.
+    const cpuPerScrape = (cpuTicks(child.pid!) - ticks0) / CLK_TCK / 5;
+    return { tcpstat: quantile(tcpstat, 0.5), sockstat: quantile(sockstat, 0.5), scrape: quantile(scrape, 0.5), cpuPerScrape };
   } finally {
     child.kill('SIGTERM');
   }
@@ -393,7 +396,7 @@ async function main(): Promise<void> {
         const ratio = ne === undefined ? 'n/a' : `${(o.pollWall / ne.tcpstat).toFixed(2)}×`;
         rows.push(
           `| ${o.sockets} | ${source} | ${ms(o.pollWall)} | ${ms(o.cpuPerPoll)} | ${o.rssMiB.toFixed(0)} MiB | ${ms(o.p50)} / ${ms(o.p99)} / ${ms(o.max)} | ${ms(o.loopMax)} | ` +
-            `${ne ? ms(ne.tcpstat) : 'n/a'} | ${ne ? ms(ne.scrape) : 'n/a'} | ${ratio} | ${ms(raw[source])} |`,
+            `${ne ? ms(ne.tcpstat) : 'n/a'} | ${ne ? ms(ne.scrape) : 'n/a'} | ${ratio} | ${ne ? `${ms(ne.cpuPerScrape)} (${(o.cpuPerPoll / ne.cpuPerScrape).toFixed(2)}×)` : 'n/a'} | ${ms(raw[source])} |`,
         );
         process.stdout.write(`${rows.at(-1)}\n`);
       }
@@ -404,8 +407,8 @@ async function main(): Promise<void> {
     if (i < SIZES.length - 1) await sleep(61_000);
   }
   process.stdout.write(
-    '\n| sockets | source | poll wall (median) | CPU per poll (exporter + children) | peak RSS | /metrics p50 / p99 / max during polls | max event-loop delay | node_exporter tcpstat collector | node_exporter scrape | ours / tcpstat | raw: tcpstate-diag, ss -tan or cat /proc/net/tcp{,6} |\n' +
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n' +
+    '\n| sockets | source | poll wall (median) | CPU per poll (exporter + children) | peak RSS | /metrics p50 / p99 / max during polls | max event-loop delay | node_exporter tcpstat collector | node_exporter scrape | ours / tcpstat | node_exporter CPU per scrape (ours / its) | raw: tcpstate-diag, ss -tan or cat /proc/net/tcp{,6} |\n' +
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n' +
       `${rows.join('\n')}\n` +
       '\n| lab size | ss main pass (-tnoe, all but FIN-WAIT-1) | ss detail pass (-tnoeim, FIN-WAIT-1 only) | -i -m on every socket (-tanoeim) | raw ss -tan | raw cat /proc/net/tcp{,6} | raw tcpstate-diag (both dumps, to /dev/null) |\n' +
       '| --- | --- | --- | --- | --- | --- | --- |\n' +
