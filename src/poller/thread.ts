@@ -116,13 +116,20 @@ export class PollThread implements SnapshotView {
       this.firstPublish?.();
       this.firstPublish = undefined;
     });
-    // An error the thread could not log itself (e.g. it failed to load).
-    worker.on('error', (err) => logger.error({ err }, `poll thread failed: ${err.message}`));
+    // An error the thread could not log itself (e.g. it failed to load): told in the exit line.
+    let failure: Error | undefined;
+    worker.on('error', (err) => {
+      failure = err;
+    });
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
       if (this.stopping) return;
       this.carried = this.latestStats;
-      logger.error({ code, restartInMs: this.options.restartDelayMs }, `the poll thread ended unexpectedly (exit ${code}): serving the last snapshot, starting a new one`);
+      const why = failure === undefined ? `exit ${code}` : `exit ${code}: ${failure.message}`;
+      logger.error(
+        { code, err: failure, restartInMs: this.options.restartDelayMs },
+        `the poll thread ended unexpectedly (${why}): serving the last snapshot, starting a new one`,
+      );
       this.firstPublish?.();
       this.firstPublish = undefined;
       this.restartTimer = setTimeout(() => this.spawn(), this.options.restartDelayMs);

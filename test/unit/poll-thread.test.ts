@@ -54,8 +54,19 @@ describe('the poll thread', () => {
     assert.ok(thread.stats().pollsTotal >= 2, `pollsTotal ${thread.stats().pollsTotal}`);
     assert.equal(thread.stats().parseErrorsTotal.get('proc_tcp'), 2 * thread.stats().pollsTotal);
     assert.ok(thread.snapshot() !== undefined);
-    const died = lines.filter((l) => /poll thread ended unexpectedly \(exit 1\)/.test(l.msg));
+    const died = lines.filter((l) => /poll thread ended unexpectedly \(exit 1\): serving the last snapshot/.test(l.msg));
+    assert.equal(died.length, lines.length, 'one line per ended thread, nothing else');
     assert.ok(died.length >= 2 && died.every((l) => l.level === 50), JSON.stringify(lines));
+  });
+
+  it('a poll thread that cannot even load says why in its one line', async () => {
+    const lines: Array<{ msg: string }> = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as { msg: string }) });
+    const thread = new PollThread({ config: parseConfig([], {}, 'test'), logger, restartDelayMs: 60_000, workerUrl: new URL('../fixtures/poll-thread/missing.js', import.meta.url) });
+    await thread.start();
+    await thread.stop();
+    assert.equal(lines.length, 1, JSON.stringify(lines));
+    assert.match(lines[0]!.msg, /poll thread ended unexpectedly \(exit 1: Cannot find module .*missing\.js/);
   });
 
   it('stop() ends the thread, and a stopped thread is not restarted', async () => {
