@@ -16,6 +16,7 @@ import { DEFAULT_CONFIG } from '../prometheus/config.ts';
 import { renderRulesYaml } from '../prometheus/rules.ts';
 import { applySettings, parseSettingsText } from '../prometheus/settings.ts';
 import { Lab, createNetns, deleteNetns } from '../test/lab/lab.ts';
+import { renderDashboard, summary } from './render-dashboard.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const port = (v: string) => {
@@ -35,8 +36,10 @@ const opts = new Command('npm run demo --')
   .option('--prometheus-port <port>', 'Prometheus on 127.0.0.1', port, 9090)
   .option('--fin-wait1 <n>', 'orphaned FIN-WAIT-1 sockets the lab makes', (v) => port(v), 200)
   .option('--for <duration>', 'stop by itself after this long (default: until Ctrl-C)', seconds)
+  .option('--snapshot <file.png>', 'when --for runs out (default 4m), render the Grafana dashboard to this picture (and FILE.html) with headless Chromium, then stop')
   .parse(process.argv.slice(2), { from: 'user' })
-  .opts<{ exporterPort: number; prometheusPort: number; finWait1: number; for?: number }>();
+  .opts<{ exporterPort: number; prometheusPort: number; finWait1: number; for?: number; snapshot?: string }>();
+if (opts.snapshot !== undefined) opts.for ??= 240;
 
 const NETNS = `tcpstate-demo-${process.pid}`;
 const dir = mkdtempSync(join(tmpdir(), 'tcpstate-demo-'));
@@ -128,6 +131,11 @@ tcpstate-exporter demo is running (lab in network namespace ${NETNS}).
     await sleep(opts.for * 1000);
     const alerts = (await (await fetch(`http://127.0.0.1:${P}/api/v1/alerts`)).json()) as { data: { alerts: Array<{ labels: { alertname: string }; state: string }> } };
     say(`demo: alerts after ${opts.for} s: ${alerts.data.alerts.map((a) => `${a.labels.alertname} ${a.state}`).join(', ') || 'none'}`);
+    if (opts.snapshot !== undefined) {
+      const html = opts.snapshot.replace(/\.png$/, '') + '.html';
+      const data = await renderDashboard({ prometheus: `http://127.0.0.1:${P}`, dashboard: join(ROOT, 'grafana/dashboards/tcpstate-overview.json'), range: opts.for, rateInterval: '1m', html, png: opts.snapshot, chromium: 'chromium' });
+      say(`${summary(data)}\ndemo: wrote ${opts.snapshot} and ${html}`);
+    }
     await stop(0);
   }
 }
