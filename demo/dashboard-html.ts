@@ -158,7 +158,7 @@ function bargauge(panel: Panel, series: Series[]): string {
     .map((s) => {
       const v = last(s);
       const pct = max > 0 ? Math.min(100, Math.max(0, (v / max) * 100)) : 0;
-      return `<div><span>${esc(nameOf(panel, s))}</span><em><i style="width:${pct.toFixed(1)}%;background:${thresholdColor(panel, v)}"></i></em><b>${esc(formatValue(v, unitOf(panel, s.refId), dec))}</b></div>`;
+      return `<p>${esc(nameOf(panel, s))}</p><div><em><i style="width:${pct.toFixed(1)}%;background:${thresholdColor(panel, v)}"></i></em><b>${esc(formatValue(v, unitOf(panel, s.refId), dec))}</b></div>`;
     })
     .join('')}</div>`;
 }
@@ -219,7 +219,7 @@ h3{margin:0 0 6px;font-size:12px;font-weight:600;color:#d8d9da;white-space:nowra
 svg text{fill:#8e8e99;font-size:10px}svg .grid{stroke:#2c3235}polyline{fill:none;stroke-width:1.5}
 .legend span{display:inline-block;margin-right:10px;white-space:nowrap;font-size:11px}.legend i{display:inline-block;width:10px;height:3px;margin-right:4px;vertical-align:middle}
 .stat div,.bars div{display:flex;align-items:center;gap:8px;margin:3px 0}.stat span,.bars span{flex:1;overflow:hidden;white-space:nowrap;text-overflow:ellipsis}
-.stat b{font-size:18px;color:#73bf69}.bars span{flex:2}.bars em{flex:1;height:12px;background:#22252b}.bars em i{display:block;height:100%}.bars b{min-width:64px;text-align:right}
+.stat b{font-size:18px;color:#73bf69}.bars p{margin:4px 0 0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}.bars div{margin:0}.bars em{flex:1;height:12px;background:#22252b}.bars em i{display:block;height:100%}.bars b{min-width:64px;text-align:right}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:2px 6px;border-bottom:1px solid #2c3235}
 .nodata{color:#f2495c;font-size:14px;padding:20px 0;text-align:center}
 </style></head><body><header>${esc(dash.title)}<small>${esc(when)} · ${esc(opts.source)} · all variables = All</small></header><main>${cells.join('\n')}</main></body></html>
