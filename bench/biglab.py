@@ -6,6 +6,10 @@
                                   the clients stay open in this process.
   --role est --count N --port P   N/2 idle ESTABLISHED pairs (N sockets) to 127.0.0.1:P.
   --role tw  --count N --port P   N TIME-WAIT sockets (client closes first), kept by the kernel for 60 s.
+  --role churn --count N --port P  until stdin closes, every --cycle seconds: N/4 new orphaned FIN-WAIT-1
+                                  sockets behind zero-window clients and N new ESTABLISHED pairs; each batch
+                                  lives --hold cycles, then its zero-window clients close (an RST ends the
+                                  orphans) and its pairs close client first (TIME-WAIT). Used by `npm run soak`.
 
 One process may hold 20 000 descriptors: the bench spreads larger counts over several workers.
 Prints one line "ready N" when built; closing stdin ends it (closing the zero-window clients with
@@ -13,8 +17,10 @@ unread data resets the orphans, so nothing outlives the bench).
 """
 
 import argparse
+import collections
 import errno
 import os
+import select
 import sys
 import time
 
@@ -48,12 +54,62 @@ def fill(socks):
         time.sleep(0.02)
 
 
+def orphans_behind_zero_window(lst, port, n):
+    """n server sides closed with unread data queued toward clients that never read: orphans in
+    FIN-WAIT-1 (probing a zero window). Returns the clients, whose close ends the orphans."""
+    pairs = [connect_pair(HOST, port, lst, rcvbuf=4096) for _ in range(n)]
+    fill([s for _, s in pairs])
+    for _, s in pairs:
+        s.close()
+    return [c for c, _ in pairs]
+
+
+def stdin_closed(timeout):
+    """Waits up to timeout seconds; True once stdin has reached EOF."""
+    ready, _, _ = select.select([sys.stdin], [], [], timeout)
+    return bool(ready) and sys.stdin.read(1) == ""
+
+
+def churn(a):
+    """Sockets created and closed continuously until stdin closes (see the module's doc)."""
+    fw1_lst = listener(HOST, a.port, a.count + 16, sndbuf=4096)
+    est_lst = listener(HOST, a.port + 1, a.count + 16)
+    batches = collections.deque()
+    cycles = 0
+    print(f"ready {a.count}", flush=True)
+    while True:
+        started = time.monotonic()
+        clients = orphans_behind_zero_window(fw1_lst, a.port, max(1, a.count // 4))
+        pairs = [connect_pair(HOST, a.port + 1, est_lst) for _ in range(a.count)]
+        batches.append((clients, pairs))
+        if len(batches) > a.hold:
+            old_clients, old_pairs = batches.popleft()
+            for c in old_clients:
+                c.close()  # unread data: an RST, which ends its orphan at once
+            close_client_first(old_pairs)
+        cycles += 1
+        if stdin_closed(max(0.0, a.cycle - (time.monotonic() - started))):
+            break
+    for clients, pairs in batches:
+        for c in clients:
+            c.close()
+        close_client_first(pairs)
+    fw1_lst.close()
+    est_lst.close()
+    print(f"stopped after {cycles} cycles", file=sys.stderr, flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--role", choices=["fw1", "est", "tw"], required=True)
+    ap.add_argument("--role", choices=["fw1", "est", "tw", "churn"], required=True)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--cycle", type=float, default=2.0, help="churn: seconds between batches")
+    ap.add_argument("--hold", type=int, default=5, help="churn: cycles a batch lives")
     a = ap.parse_args()
+    if a.role == "churn":
+        churn(a)
+        return
     keep = []
     if a.role == "fw1":
         lst = listener(HOST, a.port, BATCH + 16, sndbuf=4096)

@@ -83,3 +83,12 @@ export function familyOf(p: Parsed, sampleName: string): ParsedFamily | undefine
   const base = m === null ? undefined : p.families.get(m[1]!);
   return base !== undefined && (base.type === 'histogram' || (base.type === 'summary' && m![2] !== 'bucket')) ? base : undefined;
 }
+
+/** Σ of every sample of `name` whose labels include all of `labels`; undefined when there is none. */
+export function sumOf(p: Parsed, name: string, labels: Record<string, string> = {}): number | undefined {
+  let sum: number | undefined;
+  for (const s of p.samples) {
+    if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) sum = (sum ?? 0) + s.value;
+  }
+  return sum;
+}
