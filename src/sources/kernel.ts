@@ -26,11 +26,17 @@ async function readBytes(path: string): Promise<Buffer> {
   }
 }
 
-async function readText(path: string): Promise<string> {
+/**
+ * The whole lines of a kernel file. The kernel ends every line it prints (seq_file): text after
+ * the last newline is a file cut short (a copy, a stalled mount), counted as a parse error and
+ * not parsed: "TCP: inuse 10 orphan 0" cut from its line would otherwise pass for a whole line.
+ */
+async function readText(path: string, errors: ErrorSink): Promise<string> {
+  let text: string;
   try {
     const file = await openRegularFile(path);
     try {
-      return await file.readFile('utf8');
+      text = await file.readFile('utf8');
     } finally {
       await file.close();
     }
@@ -38,6 +44,9 @@ async function readText(path: string): Promise<string> {
     const err = asError(e);
     throw new Error(`reading ${path}: ${err.message}`, { cause: err });
   }
+  const end = text.lastIndexOf('\n') + 1;
+  if (end < text.length) errors.error('truncated line (no newline at the end of the file)', text.slice(end));
+  return text.slice(0, end);
 }
 
 const isMissing = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ||
@@ -72,7 +81,7 @@ async function pagesToBytes(pages: number | undefined, pageSize: PageSize, error
 
 function sockstat(procfs: string, pageSize: PageSize): KernelReader {
   return { source: 'sockstat', read: async (errors) => {
-    const parsed = parseSockstat(await readText(join(procfs, 'net', 'sockstat')));
+    const parsed = parseSockstat(await readText(join(procfs, 'net', 'sockstat'), errors));
     report(errors, parsed.errors);
     const tcp = parsed.value.get('TCP');
     if (tcp === undefined) throw new Error(`no TCP line in ${join(procfs, 'net', 'sockstat')}`);
@@ -93,7 +102,7 @@ function sockstat6(procfs: string): KernelReader {
   return { source: 'sockstat6', read: async (errors) => {
     let text: string;
     try {
-      text = await readText(join(procfs, 'net', 'sockstat6'));
+      text = await readText(join(procfs, 'net', 'sockstat6'), errors);
     } catch (e) {
       if (isMissing(e)) return { inuse: { ipv6: 0 } };
       throw e;
@@ -113,7 +122,7 @@ function sysctls(procfs: string, pageSize: PageSize): KernelReader {
     const ints = async (name: string, count: number): Promise<number[] | undefined> => {
       let text: string;
       try {
-        text = await readText(join(dir, name));
+        text = await readText(join(dir, name), errors);
       } catch (e) {
         if (isMissing(e)) return undefined; // an older kernel without this setting
         throw e;
@@ -152,7 +161,7 @@ function sysctls(procfs: string, pageSize: PageSize): KernelReader {
 function netstat(procfs: string): KernelReader {
   return { source: 'netstat', read: async (errors) => {
     const path = join(procfs, 'net', 'netstat');
-    const parsed = parseNetstat(await readText(path));
+    const parsed = parseNetstat(await readText(path, errors));
     report(errors, parsed.errors);
     const tcpExt = parsed.value.get('TcpExt');
     if (tcpExt === undefined) throw new Error(`no TcpExt in ${path}`);
