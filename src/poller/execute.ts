@@ -129,10 +129,13 @@ export class SourceRunner {
     else if (previousReason !== '' && r.error === undefined) log.info('every line parses again');
     if (r.error !== undefined) {
       // An operational failure, not a bug: one line with the cause (it names the flag), no stack.
+      // The same failure with other figures (random bytes give another count of unparsable lines
+      // every poll) is the same state: logged once.
       const message = errorText(r.error);
-      if (this.lastError.get(r.source) !== message) {
+      const key = message.replace(/\d+/g, '#');
+      if (this.lastError.get(r.source) !== key) {
         log.error(`source down: ${message}`);
-        this.lastError.set(r.source, message);
+        this.lastError.set(r.source, key);
       }
     } else {
       if (this.lastError.has(r.source)) log.info('source recovered');
