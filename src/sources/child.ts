@@ -59,6 +59,12 @@ export async function runChild(run: ChildRun, consume: (chunk: string) => Promis
     stderrTail = (stderrTail + s).slice(-STDERR_KEPT);
   });
   let killedAtDeadline = false;
+  // When the child itself ended: before the deadline, what held its output open past it was a
+  // process it started. Decided by the time of the exit, not by which of two timers (ours, execa's)
+  // fired first, so that the message, and the log line, is the same at every poll.
+  let exitedAtMs: number | undefined;
+  subprocess.once('exit', () => (exitedAtMs = Date.now()));
+  const heldOpen = () => (exitedAtMs !== undefined && exitedAtMs < run.deadline ? ' (a process it started held its output open)' : '');
   const killGroup = () => {
     if (subprocess.pid === undefined) return;
     try {
@@ -78,7 +84,7 @@ export async function runChild(run: ChildRun, consume: (chunk: string) => Promis
     () => undefined,
     (e: unknown): Error => {
       if (e instanceof ExecaError && e.timedOut) {
-        return new Error(`${programName(run)} killed after ${run.timeoutFlag}=${run.timeoutMs}ms`, { cause: e });
+        return new Error(`${programName(run)} killed after ${run.timeoutFlag}=${run.timeoutMs}ms${heldOpen()}`, { cause: e });
       }
       return describeFailure(e, run, stderrTail);
     },
@@ -109,8 +115,7 @@ export async function runChild(run: ChildRun, consume: (chunk: string) => Promis
   if (killedAtDeadline && consumerError === undefined) {
     // Killed by the deadline, before execa's own timeout could say so; or it exited in time and
     // something it started held its output open past the deadline.
-    const why = failure === undefined ? ' (a process it started held its output open)' : '';
-    return new Error(`${programName(run)} killed after ${run.timeoutFlag}=${run.timeoutMs}ms${why}`);
+    return new Error(`${programName(run)} killed after ${run.timeoutFlag}=${run.timeoutMs}ms${heldOpen()}`);
   }
   return consumerError ?? failure ?? streamError;
 }

@@ -66,3 +66,15 @@ describe('a program path relative to the working directory', () => {
     }
   });
 });
+
+describe('a grandchild holding stdout past the deadline', () => {
+  it('gives the same message at every poll, whichever of execa\'s timer and ours fires first (the log says a failure once, by its message)', async () => {
+    const messages = new Set<string>();
+    // 600 ms: ss-grandchild's own table is written well before (on a loaded machine too).
+    for (let i = 0; i < 6; i++) {
+      const r = await runReader(ssReader({ path: `${FIX}bin/ss-grandchild`, timeoutMs: 600 }), new AbortController().signal);
+      messages.add(r.error?.message ?? 'up');
+    }
+    assert.deepEqual([...messages], ['ss-grandchild killed after --ss.timeout=600ms (a process it started held its output open)']);
+  });
+});
