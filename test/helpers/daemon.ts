@@ -29,6 +29,9 @@ export interface DaemonOptions {
   /** How to make requests (inside a netns the test process cannot reach the daemon itself). */
   get?: Get;
   env?: NodeJS.ProcessEnv;
+  /** Run the daemon as this user and group (e.g. 65534, nobody) instead of root. */
+  uid?: number;
+  gid?: number;
 }
 
 /** Refuses to test a dist/ older than src/ (`npm test` builds first; a single test file may not). */
@@ -44,7 +47,12 @@ export async function startDaemon(args: string[], opts: DaemonOptions = {}): Pro
   assertBuilt();
   const cmd = [process.execPath, BIN, '--web.listen-address', '127.0.0.1:0', ...args];
   const full = opts.netns === undefined ? cmd : ['ip', 'netns', 'exec', opts.netns, ...cmd];
-  const child = spawn(full[0]!, full.slice(1), { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(full[0]!, full.slice(1), {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.gid ?? opts.uid }),
+  });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
