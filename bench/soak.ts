@@ -184,6 +184,14 @@ async function main(): Promise<void> {
   });
   const d = await startDaemon(['--source', SOURCE, '--poll.interval', '1s', '--web.sockets']);
   const scraper = new Scraper(d);
+  // A lab that dies early makes the run say nothing about churn: said at once, and in the verdict.
+  let labDied: string | undefined;
+  let stopping = false;
+  lab.once('exit', (code, signal) => {
+    if (stopping) return;
+    labDied = `the churn lab exited early (${signal ?? `status ${code}`}) after poll ${sample(scraper.latest, 'tcpstate_polls_total') ?? 0}`;
+    process.stdout.write(`${labDied}\n`);
+  });
   process.stdout.write(
     `soak: ${POLLS} polls at 1 s, --source ${SOURCE}, churn of ${CHURN} ESTABLISHED pairs and ${Math.max(1, CHURN >> 2)} FIN-WAIT-1 orphans every 2 s (each batch lives 10 s), /metrics and /sockets scraped in turn every ~150 ms\n`,
   );
@@ -197,8 +205,11 @@ async function main(): Promise<void> {
   }
 
   // The lab stops: its zero-window clients close (RST), every orphan is gone; nothing may still be followed.
-  lab.stdin.end();
-  await new Promise((resolve) => lab.once('exit', resolve));
+  stopping = true;
+  if (labDied === undefined) {
+    lab.stdin.end();
+    await new Promise((resolve) => lab.once('exit', resolve));
+  }
   const stoppedAt = figures(d, scraper).polls;
   await untilPolls(d, scraper, stoppedAt + 3);
   const after = figures(d, scraper);
@@ -229,6 +240,7 @@ async function main(): Promise<void> {
     [failures === 0, `${failures} failed scrapes of ${last.scrapes}`],
     [after.fw1Sockets === 0 && after.tracked === 0, `after the lab stopped: ${after.fw1Sockets} FIN-WAIT-1 sockets and ${after.tracked} followed (want 0 and 0)`],
     [code === 0 && stopMs < 5000, `SIGTERM: exit ${code} after ${stopMs} ms`],
+    [labDied === undefined, labDied ?? 'the churn lab ran until the end'],
   ];
   for (const [ok, text] of checks) process.stdout.write(`${ok ? 'ok  ' : 'FAIL'}  ${text}\n`);
   process.stdout.write(`verdict: ${checks.every(([ok]) => ok) ? 'flat' : 'NOT flat (see FAIL lines)'}\n`);
