@@ -9,7 +9,8 @@
 # (the socket lab), iptables (test/kernel/backoff.test.ts drops packets inside its own network
 # namespace), buildah and mmdebstrap (npm run test:image), git (the docs tests use git grep),
 # systemd (systemd-analyze scores the unit), python3-seccomp (the unit's filters, rebuilt in a test)
-# and kubectl (renders the kustomizations).
+# and kubectl (renders the kustomizations); python3-fusepy (a FUSE mount whose reads stall, for the
+# stalled-read test).
 # Safe to re-run. Never replaces an existing Node.js >= 20.5 (e.g. from NodeSource or Debian 13).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +23,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # gcc + libc6-dev: build/tcpstate-diag, the netlink source (npm ci builds it; without them, ss is used).
 pkgs="iproute2 ca-certificates gcc libc6-dev"
-[ "$want_test" = 1 ] && pkgs="$pkgs prometheus python3 iptables buildah mmdebstrap curl git systemd python3-seccomp"
+[ "$want_test" = 1 ] && pkgs="$pkgs prometheus python3 iptables buildah mmdebstrap curl git systemd python3-seccomp python3-fusepy"
 # kubectl renders the Kubernetes kustomizations in the tests; any kubectl will do (Debian 12's is 1.20).
 if [ "$want_test" = 1 ] && ! command -v kubectl >/dev/null 2>&1; then pkgs="$pkgs kubernetes-client"; fi
 

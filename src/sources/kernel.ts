@@ -3,7 +3,7 @@
 // and the TcpExt counters of /proc/net/netstat (per netns). Pages are converted to bytes here,
 // with the host's real page size.
 
-import { openRegularFile } from './open.ts';
+import { readRegularFile } from './open.ts';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import type { ErrorSink, KernelFigures } from '../model.ts';
@@ -17,14 +17,6 @@ function report(errors: ErrorSink, parsed: Errors): void {
   for (const e of parsed) errors.error(e.reason, e.line);
 }
 
-async function readBytes(path: string): Promise<Buffer> {
-  const file = await openRegularFile(path);
-  try {
-    return await file.readFile();
-  } finally {
-    await file.close();
-  }
-}
 
 /**
  * The whole lines of a kernel file. The kernel ends every line it prints (seq_file): text after
@@ -34,12 +26,7 @@ async function readBytes(path: string): Promise<Buffer> {
 async function readText(path: string, errors: ErrorSink): Promise<string> {
   let text: string;
   try {
-    const file = await openRegularFile(path);
-    try {
-      text = await file.readFile('utf8');
-    } finally {
-      await file.close();
-    }
+    text = (await readRegularFile(path)).toString('utf8');
   } catch (e) {
     const err = asError(e);
     throw new Error(`reading ${path}: ${err.message}`, { cause: err });
@@ -58,7 +45,7 @@ export class PageSize {
   constructor(private readonly procfs: string) {}
 
   get(): Promise<number> {
-    this.cached ??= readBytes(join(this.procfs, 'self', 'auxv')).then((buf) => {
+    this.cached ??= readRegularFile(join(this.procfs, 'self', 'auxv')).then((buf) => {
       const size = pageSizeFromAuxv(buf, process.arch.endsWith('64') ? 8 : 4, endianness() === 'LE');
       if (size === undefined) throw new Error('no AT_PAGESZ in self/auxv');
       return size;

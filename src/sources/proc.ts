@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import type { Family, ParseSink } from '../model.ts';
 import { ProcNetTcpParser } from '../parsers/proc-net-tcp.ts';
-import { openRegularFile } from './open.ts';
+import { streamRegularFile } from './open.ts';
 import { LineSplitter, TOO_LONG_REASON, feedYielding } from './lines.ts';
 import { Absent, asError, type TableReader } from './source.ts';
 
@@ -21,10 +21,7 @@ export async function readProcNetTcpFile(path: string, family: Family, sink: Par
   const parser = new ProcNetTcpParser(sink, family);
   const splitter = new LineSplitter((line) => parser.line(line), (start) => sink.error(TOO_LONG_REASON, start));
   try {
-    // 64 KiB reads: the kernel fills each read() from its seq_file iterator.
-    const file = await openRegularFile(path);
-    const stream = file.createReadStream({ encoding: 'utf8', highWaterMark: 65_536, signal });
-    for await (const chunk of stream) await feedYielding((s) => splitter.push(s), chunk as string);
+    await streamRegularFile(path, (text) => feedYielding((s) => splitter.push(s), text), signal);
   } catch (e) {
     const err = asError(e);
     if (absentIsQuiet && (err as NodeJS.ErrnoException).code === 'ENOENT') throw new Absent(`${path} absent`);
