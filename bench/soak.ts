@@ -238,7 +238,7 @@ async function main(): Promise<void> {
   const scraper = new Scraper(d);
   latest.body = () => scraper.latest;
   process.stdout.write(
-    `soak: ${POLLS} polls at 1 s, --source ${SOURCE}, churn of ${CHURN} ESTABLISHED pairs and ${Math.max(1, CHURN >> 2)} FIN-WAIT-1 orphans every 2 s (each batch lives 10 s), /metrics and /sockets scraped in turn every ~150 ms\n`,
+    `soak: ${POLLS} polls at 1 s, --source ${SOURCE}, churn of ${CHURN} ESTABLISHED pairs and ${Math.max(1, CHURN >> 2)} FIN-WAIT-1 orphans per cycle of at least 2 s (each batch lives 5 cycles), /metrics and /sockets scraped in turn every ~150 ms\n`,
   );
   process.stdout.write(`${'polls'.padStart(5)}  ${'RSS'.padStart(10)}  ${'heap used / total'.padStart(20)}  ${'fds (sockets)'.padStart(13)}  ${'children'.padStart(9)}  ${'FIN-WAIT-1'.padStart(8)}  ${'tracked'.padStart(8)}  ${'scrapes'.padStart(16)}\n`);
   const seen: Figures[] = [];
