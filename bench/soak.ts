@@ -13,7 +13,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { sample, startDaemon, type Daemon } from '../test/helpers/daemon.ts';
+import { sample, startDaemon, waitReady, type Daemon } from '../test/helpers/daemon.ts';
 import { parseExposition, sumOf } from '../test/helpers/exposition.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -235,6 +235,8 @@ async function main(): Promise<void> {
   const lab = new ChurnLab(() => sample(latest.body(), 'tcpstate_polls_total') ?? 0);
   await lab.start();
   const d = await startDaemon(['--source', SOURCE, '--poll.interval', '1s', '--web.sockets']);
+  // Scrapes count from the first poll on (before it, /readyz and /sockets say 503 by design).
+  await waitReady(d);
   const scraper = new Scraper(d);
   latest.body = () => scraper.latest;
   process.stdout.write(
