@@ -36,9 +36,10 @@ const opts = new Command('npm run demo --')
   .option('--prometheus-port <port>', 'Prometheus on 127.0.0.1', port, 9090)
   .option('--fin-wait1 <n>', 'orphaned FIN-WAIT-1 sockets the lab makes', (v) => port(v), 200)
   .option('--for <duration>', 'stop by itself after this long (default: until Ctrl-C)', seconds)
+  .option('--leaks', 'also the other stuck states: 60 CLOSE-WAIT (an application that never closes), 30 orphaned FIN-WAIT-2, 20 orphaned LAST-ACK, 50 SYN-RECV and a listener overflowing its backlog')
   .option('--snapshot <file.png>', 'when --for runs out (default 4m), render the Grafana dashboard to this picture (and FILE.html) with headless Chromium, then stop')
   .parse(process.argv.slice(2), { from: 'user' })
-  .opts<{ exporterPort: number; prometheusPort: number; finWait1: number; for?: number; snapshot?: string }>();
+  .opts<{ exporterPort: number; prometheusPort: number; finWait1: number; for?: number; leaks?: true; snapshot?: string }>();
 if (opts.snapshot !== undefined) opts.for ??= 240;
 
 const NETNS = `tcpstate-demo-${process.pid}`;
@@ -94,7 +95,8 @@ async function main(): Promise<void> {
   const P = opts.prometheusPort;
 
   await createNetns(NETNS);
-  lab = await Lab.start({ finWait1: opts.finWait1, established: 20, timeWait: 20, netns: NETNS });
+  const leaks = opts.leaks === true ? { closeWait: 60, finWait2: 30, lastAck: 20, synRecv: 50, listenOverflow: 12 } : {};
+  lab = await Lab.start({ finWait1: opts.finWait1, established: 20, timeWait: 20, netns: NETNS, ...leaks });
   const fig = await lab.measure();
 
   start('exporter', [process.execPath, '--import', 'tsx', 'src/main.ts', '--web.listen-address', `127.0.0.1:${E}`, '--source', 'ss', '--ss.path', 'test/fixtures/bin/ss-in-netns', '--poll.interval', '5s', '--web.sockets'], {
@@ -115,7 +117,7 @@ async function main(): Promise<void> {
   say(`
 tcpstate-exporter demo is running (lab in network namespace ${NETNS}).
 
-  The lab:     ${fig.fin_wait1} orphaned FIN-WAIT-1 sockets on zero-window peers, ${fig.established} ESTABLISHED, ${fig.listen} listening
+  The lab:     ${fig.fin_wait1} orphaned FIN-WAIT-1 sockets on zero-window peers, ${fig.established} ESTABLISHED, ${fig.listen} listening${opts.leaks === true ? `\n               and the other leaks: ${Object.entries(fig.other_states).map(([st, n]) => `${n} ${st}`).join(', ')} (clients included)` : ''}
   Exporter:    http://127.0.0.1:${E}/metrics      curl -s http://127.0.0.1:${E}/metrics | grep 'state="fin_wait1"'
                http://127.0.0.1:${E}/sockets      the worst sockets, as a table in a browser
   Prometheus:  http://127.0.0.1:${P}/alerts       TcpFinWait1SendQueueHigh goes pending, then fires (~1 min);
