@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { CATALOGUE } from '../../src/metrics/catalogue.ts';
+import { unitOf, type Panel as DrawnPanel } from '../../demo/dashboard-html.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const served = new Set(
@@ -18,6 +19,20 @@ const served = new Set(
 interface Panel {
   title: string;
   targets?: Array<{ expr: string }>;
+}
+
+/**
+ * The unit a query's values are in, from what it computes: a ratio of two series is a fraction, a
+ * rate() of a counter is per second (a quantile of rates is in the histogram's unit), otherwise the unit of its first family's name (_bytes,
+ * _seconds; anything else counts sockets or events).
+ */
+function unitOfQuery(expr: string): string {
+  if (/\/\s*(ignoring|on|sum|\(|tcpstate_)/.test(expr)) return 'percentunit';
+  if (/\brate\(/.test(expr) && !expr.includes('histogram_quantile(')) return 'ops';
+  const first = (expr.match(/tcpstate_[a-z0-9_]+/) ?? [''])[0].replace(/_(bucket|sum|count)$/, '');
+  if (first.endsWith('_bytes')) return 'bytes';
+  if (first.endsWith('_seconds')) return 's';
+  return 'short';
 }
 
 describe('grafana dashboards', () => {
@@ -38,6 +53,21 @@ describe('grafana dashboards', () => {
         }
       }
       assert.ok(queries > 0);
+    });
+
+    it(`${file}: every query is shown in the unit of what it computes`, () => {
+      const dash = JSON.parse(readFileSync(new URL(`grafana/dashboards/${file}`, ROOT), 'utf8')) as { panels: DrawnPanel[] };
+      const wrong: string[] = [];
+      // A heatmap's unit is that of its bucket bounds, not of the counts it colours.
+      for (const p of dash.panels.filter((x) => x.type !== 'heatmap')) {
+        for (const [i, t] of (p.targets ?? []).entries()) {
+          const refId = t.refId ?? String.fromCharCode(65 + i);
+          const shown = unitOf(p, refId) ?? 'short';
+          const want = unitOfQuery(t.expr);
+          if (shown !== want) wrong.push(`"${p.title}" ${refId}: shown in ${shown}, computes ${want}: ${t.expr}`);
+        }
+      }
+      assert.deepEqual(wrong, []);
     });
   }
 });
