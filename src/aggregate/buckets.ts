@@ -1,5 +1,7 @@
-// Fixed-bucket counting for point-in-time distributions: O(buckets) memory whatever the number
-// of sockets observed. Exposed as a Prometheus histogram rebuilt every poll.
+// Point-in-time distributions of one poll: fixed-bucket counts (for heatmaps) and every value, for
+// the exact order statistics exported as summaries (./order.ts). Rebuilt every poll.
+
+import { QUANTILES, Values } from './order.ts';
 
 export interface Distribution {
   /** Upper bounds, ascending; +Inf is implicit. */
@@ -8,12 +10,17 @@ export interface Distribution {
   readonly cumulative: readonly number[];
   readonly sum: number;
   readonly count: number;
+  /** Exact nearest-rank order statistics at QUANTILES (./order.ts); empty when count is 0. */
+  readonly quantiles: readonly number[];
 }
+
+export { QUANTILES };
 
 export class Buckets {
   private readonly counts: number[];
   private sum = 0;
   private count = 0;
+  private readonly values = new Values();
 
   constructor(readonly bounds: readonly number[]) {
     this.counts = new Array<number>(bounds.length + 1).fill(0);
@@ -26,21 +33,37 @@ export class Buckets {
     this.counts[i]!++;
     this.sum += v;
     this.count++;
+    this.values.push(v);
   }
 
   result(): Distribution {
     const cumulative: number[] = [];
     let acc = 0;
     for (const c of this.counts) cumulative.push((acc += c));
-    return Object.freeze({ bounds: this.bounds, cumulative: Object.freeze(cumulative), sum: this.sum, count: this.count });
+    return Object.freeze({
+      bounds: this.bounds,
+      cumulative: Object.freeze(cumulative),
+      sum: this.sum,
+      count: this.count,
+      quantiles: Object.freeze(this.values.quantiles(QUANTILES)),
+    });
   }
 }
 
-/** Persist timer waits follow the backoff doublings from 200 ms up to the 120 s cap. */
+/**
+ * Persist timer waits follow the kernel's own steps: the wait doubles from the RTO (at least
+ * TCP_RTO_MIN, 200 ms) at each backoff level, up to the 120 s cap (TCP_RTO_MAX). With a larger
+ * RTO (loopback: ~208 ms) the real waits sit a little above each bound.
+ */
 export const PERSIST_BOUNDS: readonly number[] = [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 120];
 /** Backoff exponents (ss -i backoff:N); the kernel caps them at tcp_retries2 (15). */
 export const BACKOFF_BOUNDS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15];
 /** Bytes per socket: 1 KiB … 64 MiB in powers of 4. */
 export const BYTES_BOUNDS: readonly number[] = [1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
-/** Time in a state: seconds, from one poll to an hour. */
-export const AGE_BOUNDS: readonly number[] = [5, 15, 30, 60, 120, 300, 600, 1800, 3600];
+/**
+ * Time in FIN-WAIT-1, on the kernel's zero-window schedule: with the minimum RTO (200 ms) the k-th
+ * probe goes out 0.2 × (2^k − 1) s after the window closed (1.4 s … 204.6 s: the 120 s cap is
+ * reached at the 10th), then every 120 s (324.6, 444.6 s); an orphan is aborted on that schedule,
+ * ~325 s with the defaults (docs/kernel-and-ss.md). Then 10 min, 30 min, an hour.
+ */
+export const AGE_BOUNDS: readonly number[] = [1.4, 3, 6.2, 12.6, 25.4, 51, 102.2, 204.6, 324.6, 444.6, 600, 1800, 3600];

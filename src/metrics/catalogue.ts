@@ -10,7 +10,7 @@
 // - kernel-wide: none, or `level` / `family` / `reason`;
 // - self-health: none, or `source`.
 
-import type { Distribution } from '../aggregate/buckets.ts';
+import { QUANTILES, type Distribution } from '../aggregate/buckets.ts';
 import { PERSIST_STATES, PORT_BYTE_STATES, PORT_STATES, TRACKED_STATE, type Forensics, type ListenerFigures } from '../aggregate/forensics.ts';
 import type { FamilyTable, StateFigures } from '../aggregate/table.ts';
 import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type Family, type TcpState } from '../model.ts';
@@ -114,23 +114,31 @@ function table(name: string, help: string, states: Iterable<TcpState>, pick: (f:
 
 const NOT_LISTEN = TCP_STATES.filter((st) => st !== 'listen');
 
-// --- distributions: gauge histograms -------------------------------------------------------
+// --- distributions: exact summaries, and gauge histograms where a heatmap needs buckets ------
 
 const SNAPSHOT_NOTE =
-  'Gauge histogram of the sockets present at the latest poll, rebuilt every poll (untyped: the text format has no gauge histogram type); use histogram_quantile() on _bucket directly, never rate().';
+  'Gauge histogram of the sockets present at the latest poll, rebuilt every poll (untyped: the text format has no gauge histogram type); for heatmaps. For quantiles use the exact summary QUANTILE_NAME, not histogram_quantile(); never rate().';
+
+const QUANTILE_NOTE =
+  'Summary of the sockets present at the latest poll, rebuilt every poll: quantile="q" is the exact nearest-rank order statistic of every value (the value of rank ceil(q x n) in ascending order: 0 = smallest, 1 = largest; NaN when there is no socket). Sum and count are the gauges';
 
 /**
- * A distribution of the sockets present now (OpenMetrics calls it a gauge histogram): buckets,
- * sum and count may go down from one poll to the next. The 0.0.4 text format has no type for
- * that, and promtool reserves `le` and the `_bucket` suffix for cumulative histograms, so the
- * three series keep the names a histogram has (histogram_quantile() works on `_bucket` as ever)
- * as untyped families.
+ * A distribution of the sockets present now:
+ * - `quantileName`: a summary whose quantiles are exact order statistics of every value of the
+ *   poll (src/aggregate/order.ts). It has no `_sum`/`_count` of its own: a summary's are
+ *   cumulative, and these go down when sockets leave (issue 9 fault 5);
+ * - `<base>_sum`, `<base>_count`: untyped gauges, the names they have always had;
+ * - with `buckets`, `<base>_bucket{le}` for heatmaps. Buckets of the sockets present now form what
+ *   OpenMetrics calls a gauge histogram: the 0.0.4 text format has no type for it, and promtool
+ *   reserves `le` and the `_bucket` suffix for cumulative histograms, so it is untyped too.
  */
-function gaugeHistogram(
-  name: string,
+function snapshotDistribution(
+  base: string,
+  quantileName: string,
   help: string,
   labels: readonly string[],
   dists: (f: Forensics) => Iterable<[readonly string[], Distribution]>,
+  options: { buckets: boolean },
 ): MetricSpec[] {
   const part = (gen: (l: readonly string[], d: Distribution) => Iterable<Sample>) =>
     from(
@@ -139,21 +147,35 @@ function gaugeHistogram(
         for (const [l, d] of dists(f)) yield* gen(l, d);
       },
     );
-  const spec = (suffix: string, what: string, extra: readonly string[], gen: (l: readonly string[], d: Distribution) => Iterable<Sample>): MetricSpec => ({
-    name: name + suffix,
+  const untyped = (name: string, h: string, extra: readonly string[], gen: (l: readonly string[], d: Distribution) => Iterable<Sample>): MetricSpec => ({
+    name,
     type: 'untyped',
     group: 'forensics',
-    help: suffix === '_bucket' ? `${help} ${what} ${SNAPSHOT_NOTE}` : `${what} of the gauge histogram ${name}_bucket (see its help).`,
+    help: h,
     labels: [...labels, ...extra],
     samples: part(gen),
   });
   return [
-    spec('_bucket', 'Sockets whose value is at most le.', ['le'], function* (l, d) {
-      for (let i = 0; i < d.bounds.length; i++) yield s([...l, String(d.bounds[i])], d.cumulative[i]!);
-      yield s([...l, '+Inf'], d.count);
-    }),
-    spec('_sum', 'Sum of the values', [], (l, d) => [s(l, d.sum)]),
-    spec('_count', 'Number of sockets', [], (l, d) => [s(l, d.count)]),
+    {
+      name: quantileName,
+      type: 'summary',
+      group: 'forensics',
+      help: `${help} ${QUANTILE_NOTE} ${base}_sum and ${base}_count.`,
+      labels: [...labels, 'quantile'],
+      samples: part(function* (l, d) {
+        for (let i = 0; i < QUANTILES.length; i++) yield s([...l, String(QUANTILES[i])], d.quantiles[i] ?? NaN);
+      }),
+    },
+    ...(options.buckets
+      ? [
+          untyped(`${base}_bucket`, `${help} Sockets whose value is at most le. ${SNAPSHOT_NOTE.replace('QUANTILE_NAME', quantileName)}`, ['le'], function* (l, d) {
+            for (let i = 0; i < d.bounds.length; i++) yield s([...l, String(d.bounds[i])], d.cumulative[i]!);
+            yield s([...l, '+Inf'], d.count);
+          }),
+        ]
+      : []),
+    untyped(`${base}_sum`, `Sum of the values of ${quantileName} (a gauge: the sockets present at the latest poll).`, [], (l, d) => [s(l, d.sum)]),
+    untyped(`${base}_count`, `Number of sockets in ${quantileName} (a gauge: the sockets present at the latest poll).`, [], (l, d) => [s(l, d.count)]),
   ];
 }
 
@@ -359,30 +381,38 @@ export const CATALOGUE: readonly MetricSpec[] = [
   },
 
   // Forensics: distributions, time in FIN-WAIT-1, per-port figures.
-  ...gaugeHistogram(
+  ...snapshotDistribution(
     'tcpstate_persist_timer_seconds',
-    'Time until the next zero-window probe of sockets with a pending persist timer, per state; buckets follow the backoff doublings up to the 120 s cap.',
+    'tcpstate_persist_timer_quantile_seconds',
+    'Time until the next zero-window probe of sockets with a pending persist timer, per state; buckets follow the kernel\'s doublings of the wait from the RTO (200 ms at least) up to the 120 s cap.',
     ['state'],
     (f) => PERSIST_STATES.flatMap((state) => stateDist(state, f.persistTimer[state])),
+    { buckets: true },
   ),
-  ...gaugeHistogram(
+  ...snapshotDistribution(
     'tcpstate_persist_backoff',
-    'Zero-window probe backoff exponent of FIN-WAIT-1 sockets with a pending persist timer (the wait is about RTO × 2^N, capped at 120 s); retransmitting sockets are not counted. Absent with --source proc.',
+    'tcpstate_persist_backoff_quantile',
+    'Zero-window probe backoff exponent of FIN-WAIT-1 sockets with a pending persist timer (the wait is max(RTO, 200 ms) × 2^N, capped at 120 s); retransmitting sockets are not counted; one bucket per level. Absent with --source proc.',
     ['state'],
     (f) => fw1(f.backoff),
+    { buckets: true },
   ),
-  ...gaugeHistogram('tcpstate_socket_send_queue_bytes', 'Send-Q bytes per FIN-WAIT-1 socket.', ['state'], (f) => fw1(f.sendQueue)),
-  ...gaugeHistogram(
+  ...snapshotDistribution('tcpstate_socket_send_queue_bytes', 'tcpstate_socket_send_queue_quantile_bytes', 'Send-Q bytes per FIN-WAIT-1 socket (+1 for a queued FIN).', ['state'], (f) => fw1(f.sendQueue), { buckets: false }),
+  ...snapshotDistribution(
     'tcpstate_socket_write_memory_bytes',
+    'tcpstate_socket_write_memory_quantile_bytes',
     'Memory each FIN-WAIT-1 socket pins for its write queue (sk_wmem_queued, larger than Send-Q). Absent with --source proc.',
     ['state'],
     (f) => fw1(f.wmemQueued),
+    { buckets: false },
   ),
-  ...gaugeHistogram(
+  ...snapshotDistribution(
     'tcpstate_state_age_seconds',
-    'Time since each FIN-WAIT-1 socket was first seen in that state (resolution: the poll interval).',
+    'tcpstate_state_age_quantile_seconds',
+    'Time since each FIN-WAIT-1 socket was first seen in that state (resolution: the poll interval); buckets on the kernel\'s zero-window probe schedule (0.2 x (2^k - 1) s, then every 120 s).',
     ['state'],
     (f) => fw1(f.age),
+    { buckets: true },
   ),
   {
     name: 'tcpstate_stuck_sockets',

@@ -27,6 +27,10 @@ export interface LabOptions {
   /** Clients of a listener that never accepts (port base+7), with this backlog (default 4). */
   listenOverflow?: number;
   listenBacklog?: number;
+  /** FIN-WAIT-1 orphan i gets SO_SNDBUF × (1 + i mod N), so their Send-Q sizes differ (default 1: all alike). */
+  sndbufSteps?: number;
+  /** SO_SNDBUF of the FIN-WAIT-1 orphans before the steps (default 16384; the kernel doubles it). */
+  sndbuf?: number;
   /**
    * Run inside this network namespace (it must exist, with lo up): an `ip netns` name, or the
    * absolute path of a namespace file (/proc/PID/ns/net), entered with nsenter.
@@ -98,6 +102,8 @@ export interface LabFigures {
   age_seconds: number;
   /** Σ (bytes written − bytes in the peer's receive queue); the kernel adds 1 per socket for the FIN. */
   fin_wait1_send_queue_without_fin: number;
+  /** Each FIN-WAIT-1 orphan's Send-Q (FIN included), from the lab's writes and its peer's SIOCINQ. */
+  fin_wait1_sockets: Array<{ local_port: number; remote_port: number; send_queue: number }>;
   peer_recv_queue: number;
   written: number;
 }
@@ -155,6 +161,8 @@ export class Lab {
       '--syn-recv', String(o.synRecv ?? 0),
       '--listen-overflow', String(o.listenOverflow ?? 0),
       '--listen-backlog', String(o.listenBacklog ?? 4),
+      '--sndbuf-steps', String(o.sndbufSteps ?? 1),
+      ...(o.sndbuf === undefined ? [] : ['--sndbuf', String(o.sndbuf)]),
     ];
     const cmd = inNetns(o.netns, ['python3', ...args]);
     const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });

@@ -212,6 +212,8 @@ def main():
     ap.add_argument("--listen-backlog", type=int, default=4, help="backlog of the --listen-overflow listener")
     ap.add_argument("--sndbuf", type=int, default=16384, help="server SO_SNDBUF (the kernel doubles it)")
     ap.add_argument("--rcvbuf", type=int, default=4096, help="client SO_RCVBUF (the kernel doubles it)")
+    ap.add_argument("--sndbuf-steps", type=int, default=1,
+                    help="FIN-WAIT-1 orphan i gets SO_SNDBUF sndbuf x (1 + i mod N): N different Send-Q sizes (1: all alike)")
     a = ap.parse_args()
     if not a.host.startswith("127."):
         sys.exit("sockets.py: refusing a non-loopback address: " + a.host)
@@ -225,6 +227,9 @@ def main():
 
     # FIN-WAIT-1 orphans (server side) behind zero-window clients.
     pairs = [connect_pair(a.host, a.base_port, l_fw1, a.rcvbuf) for _ in range(a.fin_wait1)]
+    if a.sndbuf_steps > 1:
+        for i, (_, server) in enumerate(pairs):
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, a.sndbuf * (1 + i % a.sndbuf_steps))
     written = fill([server for _, server in pairs])
     # Let the last ACKs land so nothing is in flight: the persist timer, not retransmit, runs.
     time.sleep(0.3)
@@ -415,6 +420,9 @@ def main():
                 # Send-Q of each orphan: bytes written minus what its peer has received (and ACKed);
                 # the kernel adds 1 for the queued FIN.
                 "fin_wait1_send_queue_without_fin": sum(written) - sum(held),
+                # Per orphan: its local (listening) and peer port and its Send-Q (the FIN included).
+                "fin_wait1_sockets": [{"local_port": a.base_port, "remote_port": p.getsockname()[1], "send_queue": w - h + 1}
+                                      for p, w, h in zip(peers, written, held)],
                 "peer_recv_queue": sum(held),
                 "written": sum(written),
             }), flush=True)

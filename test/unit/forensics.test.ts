@@ -11,7 +11,8 @@ describe('Buckets', () => {
   it('counts cumulatively, +Inf last, with sum and count', () => {
     const b = new Buckets([1, 10]);
     for (const v of [0.5, 1, 5, 10, 11]) b.observe(v);
-    assert.deepEqual(b.result(), { bounds: [1, 10], cumulative: [2, 4, 5], sum: 27.5, count: 5 });
+    // Quantiles 0, 0.5, 0.9, 0.99, 1 of 5 values: ranks 1, 3, 5, 5, 5 (nearest rank).
+    assert.deepEqual(b.result(), { bounds: [1, 10], cumulative: [2, 4, 5], sum: 27.5, count: 5, quantiles: [0.5, 5, 11, 11, 11] });
   });
   it('matches a naive count for any values', () => {
     fc.assert(

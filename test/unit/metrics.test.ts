@@ -117,15 +117,44 @@ describe('exposition', () => {
       if (now === undefined || now >= old) continue;
       const name = key.replace(/\{.*$/, '');
       const type = familyOf(after, name)?.type;
-      if (type !== 'gauge' && type !== 'untyped') wentDown.push(`${key} (${type}) ${old} → ${now}`);
+      // A summary's quantiles are gauges by definition; its _sum and _count would be cumulative,
+      // which is why the snapshot summaries have none (their sums and counts are untyped).
+      const quantile = type === 'summary' && key.includes('quantile=');
+      if (type !== 'gauge' && type !== 'untyped' && !quantile) wentDown.push(`${key} (${type}) ${old} → ${now}`);
     }
     assert.ok(after.series.get('tcpstate_persist_timer_seconds_count{state="fin_wait1"}')! < before.series.get('tcpstate_persist_timer_seconds_count{state="fin_wait1"}')!);
     assert.deepEqual(wentDown, []);
-    // histogram_quantile() needs `le` on the _bucket series: still there, under the old names.
-    for (const base of ['tcpstate_persist_timer_seconds', 'tcpstate_persist_backoff', 'tcpstate_socket_send_queue_bytes', 'tcpstate_state_age_seconds']) {
+    // Heatmaps need `le` on the _bucket series: still there, under the old names, where a heatmap uses them.
+    for (const base of ['tcpstate_persist_timer_seconds', 'tcpstate_persist_backoff', 'tcpstate_state_age_seconds']) {
       assert.ok(after.samples.some((s) => s.name === `${base}_bucket` && s.labels.le === '+Inf'), base);
-      assert.ok(after.samples.some((s) => s.name === `${base}_count`), base);
     }
+    for (const base of ['tcpstate_persist_timer_seconds', 'tcpstate_persist_backoff', 'tcpstate_socket_send_queue_bytes', 'tcpstate_state_age_seconds']) {
+      assert.equal(familyOf(after, `${base}_count`)?.type, 'untyped', base);
+      assert.equal(familyOf(after, `${base}_sum`)?.type, 'untyped', base);
+    }
+  });
+
+  it('issue 13 item 1: exact nearest-rank quantiles of every value (summaries), where buckets would interpolate', async () => {
+    // 20 FIN-WAIT-1 sockets: 19 hold 94 209 bytes, one 3 000 000 (the issue saw p50 160 KiB when every socket held 92 KiB).
+    const records = [...Array.from({ length: 19 }, (_, i) => persist(94_209, 0.2 * 2 ** (i % 10), i % 10, { remotePort: 1000 + i })), persist(3_000_000, 120, 11)];
+    const { text, parsed } = await scrape(records);
+    const q = (name: string, quantile: string) => parsed.series.get(`${name}{state="fin_wait1",quantile="${quantile}"}`);
+    assert.equal(familyOf(parsed, 'tcpstate_socket_send_queue_quantile_bytes')?.type, 'summary');
+    assert.equal(q('tcpstate_socket_send_queue_quantile_bytes', '0'), 94_209);
+    assert.equal(q('tcpstate_socket_send_queue_quantile_bytes', '0.5'), 94_209);
+    assert.equal(q('tcpstate_socket_send_queue_quantile_bytes', '0.9'), 94_209); // rank ceil(0.9 × 20) = 18
+    assert.equal(q('tcpstate_socket_send_queue_quantile_bytes', '0.99'), 3_000_000); // rank 20
+    assert.equal(q('tcpstate_socket_send_queue_quantile_bytes', '1'), 3_000_000);
+    // Backoff levels 0..9 (twice each but 9), then 11: sorted 0,0,1,1,…,8,8,9,11 → ranks 1, 10, 18, 20, 20.
+    assert.deepEqual(['0', '0.5', '0.9', '0.99', '1'].map((x) => q('tcpstate_persist_backoff_quantile', x)), [0, 4, 8, 11, 11]);
+    assert.equal(q('tcpstate_persist_timer_quantile_seconds', '1'), 120);
+    assert.equal(q('tcpstate_persist_timer_quantile_seconds', '0'), 0.2);
+    // No socket: NaN, as a summary without observations says.
+    assert.ok(Number.isNaN(parsed.series.get('tcpstate_persist_timer_quantile_seconds{state="close_wait",quantile="0.5"}')!));
+    // The summaries carry no _sum/_count of their own (they would be cumulative): the gauges keep their names.
+    assert.ok(!parsed.samples.some((s) => /_quantile(_seconds|_bytes)?_(sum|count)$/.test(s.name)));
+    assert.equal(parsed.series.get('tcpstate_socket_send_queue_bytes_count{state="fin_wait1"}'), 20);
+    await promtoolCheckMetrics(text);
   });
 
   it('fault 4: persist maxima only for states that can hold a persist timer; every socket-table family has state and family', async () => {
