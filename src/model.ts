@@ -65,6 +65,14 @@ export interface SocketRecord {
   wmemQueued: number | undefined;
   /** Zero-window probe backoff exponent (`ss -i` backoff:N), when the source shows it. */
   backoff: number | undefined;
+  /** Retransmission timeout in seconds (tcp_info tcpi_rto, `ss -i` rto:), when the source shows tcp_info. */
+  rtoSeconds: number | undefined;
+  /**
+   * Seconds since the socket last sent a data segment (tcp_info tcpi_last_data_sent, `ss -i`
+   * lastsnd:), by the kernel's clock, when the source shows tcp_info. Zero-window probes carry no
+   * data and do not reset it.
+   */
+  lastDataSentSeconds: number | undefined;
   /**
    * What tells this socket from others. A number is a generated socket cookie (Linux >= 4.1,
    * `ss -e` sk:, inet_diag): never reused, so it alone identifies the socket. A string is a
@@ -105,6 +113,8 @@ export interface KernelFigures {
   orphanRetries?: number;
   finTimeoutSeconds?: number;
   retries2?: number;
+  /** net.ipv4.tcp_rto_max_ms in seconds (recent kernels, probably since 6.15; without it the constant TCP_RTO_MAX, 120 s). */
+  rtoMaxSeconds?: number;
   maxTimewaitBuckets?: number;
   wmemBytes?: { min: number; default: number; max: number };
   /** TcpExt counters of /proc/net/netstat by kernel name. */
@@ -128,6 +138,8 @@ export function emptyRecord(family: Family, state: TcpState): SocketRecord {
     inode: undefined,
     wmemQueued: undefined,
     backoff: undefined,
+    rtoSeconds: undefined,
+    lastDataSentSeconds: undefined,
     identity: undefined,
   };
 }

@@ -28,9 +28,15 @@ const TCP_NEW_SYN_RECV = 0x0c;
 const INET_DIAG_MEMINFO = 1;
 const INET_DIAG_INFO = 2;
 const INET_DIAG_SKMEMINFO = 7;
-/** Offsets inside those payloads: inet_diag_meminfo.idiag_wmem, tcp_info.tcpi_backoff, mem[SK_MEMINFO_WMEM_QUEUED]. */
+/**
+ * Offsets inside those payloads: inet_diag_meminfo.idiag_wmem; struct tcp_info's tcpi_backoff (u8),
+ * tcpi_rto (u32, µs) and tcpi_last_data_sent (u32, ms; include/uapi/linux/tcp.h, unchanged since
+ * 2.6); mem[SK_MEMINFO_WMEM_QUEUED].
+ */
 const MEMINFO_WMEM = 4;
 const TCP_INFO_BACKOFF = 4;
+const TCP_INFO_RTO = 8;
+const TCP_INFO_LAST_DATA_SENT = 44;
 const SKMEMINFO_WMEM_QUEUED = 5 * 4;
 
 /** Longest message larger than this is a corrupt stream, not a socket (a message is ~100-400 bytes). */
@@ -211,6 +217,8 @@ export class InetDiagParser {
     r.identity = cookieIdentity(this.u32(buf, m + 48), this.u32(buf, m + 44));
     r.wmemQueued = undefined;
     r.backoff = undefined;
+    r.rtoSeconds = undefined;
+    r.lastDataSentSeconds = undefined;
     if (len > NLMSG_HDRLEN + INET_DIAG_MSG_LEN && !this.attributes(buf, m + INET_DIAG_MSG_LEN, off + len)) {
       this.sink.error('malformed inet_diag attribute', hex(buf.subarray(off, off + len)));
       return;
@@ -231,7 +239,11 @@ export class InetDiagParser {
       const plen = alen - 4;
       if (type === INET_DIAG_SKMEMINFO && plen >= SKMEMINFO_WMEM_QUEUED + 4) r.wmemQueued = this.u32(buf, p + SKMEMINFO_WMEM_QUEUED);
       else if (type === INET_DIAG_MEMINFO && plen >= MEMINFO_WMEM + 4) meminfoWmem = this.u32(buf, p + MEMINFO_WMEM);
-      else if (type === INET_DIAG_INFO && plen > TCP_INFO_BACKOFF) r.backoff = buf[p + TCP_INFO_BACKOFF];
+      else if (type === INET_DIAG_INFO && plen > TCP_INFO_BACKOFF) {
+        r.backoff = buf[p + TCP_INFO_BACKOFF];
+        if (plen >= TCP_INFO_RTO + 4) r.rtoSeconds = this.u32(buf, p + TCP_INFO_RTO) / 1e6;
+        if (plen >= TCP_INFO_LAST_DATA_SENT + 4) r.lastDataSentSeconds = this.u32(buf, p + TCP_INFO_LAST_DATA_SENT) / 1000;
+      }
       a += (alen + 3) & ~3;
     }
     // The old MEMINFO carries the same sk_wmem_queued when SKMEMINFO was not asked for.

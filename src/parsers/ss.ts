@@ -80,8 +80,11 @@ export function stateFromName(name: string): TcpState | undefined {
 }
 
 const HEADER_FIRST = new Set(['State', 'Netid', 'Recv-Q']);
-/** What a continuation line (-m, -i) can hold that we use. */
-const DETAIL_KEYS = ['skmem:(', 'mem:(', 'backoff:'];
+/**
+ * What a continuation line (-m, -i) can hold that we use. `mss:` last: it only marks that tcp_info
+ * was printed, which fills in what ss leaves out (see detail()).
+ */
+const DETAIL_KEYS = ['skmem:(', 'mem:(', 'backoff:', 'rto:', 'lastsnd:', 'mss:'];
 const NETIDS = new Set(['tcp', 'tcp6']);
 
 export interface SsParserOptions {
@@ -270,6 +273,19 @@ export class SsParser {
       if (inner !== undefined) r.wmemQueued = wmemFrom(inner);
     } else if (tok.startsWith('backoff:')) {
       r.backoff = parseCount(tok.slice(8));
+    } else if (tok.startsWith('rto:')) {
+      // %g of tcpi_rto / 1000: milliseconds, fractional when HZ does not divide 1000.
+      const ms = Number(tok.slice(4));
+      if (tok.length > 4 && Number.isFinite(ms) && ms >= 0) r.rtoSeconds = ms / 1000;
+    } else if (tok.startsWith('lastsnd:')) {
+      const ms = parseCount(tok.slice(8));
+      if (ms !== undefined) r.lastDataSentSeconds = ms / 1000;
+    } else if (tok.startsWith('mss:')) {
+      // tcp_info was printed (tcpi_snd_mss is never 0 on a connected socket). ss leaves out what
+      // has its default (tcp_show_info()): backoff 0, lastsnd 0, and an RTO of exactly 3 s.
+      r.backoff ??= 0;
+      r.rtoSeconds ??= 3;
+      r.lastDataSentSeconds ??= 0;
     }
   }
 

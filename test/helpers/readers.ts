@@ -7,7 +7,7 @@ import type { TableReader } from '../../src/sources/source.ts';
 export function rec(over: Partial<SocketRecord>): SocketRecord {
   return {
     family: 'ipv4', state: 'established', localAddress: '127.0.0.1', localPort: 1, remoteAddress: '127.0.0.1', remotePort: 2,
-    recvQueue: 0, sendQueue: 0, timer: undefined, timerSeconds: 0, timerCount: 0, inode: 1, wmemQueued: undefined, backoff: undefined, identity: undefined,
+    recvQueue: 0, sendQueue: 0, timer: undefined, timerSeconds: 0, timerCount: 0, inode: 1, wmemQueued: undefined, backoff: undefined, rtoSeconds: undefined, lastDataSentSeconds: undefined, identity: undefined,
     ...over,
   };
 }

@@ -86,10 +86,12 @@ function skmeminfo(wmemQueued: number): { type: number; payload: Buffer } {
   return { type: 7, payload: Buffer.concat([0, 131072, 0, 32768, 3584, wmemQueued, 0, 0, 0].map((v) => u32(v, true))) };
 }
 
-function tcpInfo(backoff: number): { type: number; payload: Buffer } {
+function tcpInfo(backoff: number, rtoMicros = 208_000, lastDataSentMs = 41_024): { type: number; payload: Buffer } {
   const b = Buffer.alloc(232);
   b[0] = 4; // tcpi_state
   b[4] = backoff;
+  b.writeUInt32LE(rtoMicros, 8); // tcpi_rto
+  b.writeUInt32LE(lastDataSentMs, 44); // tcpi_last_data_sent
   return { type: 2, payload: b };
 }
 
@@ -112,9 +114,16 @@ describe('InetDiagParser: fields', () => {
     assert.deepEqual(sink.records, [
       {
         family: 'ipv4', state: 'fin_wait1', localAddress: '127.0.0.1', localPort: 17001, remoteAddress: '127.0.0.1', remotePort: 49134,
-        recvQueue: 0, sendQueue: 26625, timer: 'persist', timerSeconds: 0.948, timerCount: 2, inode: 0, wmemQueued: 33280, backoff: 3, identity: 0x15b42c,
+        recvQueue: 0, sendQueue: 26625, timer: 'persist', timerSeconds: 0.948, timerCount: 2, inode: 0, wmemQueued: 33280, backoff: 3,
+        rtoSeconds: 0.208, lastDataSentSeconds: 41.024, identity: 0x15b42c,
       },
     ]);
+  });
+
+  it('a tcp_info shorter than tcpi_last_data_sent (kernels before 2.6.x never sent one): backoff and RTO only', () => {
+    const info = tcpInfo(9);
+    const { sink } = parse(diagMsg({ state: 4, timer: 4, attrs: [{ type: 2, payload: info.payload.subarray(0, 12) }] }), DONE);
+    assert.deepEqual(sink.records.map((r) => [r.backoff, r.rtoSeconds, r.lastDataSentSeconds]), [[9, 0.208, undefined]]);
   });
 
   it('every state code of tcp_states.h maps to its label', () => {

@@ -29,7 +29,7 @@ describe('ProcNetTcpParser: real lines of every shape', () => {
     assert.deepEqual(sink.records, [
       {
         family: 'ipv4', state: 'listen', localAddress: '127.0.0.1', localPort: 7001, remoteAddress: '0.0.0.0', remotePort: 0,
-        recvQueue: 0, sendQueue: 0, timer: undefined, timerSeconds: 0, timerCount: 0, inode: 11807, wmemQueued: undefined, backoff: undefined, identity: '0000000017a7ff87',
+        recvQueue: 0, sendQueue: 0, timer: undefined, timerSeconds: 0, timerCount: 0, inode: 11807, wmemQueued: undefined, backoff: undefined, rtoSeconds: undefined, lastDataSentSeconds: undefined, identity: '0000000017a7ff87',
       },
     ]);
   });

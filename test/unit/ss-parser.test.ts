@@ -41,6 +41,8 @@ describe('SsParser: captured lines of every iproute2 generation', () => {
       inode: 0,
       wmemQueued: 131200,
       backoff: undefined,
+      rtoSeconds: undefined,
+      lastDataSentSeconds: undefined,
       identity: 0xc0,
     });
   });
@@ -176,6 +178,26 @@ describe('SsParser: layout variants', () => {
       'ESTAB      0      96256  127.0.0.1:59836              127.0.0.1:7001                timer:(persist,1.412ms,0)\n\t ts sack bbr wscale:0,10 rto:208 backoff:4 rtt:5.167/10.224 mss:2048',
     );
     assert.equal(r.backoff, 4);
+    assert.equal(r.rtoSeconds, 0.208);
+  });
+  it('reads -i rto and lastsnd, on a continuation line and with -O on the socket line', () => {
+    const info = 'cubic wscale:7,7 rto:204 backoff:9 rtt:0.031/0.017 ato:40 mss:32768 pmtu:65535 rcvmss:536 advmss:65483 cwnd:10 lastsnd:41024 lastrcv:40968 lastack:968';
+    const line = 'FIN-WAIT-1 0 96257 127.0.0.1:17001 127.0.0.1:49134 timer:(persist,1min59sec,0) ino:0 sk:7';
+    for (const text of [`${line}\n\t ${info}`, `${line} ${info}`]) {
+      const r = one(text);
+      assert.deepEqual([r.backoff, r.rtoSeconds, r.lastDataSentSeconds], [9, 0.204, 41.024], text);
+    }
+  });
+  it('fills in what ss -i leaves out at its default (tcp_show_info()): backoff 0, lastsnd 0, RTO exactly 3 s', () => {
+    const r = one('FIN-WAIT-1 0 96257 127.0.0.1:17001 127.0.0.1:49134 ino:0 sk:7\n\t cubic wscale:7,7 rtt:0.031/0.017 ato:40 mss:32768 advmss:65483 cwnd:10 lastrcv:40968');
+    assert.deepEqual([r.backoff, r.rtoSeconds, r.lastDataSentSeconds], [0, 3, 0]);
+    // Without -i nothing is known.
+    const bare = one('FIN-WAIT-1 0 96257 127.0.0.1:17001 127.0.0.1:49134 ino:0 sk:7');
+    assert.deepEqual([bare.backoff, bare.rtoSeconds, bare.lastDataSentSeconds], [undefined, undefined, undefined]);
+  });
+  it('an rto fraction of a millisecond (HZ that does not divide 1000)', () => {
+    const rto = one('ESTAB 0 0 127.0.0.1:1 127.0.0.1:2\n\t rto:203.333 mss:536').rtoSeconds!;
+    assert.ok(Math.abs(rto - 0.203333) < 1e-12, String(rto));
   });
   it('survives process names with spaces', () => {
     const r = one('ESTAB 0 0 127.0.0.1:1 127.0.0.1:2 users:(("Web Content",pid=1,fd=2),("x ino:9",pid=3,fd=4)) ino:77 sk:1');
