@@ -2,7 +2,7 @@
 // one and replaces the previous one whole; readers never see a poll half done. Cross-poll state
 // (FIN-WAIT-1 first-seen times, listening ports) stays inside the poller.
 
-import type { Forensics } from './aggregate/forensics.ts';
+import type { FinWait1ExitStats, Forensics } from './aggregate/forensics.ts';
 import type { Peers } from './aggregate/peers.ts';
 import type { SocketTable } from './aggregate/table.ts';
 import type { KernelFigures } from './model.ts';
@@ -46,6 +46,8 @@ export interface PollerStats {
   readonly untrackedTotal: number;
   /** With --netns other than own: namespaces not read since start, by reason. */
   readonly netnsFailuresTotal?: Readonly<Record<UnreadableReason, number>>;
+  /** Tracked FIN-WAIT-1 sockets gone since start: where to, and their lifetimes. */
+  readonly finWait1Exits: FinWait1ExitStats;
 }
 
 /** What the metrics, HTTP and report layers see of a poller. */

@@ -3,13 +3,17 @@
 
 import { QUANTILES, Values } from './order.ts';
 
-export interface Distribution {
+/** Bucket counts as a Prometheus histogram shows them. */
+export interface HistogramView {
   /** Upper bounds, ascending; +Inf is implicit. */
   readonly bounds: readonly number[];
   /** Cumulative counts per bound (observations <= bound), then the +Inf count. */
   readonly cumulative: readonly number[];
   readonly sum: number;
   readonly count: number;
+}
+
+export interface Distribution extends HistogramView {
   /** Exact nearest-rank order statistics at QUANTILES (./order.ts); empty when count is 0. */
   readonly quantiles: readonly number[];
 }
@@ -47,6 +51,32 @@ export class Buckets {
       count: this.count,
       quantiles: Object.freeze(this.values.quantiles(QUANTILES)),
     });
+  }
+}
+
+/** A real (cumulative) histogram: observations add up for the exporter's lifetime, so rate() works. */
+export class CumulativeHistogram {
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Array<number>(bounds.length + 1).fill(0);
+  }
+
+  observe(v: number): void {
+    let i = 0;
+    while (i < this.bounds.length && v > this.bounds[i]!) i++;
+    this.counts[i]!++;
+    this.sum += v;
+    this.count++;
+  }
+
+  view(): HistogramView {
+    const cumulative: number[] = [];
+    let acc = 0;
+    for (const c of this.counts) cumulative.push((acc += c));
+    return Object.freeze({ bounds: this.bounds, cumulative: Object.freeze(cumulative), sum: this.sum, count: this.count });
   }
 }
 

@@ -7,7 +7,7 @@
 // - the worst N sockets per state, by Send-Q and by age.
 
 import { TCP_STATES, isOrphan, type Family, type SocketRecord, type TcpState, type TimerKind } from '../model.ts';
-import { AGE_BOUNDS, BACKOFF_BOUNDS, BYTES_BOUNDS, Buckets, PERSIST_BOUNDS, type Distribution } from './buckets.ts';
+import { AGE_BOUNDS, BACKOFF_BOUNDS, BYTES_BOUNDS, Buckets, CumulativeHistogram, PERSIST_BOUNDS, type Distribution, type HistogramView } from './buckets.ts';
 import { TopN } from './topn.ts';
 
 /** States whose sockets can have a persist timer (they still send data). */
@@ -53,13 +53,52 @@ export const DEFAULT_FORENSICS: ForensicsOptions = {
 
 /** What one poll hands the next: kept by the poller, never published in a snapshot. */
 export interface CrossPoll {
-  /** First-seen times (ms since the epoch) of the FIN-WAIT-1 sockets tracked, by identity key. */
+  /** When that poll read the table (ms since the epoch): every socket in firstSeen was seen then. */
+  readonly seenAtMs: number;
+  /**
+   * Start times (ms since the epoch) of the FIN-WAIT-1 sockets tracked, by identity key: when
+   * first seen, or earlier when the kernel said at first sight how long it had already been stuck.
+   */
   readonly firstSeen: ReadonlyMap<number | string, number>;
+  /** 4-tuple → key of the tracked sockets whose key is not a socket cookie (their next state is found by 4-tuple). */
+  readonly byTuple: ReadonlyMap<string, string>;
   /** Ports something listened on. */
   readonly listening: ReadonlySet<number>;
 }
 
-export const NO_PREVIOUS_POLL: CrossPoll = { firstSeen: new Map(), listening: new Set() };
+export const NO_PREVIOUS_POLL: CrossPoll = { seenAtMs: 0, firstSeen: new Map(), byTuple: new Map(), listening: new Set() };
+
+/**
+ * Where a tracked FIN-WAIT-1 socket went, told by the next table: a state it can move on to, found
+ * by its socket cookie (a TIME-WAIT minisocket keeps its socket's cookie) or its 4-tuple; or
+ * `vanished`: in no state any more (aborted on timeout or memory, reset, killed with ss -K, or moved
+ * on and gone between two polls).
+ */
+export const FIN_WAIT1_EXITS = ['fin_wait2', 'closing', 'time_wait', 'vanished'] as const;
+export type FinWait1Exit = (typeof FIN_WAIT1_EXITS)[number];
+const NEXT_STATES: ReadonlySet<TcpState> = new Set<TcpState>(['fin_wait2', 'closing', 'time_wait']);
+
+/** The probe interval cannot exceed this (TCP_RTO_MAX; also the most tcp_rto_max_ms allows). */
+export const TCP_RTO_MAX_SECONDS = 120;
+/** TCP_RTO_MIN: the persist timer never waits less than this times 2^backoff (tcp_probe0_base()). */
+const TCP_RTO_MIN_SECONDS = 0.2;
+
+/**
+ * The zero-window probe interval the kernel would use without the cap: max(RTO, TCP_RTO_MIN) ×
+ * 2^backoff (tcp_probe0_when(), net/ipv4/tcp_output.c; docs/kernel-and-ss.md#backoff), clamped at
+ * TCP_RTO_MAX. Multiplying by a power of two is exact in floating point, so comparing it with the
+ * cap is exact.
+ */
+export function uncappedProbeInterval(rtoSeconds: number, backoff: number): number {
+  return Math.min(TCP_RTO_MAX_SECONDS, Math.max(rtoSeconds, TCP_RTO_MIN_SECONDS) * 2 ** Math.min(backoff, 16));
+}
+
+/** Sockets whose probe interval has reached the cap `rtoMaxSeconds` (tcp_rto_max_ms; 120 s on kernels without it). */
+export function cappedSockets(intervals: ReadonlyMap<number, number>, rtoMaxSeconds: number): number {
+  let n = 0;
+  for (const [interval, count] of intervals) if (interval >= rtoMaxSeconds) n += count;
+  return n;
+}
 
 export interface PollContext {
   nowMs: number;
@@ -103,8 +142,55 @@ export interface ListenerFigures {
   full: number | null;
 }
 
+/** What became of the FIN-WAIT-1 sockets the previous poll tracked and this one no longer sees in FIN-WAIT-1. */
+export interface FinWait1Exits {
+  /** Per exit: lifetimes in seconds (from the start time tracked to the last poll that saw it). */
+  readonly lifetimes: Readonly<Record<FinWait1Exit, readonly number[]>>;
+}
+
+/** How a tracked FIN-WAIT-1 socket's life ended, for the lifetime histogram: it moved on to a next state, or vanished. */
+export const LIFETIME_ENDS = ['moved_on', 'vanished'] as const;
+export type LifetimeEnd = (typeof LIFETIME_ENDS)[number];
+
+/** Exits and lifetimes of tracked FIN-WAIT-1 sockets since the exporter started (cumulative). */
+export interface FinWait1ExitStats {
+  readonly exits: Readonly<Record<FinWait1Exit, number>>;
+  readonly lifetime: Readonly<Record<LifetimeEnd, HistogramView>>;
+}
+
+/** Adds up each poll's exits; kept by the poller for its lifetime. */
+export class FinWait1ExitTally {
+  private readonly counts: Record<FinWait1Exit, number> = { fin_wait2: 0, closing: 0, time_wait: 0, vanished: 0 };
+  private readonly histograms: Record<LifetimeEnd, CumulativeHistogram> = { moved_on: new CumulativeHistogram(AGE_BOUNDS), vanished: new CumulativeHistogram(AGE_BOUNDS) };
+
+  add(exits: FinWait1Exits): void {
+    for (const exit of FIN_WAIT1_EXITS) {
+      const lifetimes = exits.lifetimes[exit];
+      this.counts[exit] += lifetimes.length;
+      const h = this.histograms[exit === 'vanished' ? 'vanished' : 'moved_on'];
+      for (const l of lifetimes) h.observe(l);
+    }
+  }
+
+  view(): FinWait1ExitStats {
+    return Object.freeze({
+      exits: Object.freeze({ ...this.counts }),
+      lifetime: Object.freeze({ moved_on: this.histograms.moved_on.view(), vanished: this.histograms.vanished.view() }),
+    });
+  }
+}
+
 export interface Forensics {
   persistTimer: Readonly<Partial<Record<TcpState, Distribution>>>;
+  /**
+   * Per state, sockets on the persist timer whose backoff and RTO the source showed (tcp_info):
+   * uncapped probe interval in seconds (uncappedProbeInterval()) → sockets. A state is absent when
+   * no socket of it showed them (the sources read tcp_info for FIN-WAIT-1 only; never with proc).
+   */
+  probeIntervals: Readonly<Partial<Record<TcpState, ReadonlyMap<number, number>>>>;
+  /** FIN-WAIT-1 sockets tracked in the previous poll and gone from FIN-WAIT-1 in this one. */
+  exits: FinWait1Exits;
+
   /** FIN-WAIT-1 sockets with a persist timer only; undefined when the source showed no backoff (ss -i, netlink). */
   backoff: Distribution | undefined;
   sendQueue: Distribution;
@@ -147,6 +233,10 @@ function addCounts(to: PortCounts, f: PortCounts): void {
 const STATE_INDEX = new Map<TcpState, number>(TCP_STATES.map((s, i) => [s, i]));
 const LISTEN = STATE_INDEX.get('listen')!;
 
+function tupleOf(r: SocketRecord): string {
+  return `${r.localAddress} ${r.localPort} ${r.remoteAddress} ${r.remotePort}`;
+}
+
 function endpoint(family: Family, addr: string, port: number): string {
   return family === 'ipv6' && addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
@@ -159,6 +249,10 @@ export class ForensicsCollector {
   private readonly wmem = new Buckets(BYTES_BOUNDS);
   private wmemSeen = false;
   private readonly age = new Buckets(AGE_BOUNDS);
+  private readonly probeIntervals = new Map<TcpState, Map<number, number>>();
+  /** Previous poll's tracked sockets seen this poll in a state FIN-WAIT-1 moves on to. */
+  private readonly movedOn = new Map<number | string, FinWait1Exit>();
+  private readonly byTuple = new Map<string, string>();
   private stuck = 0;
   private untracked = 0;
   /** Sockets tracked in this poll that the previous poll did not track. */
@@ -187,7 +281,16 @@ export class ForensicsCollector {
 
   add(r: SocketRecord): void {
     const { state } = r;
-    if (r.timer === 'persist') this.persist.get(state)?.observe(r.timerSeconds);
+    if (r.timer === 'persist') {
+      this.persist.get(state)?.observe(r.timerSeconds);
+      if (r.backoff !== undefined && r.rtoSeconds !== undefined) {
+        let m = this.probeIntervals.get(state);
+        if (m === undefined) this.probeIntervals.set(state, (m = new Map<number, number>()));
+        const interval = uncappedProbeInterval(r.rtoSeconds, r.backoff);
+        m.set(interval, (m.get(interval) ?? 0) + 1);
+      }
+    }
+    if (NEXT_STATES.has(state)) this.noteMovedOn(r);
 
     let ageSeconds: number | null = null;
     if (state === TRACKED_STATE) {
@@ -232,10 +335,21 @@ export class ForensicsCollector {
     }
   }
 
-  /** First-seen time of a FIN-WAIT-1 socket; its age in seconds, or null when not tracked. */
+  /** A socket in a state FIN-WAIT-1 moves on to: was it one the previous poll tracked in FIN-WAIT-1? */
+  private noteMovedOn(r: SocketRecord): void {
+    const { previous } = this.ctx;
+    let key: number | string | undefined;
+    if (typeof r.identity === 'number') key = previous.firstSeen.has(r.identity) ? r.identity : undefined;
+    // A minisocket is another kernel object (another address): only the 4-tuple links it to its socket.
+    else if (previous.byTuple.size > 0) key = previous.byTuple.get(tupleOf(r));
+    if (key !== undefined) this.movedOn.set(key, r.state as FinWait1Exit);
+  }
+
+  /** Start time of a FIN-WAIT-1 socket; its age in seconds, or null when not tracked. */
   private track(r: SocketRecord): number | null {
     // A generated cookie is the socket; an address-like identity only together with the 4-tuple.
-    const key = typeof r.identity === 'number' ? r.identity : `${r.localAddress} ${r.localPort} ${r.remoteAddress} ${r.remotePort} ${r.identity ?? ''}`;
+    const tuple = typeof r.identity === 'number' ? undefined : tupleOf(r);
+    const key = tuple === undefined ? (r.identity as number) : `${tuple} ${r.identity ?? ''}`;
     const { nowMs, options } = this.ctx;
     const { firstSeen } = this.ctx.previous;
     let first = this.firstSeen.get(key);
@@ -250,8 +364,15 @@ export class ForensicsCollector {
         }
         this.newlyTracked++;
         first = nowMs;
+        // At first sight, a socket waiting on a zero window has sent no data for
+        // tcpi_last_data_sent (probes carry none): by the kernel's clock it has been stuck at
+        // least that long, which an exporter restart must not forget (README "Time in FIN-WAIT-1").
+        if (r.timer === 'persist' && r.lastDataSentSeconds !== undefined && r.lastDataSentSeconds > 0) {
+          first = nowMs - Math.round(r.lastDataSentSeconds * 1000);
+        }
       }
       this.firstSeen.set(key, first);
+      if (tuple !== undefined) this.byTuple.set(tuple, key as string);
     }
     const age = (nowMs - first) / 1000;
     this.age.observe(age);
@@ -336,6 +457,8 @@ export class ForensicsCollector {
     }
     return Object.freeze({
       persistTimer: Object.freeze(persistTimer),
+      probeIntervals: Object.freeze(Object.fromEntries(this.probeIntervals)),
+      exits: this.exits(),
       backoff: this.backoffSeen ? this.backoff.result() : undefined,
       sendQueue: this.sendQueue.result(),
       wmemQueued: this.wmemSeen ? this.wmem.result() : undefined,
@@ -348,9 +471,20 @@ export class ForensicsCollector {
     });
   }
 
+  /** The previous poll's tracked sockets not in FIN-WAIT-1 now: where they went, and how long they lived. */
+  private exits(): FinWait1Exits {
+    const lifetimes: Record<FinWait1Exit, number[]> = { fin_wait2: [], closing: [], time_wait: [], vanished: [] };
+    const { firstSeen, seenAtMs } = this.ctx.previous;
+    for (const [key, first] of firstSeen) {
+      if (this.firstSeen.has(key)) continue;
+      lifetimes[this.movedOn.get(key) ?? 'vanished'].push(Math.max(0, (seenAtMs - first) / 1000));
+    }
+    return Object.freeze({ lifetimes });
+  }
+
   /** What the next poll needs of this one. */
   carry(): CrossPoll {
-    return { firstSeen: this.firstSeen, listening: this.listening };
+    return { seenAtMs: this.ctx.nowMs, firstSeen: this.firstSeen, byTuple: this.byTuple, listening: this.listening };
   }
 
   /** --ports, or the top K listening ports by FIN-WAIT-1 bytes (then by sockets); the rest → "other". */

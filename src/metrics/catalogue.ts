@@ -11,7 +11,18 @@
 // - self-health: none, or `source`.
 
 import { QUANTILES, type Distribution } from '../aggregate/buckets.ts';
-import { PERSIST_STATES, PORT_BYTE_STATES, PORT_STATES, TRACKED_STATE, type Forensics, type ListenerFigures } from '../aggregate/forensics.ts';
+import {
+  FIN_WAIT1_EXITS,
+  LIFETIME_ENDS,
+  PERSIST_STATES,
+  PORT_BYTE_STATES,
+  PORT_STATES,
+  TCP_RTO_MAX_SECONDS,
+  TRACKED_STATE,
+  cappedSockets,
+  type Forensics,
+  type ListenerFigures,
+} from '../aggregate/forensics.ts';
 import type { FamilyTable, StateFigures } from '../aggregate/table.ts';
 import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type Family, type TcpState } from '../model.ts';
 import type { PollerStats, Snapshot } from '../snapshot.ts';
@@ -409,16 +420,64 @@ export const CATALOGUE: readonly MetricSpec[] = [
   ...snapshotDistribution(
     'tcpstate_state_age_seconds',
     'tcpstate_state_age_quantile_seconds',
-    'Time since each FIN-WAIT-1 socket was first seen in that state (resolution: the poll interval); buckets on the kernel\'s zero-window probe schedule (0.2 x (2^k - 1) s, then every 120 s).',
+    'Time each FIN-WAIT-1 socket has been stuck: since the exporter first saw it in FIN-WAIT-1 (resolution: the poll interval) or, when at first sight it waited on a zero window (persist timer), since it last sent data by the kernel\'s clock (tcp_info tcpi_last_data_sent, ss -i lastsnd; netlink and ss sources), which is earlier: a lower bound that an exporter restart does not reset. Buckets on the kernel\'s zero-window probe schedule (0.2 x (2^k - 1) s, then every 120 s).',
     ['state'],
     (f) => fw1(f.age),
     { buckets: true },
   ),
   {
+    name: 'tcpstate_persist_backoff_capped_sockets',
+    type: 'gauge',
+    group: 'forensics',
+    help:
+      'Sockets on the persist timer whose zero-window probe interval has reached the cap, per state: max(RTO, 200 ms) x 2^backoff >= tcp_rto_max (120 s, TCP_RTO_MAX, unless net.ipv4.tcp_rto_max_ms says otherwise), from the backoff and RTO tcp_info reports for each socket (tcpi_backoff, tcpi_rto). Exact, unlike the time to the next probe. For the states whose tcp_info the source reads (FIN-WAIT-1); absent with --source proc.',
+    labels: ['state'],
+    samples: from(
+      (snap) => snap,
+      function* (snap) {
+        const f = snap.forensics;
+        if (f === undefined) return;
+        const cap = snap.kernel.rtoMaxSeconds ?? TCP_RTO_MAX_SECONDS;
+        for (const state of PERSIST_STATES) {
+          const intervals = f.probeIntervals[state];
+          if (intervals !== undefined) yield s([state], cappedSockets(intervals, cap));
+        }
+      },
+    ),
+  },
+  {
+    name: 'tcpstate_fin_wait1_lifetime_seconds',
+    type: 'histogram',
+    group: 'forensics',
+    help:
+      'Lifetimes of tracked FIN-WAIT-1 sockets, observed when one leaves FIN-WAIT-1: from its start (first seen, or earlier by the kernel clock: see tcpstate_state_age_seconds) to the last poll that saw it (resolution: the poll interval), by how it ended: moved_on (seen next in FIN-WAIT-2, CLOSING or TIME-WAIT) or vanished (in no state: aborted, reset, killed; see tcpstate_aborts_total). Cumulative since start: rate() works. Buckets on the kernel zero-window probe schedule.',
+    labels: ['ended'],
+    samples: (ctx) => {
+      const out: Sample[] = [];
+      for (const ended of LIFETIME_ENDS) {
+        const h = ctx.stats.finWait1Exits.lifetime[ended];
+        for (let i = 0; i < h.bounds.length; i++) out.push({ labels: [ended, String(h.bounds[i])], value: h.cumulative[i]!, suffix: '_bucket' });
+        out.push({ labels: [ended, '+Inf'], value: h.count, suffix: '_bucket' });
+        out.push({ labels: [ended], value: h.sum, suffix: '_sum' });
+        out.push({ labels: [ended], value: h.count, suffix: '_count' });
+      }
+      return out;
+    },
+  },
+  {
+    name: 'tcpstate_fin_wait1_exits_total',
+    type: 'counter',
+    group: 'forensics',
+    help:
+      'Tracked FIN-WAIT-1 sockets that left FIN-WAIT-1 since start, by where the next socket table shows them: fin_wait2, closing, time_wait (found by socket cookie or 4-tuple), or vanished (in no state any more: aborted on timeout or memory, reset, killed with ss -K, or moved on and gone between two polls).',
+    labels: ['to'],
+    samples: (ctx) => FIN_WAIT1_EXITS.map((to) => s([to], ctx.stats.finWait1Exits.exits[to])),
+  },
+  {
     name: 'tcpstate_stuck_sockets',
     type: 'gauge',
     group: 'forensics',
-    help: 'FIN-WAIT-1 sockets older than --stuck-after.',
+    help: 'FIN-WAIT-1 sockets older than --stuck-after (age as in tcpstate_state_age_seconds).',
     labels: ['state'],
     samples: from(
       (snap) => snap.forensics,
@@ -501,6 +560,11 @@ export const CATALOGUE: readonly MetricSpec[] = [
   kernelScalar('tcpstate_sysctl_tcp_orphan_retries', 'net.ipv4.tcp_orphan_retries (0 means 8 while the peer is alive).', (k) => k.orphanRetries),
   kernelScalar('tcpstate_sysctl_tcp_fin_timeout_seconds', 'net.ipv4.tcp_fin_timeout: lifetime of orphaned FIN-WAIT-2 only (never FIN-WAIT-1).', (k) => k.finTimeoutSeconds),
   kernelScalar('tcpstate_sysctl_tcp_retries2', 'net.ipv4.tcp_retries2: retransmissions before giving up; also caps the zero-window probe backoff.', (k) => k.retries2),
+  kernelScalar(
+    'tcpstate_sysctl_tcp_rto_max_seconds',
+    'net.ipv4.tcp_rto_max_ms in seconds: the most a retransmission or zero-window probe waits (recent kernels, probably since 6.15; absent on older ones, where it is the constant 120 s).',
+    (k) => k.rtoMaxSeconds,
+  ),
   kernelScalar('tcpstate_sysctl_tcp_max_tw_buckets', 'net.ipv4.tcp_max_tw_buckets: TIME-WAIT minisockets the namespace may hold.', (k) => k.maxTimewaitBuckets),
   kernelLevels('tcpstate_sysctl_tcp_wmem_bytes', 'net.ipv4.tcp_wmem: min, default and max send buffer per socket.', (k) => k.wmemBytes),
   {

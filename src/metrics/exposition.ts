@@ -8,15 +8,18 @@
 // prom-client keeps what it does through its public API: the registry of the default process and
 // Node.js metrics. test/unit/exposition.test.ts parses this output back and runs promtool on it.
 
-/** Text-format types the catalogue uses (0.0.4 has no gauge histogram: see gaugeHistogram()). */
-export type MetricType = 'gauge' | 'counter' | 'untyped' | 'summary';
+/** Text-format types the catalogue uses (0.0.4 has no gauge histogram: see snapshotDistribution()). */
+export type MetricType = 'gauge' | 'counter' | 'untyped' | 'summary' | 'histogram';
 
 export interface Sample {
   /** Label values, in the order of the family's `labels`. */
   readonly labels: readonly string[];
   readonly value: number;
-  /** Summaries only: `_sum` or `_count` (with every label but `quantile`). */
-  readonly suffix?: '_sum' | '_count';
+  /**
+   * Summaries: `_sum` or `_count` (with every label but `quantile`). Histograms: every sample has
+   * one; `_bucket` samples carry the family's labels and then `le`.
+   */
+  readonly suffix?: '_sum' | '_count' | '_bucket';
 }
 
 export interface FamilyText {
@@ -42,6 +45,7 @@ export function checkFamily(f: Pick<FamilyText, 'name' | 'type' | 'labels'>): vo
   if (f.type === 'counter' && !f.name.endsWith('_total')) throw new Error(`${f.name}: a counter's name ends in _total`);
   if (f.type !== 'counter' && f.type !== 'untyped' && f.name.endsWith('_total')) throw new Error(`${f.name}: only counters end in _total`);
   if (f.type === 'summary' && f.labels.at(-1) !== 'quantile') throw new Error(`${f.name}: a summary's last label is quantile`);
+  if (f.type === 'histogram' && f.labels.includes('le')) throw new Error(`${f.name}: a histogram's le label is added to its _bucket samples, not declared`);
 }
 
 export function formatValue(v: number): string {
@@ -57,8 +61,12 @@ const escapeLabel = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n'
 function sampleLine(f: FamilyText, s: Sample): string {
   let names = f.labels;
   let name = f.name;
-  if (s.suffix !== undefined) {
-    if (f.type !== 'summary') throw new Error(`${f.name}: suffix ${s.suffix} outside a summary`);
+  if (f.type === 'histogram') {
+    if (s.suffix === undefined) throw new Error(`${f.name}: a histogram sample without _bucket, _sum or _count`);
+    name += s.suffix;
+    if (s.suffix === '_bucket') names = [...f.labels, 'le'];
+  } else if (s.suffix !== undefined) {
+    if (f.type !== 'summary' || s.suffix === '_bucket') throw new Error(`${f.name}: suffix ${s.suffix} outside a summary`);
     name += s.suffix;
     names = f.labels.slice(0, -1);
   }

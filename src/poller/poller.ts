@@ -8,7 +8,7 @@
 
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import { DEFAULT_FORENSICS, ForensicsCollector, NO_PREVIOUS_POLL, type CrossPoll, type Forensics, type ForensicsOptions } from '../aggregate/forensics.ts';
+import { DEFAULT_FORENSICS, FinWait1ExitTally, ForensicsCollector, NO_PREVIOUS_POLL, type CrossPoll, type Forensics, type ForensicsOptions } from '../aggregate/forensics.ts';
 import { PeerCounter, type Peers } from '../aggregate/peers.ts';
 import { TableAggregator, type SocketTable } from '../aggregate/table.ts';
 import { FAMILIES, type Family, type KernelFigures, type ParseSink, type SocketRecord } from '../model.ts';
@@ -88,6 +88,7 @@ export class Poller implements SnapshotView {
   /** Ticks skipped while the poll now running runs (logged when it starts and when it ends). */
   private skippedThisPoll = 0;
   private untrackedTotal = 0;
+  private readonly finWait1Exits = new FinWait1ExitTally();
   /** The attempt a chain of several last read the table with (a change is logged). */
   private chainAttempt: string | undefined;
   private readonly notInstalledLogged = new Set<string>();
@@ -116,6 +117,7 @@ export class Poller implements SnapshotView {
       parseErrorsTotal: this.runner.parseErrorsTotal,
       untrackedTotal: this.untrackedTotal,
       ...(this.options.netns !== undefined && { netnsFailuresTotal: this.options.netns.failures() }),
+      finWait1Exits: this.finWait1Exits.view(),
     };
   }
 
@@ -240,6 +242,7 @@ export class Poller implements SnapshotView {
         const forensics = agg.forensics.result();
         this.previous = agg.forensics.carry();
         this.untrackedTotal += forensics.untracked;
+        this.finWait1Exits.add(forensics.exits);
         return { outcomes, table, forensics, peers: agg.peers?.result(), ...(others !== undefined && { netns: others }) };
       }
     }

@@ -18,12 +18,13 @@ import { liveSources } from '../sources/live.ts';
 import type { PollSources } from '../sources/source.ts';
 import { timersShown, type ReportData } from './data.ts';
 import { explain, stripControl } from './text.ts';
+import { FinWait1ExitTally } from '../aggregate/forensics.ts';
 
 export type { ReportData } from './data.ts';
 
 export class ReportError extends Error {}
 
-const FIXED_STATS: PollerStats = { pollsTotal: 1, pollsSkippedTotal: 0, parseErrorsTotal: new Map(), untrackedTotal: 0 };
+const FIXED_STATS: PollerStats = { pollsTotal: 1, pollsSkippedTotal: 0, parseErrorsTotal: new Map(), untrackedTotal: 0, finWait1Exits: new FinWait1ExitTally().view() };
 
 const HINTS: Readonly<Record<InputKind, string>> = {
   ss: 'Is it `ss -t…` output? A capture filtered to one state needs --state.',

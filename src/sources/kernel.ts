@@ -119,7 +119,7 @@ function sysctls(procfs: string, pageSize: PageSize): KernelReader {
       if (v === undefined) errors.error(`${name}: expected ${count} integer(s)`, text);
       return v;
     };
-    const [maxOrphans, mem, orphanRetries, finTimeout, retries2, maxTw, wmem] = await Promise.all([
+    const [maxOrphans, mem, orphanRetries, finTimeout, retries2, maxTw, wmem, rtoMax] = await Promise.all([
       ints('tcp_max_orphans', 1),
       ints('tcp_mem', 3),
       ints('tcp_orphan_retries', 1),
@@ -127,6 +127,7 @@ function sysctls(procfs: string, pageSize: PageSize): KernelReader {
       ints('tcp_retries2', 1),
       ints('tcp_max_tw_buckets', 1),
       ints('tcp_wmem', 3),
+      ints('tcp_rto_max_ms', 1),
     ]);
     if (found === 0) throw new Error(`no TCP sysctls under ${dir}`);
     const f: KernelFigures = {
@@ -135,6 +136,7 @@ function sysctls(procfs: string, pageSize: PageSize): KernelReader {
       finTimeoutSeconds: finTimeout?.[0],
       retries2: retries2?.[0],
       maxTimewaitBuckets: maxTw?.[0],
+      rtoMaxSeconds: rtoMax === undefined ? undefined : rtoMax[0]! / 1000,
     };
     if (mem !== undefined) {
       const [min, pressure, max] = await Promise.all(mem.map((p) => pagesToBytes(p, pageSize, errors, 'tcp_mem')));

@@ -186,6 +186,14 @@ export class Lab {
     return this.ask('measure');
   }
 
+  /**
+   * The first `k` zero-window peers read everything they were sent, up to the FIN: their orphans
+   * move on to FIN-WAIT-2. Resolves with how many saw the FIN.
+   */
+  drain(k: number): Promise<{ drained: number; eof: number }> {
+    return this.ask(`drain ${k}`);
+  }
+
   /** HTTP GET from inside the lab's namespace; the connection ends with an RST (no TIME-WAIT). */
   async get(port: number, path: string): Promise<{ status: number; body: string; contentType: string }> {
     return this.ask(`get ${port} ${path}`);

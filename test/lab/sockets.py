@@ -398,6 +398,25 @@ def main():
                 result = {"status": 0, "body": "", "contentType": "", "error": str(e)}
             print(json.dumps(result), flush=True)
             continue
+        if cmd.startswith("drain "):
+            # The first K zero-window peers read everything: their orphans send the rest and the FIN,
+            # which the peer acknowledges: each orphan moves on to FIN-WAIT-2 (the peer stays open).
+            k = int(cmd.split(" ", 1)[1])
+            eof = 0
+            for p in peers[:k]:
+                p.setblocking(False)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    try:
+                        if p.recv(1 << 20) == b"":
+                            eof += 1
+                            break
+                    except OSError as e:
+                        if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
+                            raise
+                        time.sleep(0.01)
+            print(json.dumps({"drained": k, "eof": eof}), flush=True)
+            continue
         if cmd == "measure":
             held = [inq(p) for p in peers]
             scen, extra = scenarios()

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Buckets, PERSIST_BOUNDS } from '../../src/aggregate/buckets.ts';
-import { DEFAULT_FORENSICS, ForensicsCollector, NO_PREVIOUS_POLL, type CrossPoll, type Forensics, type ForensicsOptions } from '../../src/aggregate/forensics.ts';
+import { DEFAULT_FORENSICS, ForensicsCollector, NO_PREVIOUS_POLL, cappedSockets, type CrossPoll, type Forensics, type ForensicsOptions } from '../../src/aggregate/forensics.ts';
 import { TopN } from '../../src/aggregate/topn.ts';
 import type { SocketRecord } from '../../src/model.ts';
 import { rec } from '../helpers/readers.ts';
@@ -190,5 +190,71 @@ describe('ForensicsCollector: worst sockets', () => {
     assert.deepEqual(p2.top.fin_wait1!.byAge.map((s) => s.ageSeconds), [5, 5, 5]);
     assert.equal(p2.top.fin_wait1!.bySendQueue[0]!.peer, '127.0.0.1:49');
     assert.equal(p2.top.fin_wait1!.bySendQueue[0]!.orphan, true);
+  });
+});
+
+describe('ForensicsCollector: issue 13 items 2, 3 and the backoff cap', () => {
+  const persist = (port: number, identity: number | string, extra: Partial<SocketRecord> = {}) =>
+    fw1(port, 1000, identity, { timer: 'persist', timerSeconds: 10, ...extra });
+
+  it('item 3: at first sight, a socket on the persist timer starts when it last sent data (kernel clock), so a restart does not make it new', () => {
+    // A fresh exporter (no previous poll) sees sockets the kernel says sent nothing for 25 s and 400 s.
+    const p = poll([persist(1, 1, { lastDataSentSeconds: 25 }), persist(2, 2, { lastDataSentSeconds: 400 }), persist(3, 3)], 1_000_000, undefined, { stuckAfterSeconds: 60 });
+    assert.deepEqual([...p.firstSeen.entries()], [[1, 975_000], [2, 600_000], [3, 1_000_000]]);
+    assert.deepEqual([p.age.sum, p.stuck], [425, 1]);
+    // Later polls keep that start: the kernel figure is only read at first sight.
+    const p2 = poll([persist(1, 1, { lastDataSentSeconds: 35 }), persist(2, 2, { lastDataSentSeconds: 0.2 })], 1_010_000, p);
+    assert.deepEqual([...p2.firstSeen.values()], [975_000, 600_000]);
+    // A retransmitting socket's last send is recent by nature and says nothing: first sight it is.
+    const p3 = poll([fw1(4, 1000, 4, { timer: 'retransmit', lastDataSentSeconds: 90 })], 5_000);
+    assert.deepEqual([...p3.firstSeen.values()], [5_000]);
+  });
+
+  it('item 2: exits by next state (cookie, or 4-tuple for address identities) or vanished, with lifetimes up to the last poll that saw them', () => {
+    const p1 = poll([persist(1, 11), persist(2, 12), persist(3, 13), persist(4, 'ptr-a')], 0);
+    const p2 = poll([persist(1, 11), persist(2, 12), persist(3, 13), persist(4, 'ptr-a')], 30_000, p1);
+    assert.deepEqual(p2.exits.lifetimes, { fin_wait2: [], closing: [], time_wait: [], vanished: [] });
+    // 11 went on to FIN-WAIT-2 (same cookie), 12 to TIME-WAIT (a minisocket keeps the cookie),
+    // 13 vanished, 'ptr-a' became a TIME-WAIT minisocket: another kernel address, same 4-tuple.
+    const p3 = poll(
+      [
+        rec({ state: 'fin_wait2', localPort: 443, remotePort: 1, identity: 11 }),
+        rec({ state: 'time_wait', localPort: 443, remotePort: 2, identity: 12 }),
+        rec({ state: 'time_wait', localPort: 443, remotePort: 4, identity: 'ptr-b' }),
+        rec({ state: 'time_wait', localPort: 443, remotePort: 9, identity: 99 }), // not ours
+      ],
+      60_000,
+      p2,
+    );
+    assert.deepEqual(p3.exits.lifetimes, { fin_wait2: [30], closing: [], time_wait: [30, 30], vanished: [30] });
+    assert.equal(p3.tracked, 0);
+  });
+
+  it('item 2: a socket killed between polls, seen once, lived 0 s by this measure', () => {
+    const p1 = poll([persist(1, 11, { lastDataSentSeconds: 300 })], 0);
+    const p2 = poll([], 15_000, p1);
+    assert.deepEqual(p2.exits.lifetimes.vanished, [300]);
+  });
+
+  it('backoff cap: the interval max(RTO, 200 ms) × 2^backoff against the cap, per socket, exactly', () => {
+    // RTO 208 ms (loopback): backoff 9 waits 106.5 s (not capped, though above 102.4 s), 10 is capped.
+    // RTO 1 s: backoff 7 waits 128 s → capped. RTO 150 ms counts as 200 ms: backoff 9 → 102.4 s.
+    const p = poll(
+      [
+        persist(1, 1, { rtoSeconds: 0.208, backoff: 9 }),
+        persist(2, 2, { rtoSeconds: 0.208, backoff: 10 }),
+        persist(3, 3, { rtoSeconds: 1, backoff: 7 }),
+        persist(4, 4, { rtoSeconds: 0.15, backoff: 9 }),
+        persist(5, 5, { rtoSeconds: 3.75, backoff: 5 }), // exactly 120 s: at the cap
+        persist(6, 6, { backoff: 15 }), // no RTO shown: not counted
+        fw1(7, 10, 7, { timer: 'retransmit', rtoSeconds: 0.2, backoff: 12 }), // RTO backoff, not the probe's
+      ],
+      0,
+    );
+    const m = p.probeIntervals.fin_wait1!;
+    assert.equal(cappedSockets(m, 120), 3);
+    assert.equal(cappedSockets(m, 105), 4); // tcp_rto_max_ms=105000: 106.5 s is capped too, 102.4 s not
+    assert.equal(cappedSockets(m, 100), 5);
+    assert.equal(p.probeIntervals.established, undefined, 'no socket of that state showed tcp_info: unknown, absent');
   });
 });

@@ -12,6 +12,7 @@ import type { Snapshot, SnapshotView } from '../../src/snapshot.ts';
 import { promtoolCheckMetrics } from '../helpers/daemon.ts';
 import { familyOf, parseExposition, type Parsed } from '../helpers/exposition.ts';
 import { rec } from '../helpers/readers.ts';
+import { FinWait1ExitTally } from '../../src/aggregate/forensics.ts';
 
 function snapshotOf(records: SocketRecord[]): Snapshot {
   const table = new TableAggregator(['ipv4', 'ipv6']);
@@ -32,7 +33,7 @@ function snapshotOf(records: SocketRecord[]): Snapshot {
 }
 
 function viewOf(get: () => Snapshot | undefined): SnapshotView {
-  return { snapshot: get, stats: () => ({ pollsTotal: 4, pollsSkippedTotal: 1, parseErrorsTotal: new Map([['ss', 2]]), untrackedTotal: 0 }) };
+  return { snapshot: get, stats: () => ({ pollsTotal: 4, pollsSkippedTotal: 1, parseErrorsTotal: new Map([['ss', 2]]), untrackedTotal: 0, finWait1Exits: new FinWait1ExitTally().view() }) };
 }
 
 const persist = (sendQueue: number, timerSeconds: number, backoff: number, extra: Partial<SocketRecord> = {}) =>
@@ -181,7 +182,13 @@ describe('exposition', () => {
     const parsed = parseExposition(text);
     assert.deepEqual(
       [...new Set(parsed.samples.map((s) => s.name))].sort(),
-      ['tcpstate_build_info', 'tcpstate_parse_errors_total', 'tcpstate_polls_skipped_total', 'tcpstate_polls_total', 'tcpstate_untracked_observations_total'],
+      [
+        'tcpstate_build_info',
+        'tcpstate_fin_wait1_exits_total',
+        'tcpstate_fin_wait1_lifetime_seconds_bucket',
+        'tcpstate_fin_wait1_lifetime_seconds_count',
+        'tcpstate_fin_wait1_lifetime_seconds_sum',
+        'tcpstate_parse_errors_total', 'tcpstate_polls_skipped_total', 'tcpstate_polls_total', 'tcpstate_untracked_observations_total'],
     );
     await promtoolCheckMetrics(text);
   });

@@ -17,6 +17,7 @@ import { kernelReaders } from '../../src/sources/kernel.ts';
 import { procReaders } from '../../src/sources/proc.ts';
 import { ssReader } from '../../src/sources/ss.ts';
 import { runReader } from '../helpers/readers.ts';
+import { FinWait1ExitTally } from '../../src/aggregate/forensics.ts';
 
 const FIX = new URL('../fixtures/', import.meta.url).pathname;
 const silent = pino({ level: 'silent' });
@@ -108,7 +109,7 @@ describe('/healthz', () => {
   const app = (snapshot: Snapshot | undefined, maxSnapshotAgeMs?: number) => {
     const view: SnapshotView = {
       snapshot: () => snapshot,
-      stats: () => ({ pollsTotal: 0, pollsSkippedTotal: 0, parseErrorsTotal: new Map(), untrackedTotal: 0 }),
+      stats: () => ({ pollsTotal: 0, pollsSkippedTotal: 0, parseErrorsTotal: new Map(), untrackedTotal: 0, finWait1Exits: new FinWait1ExitTally().view() }),
     };
     return buildApp({ registry: createRegistry({ view, version: 't' }), view, telemetryPath: '/metrics', version: 't', logger: silent, maxSnapshotAgeMs });
   };

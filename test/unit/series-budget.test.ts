@@ -29,7 +29,7 @@ function everything(listeners: number): SocketRecord[] {
           rec({
             family, state, localAddress, localPort, remoteAddress: localAddress, remotePort: 40_000 + p,
             sendQueue: state === 'listen' ? 128 : 1000, recvQueue: 10, inode: 0,
-            ...(persist ? { timer: 'persist' as const, timerSeconds: 3.2, backoff: 4 } : { timer: 'retransmit' as const, timerSeconds: 0.2 }),
+            ...(persist ? { timer: 'persist' as const, timerSeconds: 3.2, backoff: 4, rtoSeconds: 0.2, lastDataSentSeconds: 30 } : { timer: 'retransmit' as const, timerSeconds: 0.2 }),
             wmemQueued: 4096,
           }),
         );

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { readRevision } from '../../src/version.ts';
 import { ROOT } from '../helpers/daemon.ts';
+import { FinWait1ExitTally } from '../../src/aggregate/forensics.ts';
 
 const dir = mkdtempSync(join(tmpdir(), `tcpstate-version-${process.pid}-`));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -64,7 +65,7 @@ describe('build info', () => {
   });
 
   it('tcpstate_build_info carries the revision', async () => {
-    const view = { snapshot: () => undefined, stats: () => ({ pollsTotal: 0, pollsSkippedTotal: 0, parseErrorsTotal: new Map(), untrackedTotal: 0 }) } as unknown as Parameters<typeof createRegistry>[0]['view'];
+    const view = { snapshot: () => undefined, stats: () => ({ pollsTotal: 0, pollsSkippedTotal: 0, parseErrorsTotal: new Map(), untrackedTotal: 0, finWait1Exits: new FinWait1ExitTally().view() }) } as unknown as Parameters<typeof createRegistry>[0]['view'];
     const text = await createRegistry({ view, version: '9.9.9', revision: 'cafe', defaultMetrics: false }).metrics();
     assert.match(text, /^tcpstate_build_info\{version="9\.9\.9",revision="cafe",nodejs="v[^"]+"\} 1$/m);
   });
