@@ -55,9 +55,12 @@ export interface RulesConfig {
   finWait1For: string;
 
   /**
-   * A pending persist timer longer than 102.4 s (= 200 ms × 2^9, the last doubling below the cap)
-   * can only be on the 120 s cap. Over a 5 m window, a 15 s poll samples every 120 s cycle at least
-   * once while more than 102.4 s remain (17.6 s per cycle), so the maximum over the window sees it.
+   * Only for the `proc` source, which has no tcp_info: elsewhere TcpOrphansStuckOnZeroWindow counts
+   * the sockets at the cap exactly (tcpstate_persist_backoff_capped_sockets). A pending persist
+   * timer longer than 102.4 s (= 200 ms × 2^9) is at or next to the 120 s cap: with an RTO above
+   * 200 ms, backoff 9 already waits longer (106.5 s at 208 ms) without being capped. Over a 5 m
+   * window, a 15 s poll samples every 120 s cycle at least once while more than 102.4 s remain
+   * (17.6 s per cycle), so the maximum over the window sees it.
    */
   persistCapSeconds: number;
   persistCapWindow: string;

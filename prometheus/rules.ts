@@ -164,11 +164,17 @@ export function renderRules(c: RulesConfig): RuleFile {
           alert(
             'TcpOrphansStuckOnZeroWindow',
             'warning',
-            `max by (${by}) (max_over_time(tcpstate_persist_timer_max_seconds${sel('state="fin_wait1"')}[${c.persistCapWindow}])) > ${c.persistCapSeconds}` +
+            // Exact where the source reads tcp_info (tcpstate_persist_backoff_capped_sockets: each
+            // socket's RTO and backoff); with --source proc, which has no tcp_info, a pending wait
+            // above persistCapSeconds (at or next to the cap: backoff 9 with an RTO above 200 ms
+            // waits more than 102.4 s without being capped).
+            `(max by (${by}) (max_over_time(tcpstate_persist_backoff_capped_sockets${sel('state="fin_wait1"')}[${c.persistCapWindow}])) > 0` +
+              ` or (max by (${by}) (max_over_time(tcpstate_persist_timer_max_seconds${sel('state="fin_wait1"')}[${c.persistCapWindow}])) > ${c.persistCapSeconds}` +
+              ` unless on (${by}) max by (${by}) (max_over_time(tcpstate_persist_backoff_capped_sockets${sel('state="fin_wait1"')}[${c.persistCapWindow}]))))` +
               ` and on (${by}) sum by (${by}) (tcpstate_orphan_sockets${sel('state="fin_wait1"')}) > 0`,
             c.persistCapFor,
             'Orphaned FIN-WAIT-1 sockets probe zero-window peers at the 120 s cap',
-            `{{ $labels.instance }} has orphaned FIN-WAIT-1 sockets whose zero-window probe backoff reached the 120 s cap (longest pending wait {{ $value | humanizeDuration }}): their peers have kept the window closed for minutes.`,
+            `{{ $labels.instance }} has orphaned FIN-WAIT-1 sockets whose zero-window probe interval reached the cap (120 s, tcp_rto_max_ms): their peers have kept the window closed for minutes.`,
           ),
           alert(
             'TcpOrphansKilledOutOfMemory',
