@@ -233,8 +233,10 @@ function addCounts(to: PortCounts, f: PortCounts): void {
 const STATE_INDEX = new Map<TcpState, number>(TCP_STATES.map((s, i) => [s, i]));
 const LISTEN = STATE_INDEX.get('listen')!;
 
-function tupleOf(r: SocketRecord): string {
-  return `${r.localAddress} ${r.localPort} ${r.remoteAddress} ${r.remotePort}`;
+/** The 4-tuple, and the namespace it was read in (with --netns, two namespaces may hold the same 4-tuple). */
+function tupleOf(r: SocketRecord, netns: string | undefined): string {
+  const t = `${r.localAddress} ${r.localPort} ${r.remoteAddress} ${r.remotePort}`;
+  return netns === undefined ? t : `${t} ${netns}`;
 }
 
 function endpoint(family: Family, addr: string, port: number): string {
@@ -341,14 +343,14 @@ export class ForensicsCollector {
     let key: number | string | undefined;
     if (typeof r.identity === 'number') key = previous.firstSeen.has(r.identity) ? r.identity : undefined;
     // A minisocket is another kernel object (another address): only the 4-tuple links it to its socket.
-    else if (previous.byTuple.size > 0) key = previous.byTuple.get(tupleOf(r));
+    else if (previous.byTuple.size > 0) key = previous.byTuple.get(tupleOf(r, this.netns));
     if (key !== undefined) this.movedOn.set(key, r.state as FinWait1Exit);
   }
 
   /** Start time of a FIN-WAIT-1 socket; its age in seconds, or null when not tracked. */
   private track(r: SocketRecord): number | null {
     // A generated cookie is the socket; an address-like identity only together with the 4-tuple.
-    const tuple = typeof r.identity === 'number' ? undefined : tupleOf(r);
+    const tuple = typeof r.identity === 'number' ? undefined : tupleOf(r, this.netns);
     const key = tuple === undefined ? (r.identity as number) : `${tuple} ${r.identity ?? ''}`;
     const { nowMs, options } = this.ctx;
     const { firstSeen } = this.ctx.previous;
@@ -366,7 +368,7 @@ export class ForensicsCollector {
         first = nowMs;
         // At first sight, a socket waiting on a zero window has sent no data for
         // tcpi_last_data_sent (probes carry none): by the kernel's clock it has been stuck at
-        // least that long, which an exporter restart must not forget (README "Time in FIN-WAIT-1").
+        // least that long, which an exporter restart must not forget (README "Age after an exporter restart").
         if (r.timer === 'persist' && r.lastDataSentSeconds !== undefined && r.lastDataSentSeconds > 0) {
           first = nowMs - Math.round(r.lastDataSentSeconds * 1000);
         }
