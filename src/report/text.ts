@@ -2,6 +2,7 @@
 
 import { isIP } from 'node:net';
 import type { Distribution } from '../aggregate/buckets.ts';
+import { TCP_RTO_MAX_SECONDS, cappedSockets } from '../aggregate/forensics.ts';
 import { FAMILIES, TCP_STATES, type TcpState } from '../model.ts';
 import { netnsRows, reportTable, timersShown, type ReportData } from './data.ts';
 
@@ -79,8 +80,11 @@ export function explain(d: ReportData): string {
         out.push(`  Memory pinned by their write queues (skmem w): ${bytes(f.wmemQueued.sum)}, more than Send-Q because of buffer overhead.`);
       }
       if (f.backoff !== undefined) {
-        const atCap = f.backoff.count - (f.backoff.cumulative[f.backoff.bounds.indexOf(8)] ?? 0);
-        out.push(`  Probe backoff: median ${quantileBound(f.backoff, 0.5)}; ${n(atCap)} sockets at backoff ≥ 9 (probing every ~120 s: peers closed for minutes).`);
+        // At the cap exactly: each socket's max(RTO, 200 ms) × 2^backoff against tcp_rto_max (docs/kernel-and-ss.md#backoff).
+        const intervals = f.probeIntervals.fin_wait1;
+        const cap = s.kernel.rtoMaxSeconds ?? TCP_RTO_MAX_SECONDS;
+        const atCap = intervals === undefined ? 'how many at the cap: unknown (no RTO in the capture)' : `${n(cappedSockets(intervals, cap))} at the ${cap} s probe-interval cap (peers closed for minutes)`;
+        out.push(`  Probe backoff: median ${quantileBound(f.backoff, 0.5)}; ${atCap}.`);
       }
       const ports = [...f.ports].filter(([, v]) => v.fin_wait1.sockets > 0).sort(([, a], [, b]) => b.fin_wait1.sendQueueBytes - a.fin_wait1.sendQueueBytes);
       if (ports.length > 0) {

@@ -95,6 +95,28 @@ describe('report', () => {
     assert.match(withTimers.stdout, /5 wait on a zero receive window/);
   });
 
+  it('says how many sockets are at the probe-interval cap from each one\'s RTO and backoff (backoff 9 at RTO 208 ms waits 106.5 s: not capped)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpstate-report-cap-'));
+    try {
+      const info = (rto: number, backoff: number) => `\t cubic wscale:7,7 rto:${rto} backoff:${backoff} rtt:0.03/0.01 ato:40 mss:32768 cwnd:10 lastsnd:250000`;
+      const file = join(dir, 'fw1.ss');
+      writeFileSync(
+        file,
+        [
+          '0 96257 127.0.0.1:17001 127.0.0.1:49134 timer:(persist,1min40sec,0) ino:0 sk:1', info(208, 9),
+          '0 96257 127.0.0.1:17001 127.0.0.1:49136 timer:(persist,13sec,0) ino:0 sk:2', info(208, 10),
+          '0 96257 127.0.0.1:17001 127.0.0.1:49138 timer:(persist,50sec,0) ino:0 sk:3', info(240, 9),
+          '',
+        ].join('\n'),
+      );
+      const r = await report('--input', `ss:${file}`, '--state', 'fin-wait-1');
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Probe backoff: .*; 2 at the 120 s probe-interval cap/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('--format prometheus is what /metrics serves for the same input', async () => {
     // The two real ss passes test/fixtures/bin/ss-lab replays to the daemon, as files.
     const r = await report('--input', `ss:${CAP}lab_ss_main.v61`, '--input', `ss:${CAP}lab_ss_detail.v61`, '--state', 'fin-wait-1', '--format', 'prometheus');
