@@ -169,9 +169,15 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
     }
     assert.equal(meta.data.tcpstate_sockets?.[0]?.type, 'gauge');
     assert.equal(meta.data.tcpstate_aborts_total?.[0]?.type, 'counter');
+    // The one histogram is cumulative (lifetimes observed once each); point-in-time distributions never are.
+    const CUMULATIVE = new Set(['tcpstate_fin_wait1_lifetime_seconds']);
     for (const [name, type] of Object.entries(meta.data)) {
-      if (name.startsWith('tcpstate_')) assert.notEqual(type[0]?.type, 'histogram', `${name}: no point-in-time distribution typed histogram`);
+      if (name.startsWith('tcpstate_') && !CUMULATIVE.has(name)) assert.notEqual(type[0]?.type, 'histogram', `${name}: no point-in-time distribution typed histogram`);
     }
+    assert.equal(meta.data.tcpstate_fin_wait1_lifetime_seconds?.[0]?.type, 'histogram');
+    // Exact quantiles: summaries with quantile samples only (their _sum/_count would be cumulative).
+    assert.equal(meta.data.tcpstate_state_age_quantile_seconds?.[0]?.type, 'summary');
+    assert.equal(meta.data.tcpstate_socket_send_queue_quantile_bytes?.[0]?.type, 'summary');
     const p99 = await scalar('histogram_quantile(0.99, sum by (le) (tcpstate_persist_timer_seconds_bucket{job="tcpstate",state="fin_wait1"}))');
     assert.ok(p99 !== undefined && p99 > 0 && p99 <= 120, `persist p99 ${p99}`);
   });
