@@ -158,6 +158,18 @@ export interface FinWait1ExitStats {
   readonly lifetime: Readonly<Record<LifetimeEnd, HistogramView>>;
 }
 
+/** Two tallies added up (a poll thread that was restarted: what the previous one counted, plus the new one's). */
+export function addExitStats(a: FinWait1ExitStats, b: FinWait1ExitStats): FinWait1ExitStats {
+  const exits = Object.fromEntries(FIN_WAIT1_EXITS.map((e) => [e, a.exits[e] + b.exits[e]])) as Record<FinWait1Exit, number>;
+  const sum = (x: HistogramView, y: HistogramView): HistogramView => ({
+    bounds: x.bounds,
+    cumulative: x.cumulative.map((c, i) => c + (y.cumulative[i] ?? 0)),
+    sum: x.sum + y.sum,
+    count: x.count + y.count,
+  });
+  return { exits, lifetime: { moved_on: sum(a.lifetime.moved_on, b.lifetime.moved_on), vanished: sum(a.lifetime.vanished, b.lifetime.vanished) } };
+}
+
 /** Adds up each poll's exits; kept by the poller for its lifetime. */
 export class FinWait1ExitTally {
   private readonly counts: Record<FinWait1Exit, number> = { fin_wait2: 0, closing: 0, time_wait: 0, vanished: 0 };

@@ -11,6 +11,7 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { PollerStats, Snapshot, SnapshotView } from '../snapshot.ts';
+import { FinWait1ExitTally, addExitStats } from '../aggregate/forensics.ts';
 
 export interface PollThreadData {
   readonly config: Config;
@@ -28,7 +29,7 @@ export type FromPollThread =
  */
 const POLL_THREAD_YOUNG_GENERATION_MB = 6;
 
-const NO_STATS: PollerStats = { pollsTotal: 0, pollsSkippedTotal: 0, parseErrorsTotal: new Map(), untrackedTotal: 0 };
+const NO_STATS: PollerStats = { pollsTotal: 0, pollsSkippedTotal: 0, parseErrorsTotal: new Map(), untrackedTotal: 0, finWait1Exits: new FinWait1ExitTally().view() };
 
 /** The worker's module next to this one: worker.js when compiled, worker.ts when run from source. */
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
@@ -155,6 +156,7 @@ function add(a: PollerStats, b: PollerStats): PollerStats {
     pollsSkippedTotal: a.pollsSkippedTotal + b.pollsSkippedTotal,
     parseErrorsTotal,
     untrackedTotal: a.untrackedTotal + b.untrackedTotal,
+    finWait1Exits: addExitStats(a.finWait1Exits, b.finWait1Exits),
   };
   const netns = b.netnsFailuresTotal;
   if (netns === undefined) return out;

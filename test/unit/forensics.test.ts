@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Buckets, PERSIST_BOUNDS } from '../../src/aggregate/buckets.ts';
-import { DEFAULT_FORENSICS, ForensicsCollector, NO_PREVIOUS_POLL, cappedSockets, type CrossPoll, type Forensics, type ForensicsOptions } from '../../src/aggregate/forensics.ts';
+import { DEFAULT_FORENSICS, FinWait1ExitTally, ForensicsCollector, NO_PREVIOUS_POLL, addExitStats, cappedSockets, type CrossPoll, type Forensics, type ForensicsOptions } from '../../src/aggregate/forensics.ts';
 import { TopN } from '../../src/aggregate/topn.ts';
 import type { SocketRecord } from '../../src/model.ts';
 import { rec } from '../helpers/readers.ts';
@@ -256,5 +256,21 @@ describe('ForensicsCollector: issue 13 items 2, 3 and the backoff cap', () => {
     assert.equal(cappedSockets(m, 105), 4); // tcp_rto_max_ms=105000: 106.5 s is capped too, 102.4 s not
     assert.equal(cappedSockets(m, 100), 5);
     assert.equal(p.probeIntervals.established, undefined, 'no socket of that state showed tcp_info: unknown, absent');
+  });
+});
+
+describe('FinWait1ExitTally', () => {
+  it('adds up across polls, and two tallies add up (a restarted poll thread keeps the counts)', () => {
+    const a = new FinWait1ExitTally();
+    a.add({ lifetimes: { fin_wait2: [2], closing: [], time_wait: [400], vanished: [325, 330] } });
+    const b = new FinWait1ExitTally();
+    b.add({ lifetimes: { fin_wait2: [], closing: [1], time_wait: [], vanished: [328] } });
+    const t = addExitStats(a.view(), b.view());
+    assert.deepEqual(t.exits, { fin_wait2: 1, closing: 1, time_wait: 1, vanished: 3 });
+    assert.deepEqual([t.lifetime.vanished.count, t.lifetime.vanished.sum], [3, 983]);
+    assert.deepEqual([t.lifetime.moved_on.count, t.lifetime.moved_on.sum], [3, 403]);
+    // le=324.6 holds none of the vanished ones, le=444.6 all three; moved_on: 1 s and 2 s under 3, 400 s under 444.6.
+    const at = (v: { bounds: readonly number[]; cumulative: readonly number[] }, le: number) => v.cumulative[v.bounds.indexOf(le)];
+    assert.deepEqual([at(t.lifetime.vanished, 324.6), at(t.lifetime.vanished, 444.6), at(t.lifetime.moved_on, 3), at(t.lifetime.moved_on, 444.6)], [0, 3, 2, 3]);
   });
 });

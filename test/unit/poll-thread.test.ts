@@ -53,6 +53,9 @@ describe('the poll thread', () => {
     // Every thread published one poll and two parse errors before it died: nothing went back.
     assert.ok(thread.stats().pollsTotal >= 2, `pollsTotal ${thread.stats().pollsTotal}`);
     assert.equal(thread.stats().parseErrorsTotal.get('proc_tcp'), 2 * thread.stats().pollsTotal);
+    // And one FIN-WAIT-1 socket that vanished after 330 s: the lifetime histogram is cumulative across threads.
+    const { exits, lifetime } = thread.stats().finWait1Exits;
+    assert.deepEqual([exits.vanished, lifetime.vanished.count, lifetime.vanished.sum], [thread.stats().pollsTotal, thread.stats().pollsTotal, 330 * thread.stats().pollsTotal]);
     assert.ok(thread.snapshot() !== undefined);
     const died = lines.filter((l) => /poll thread ended unexpectedly \(exit 1\): serving the last snapshot/.test(l.msg));
     assert.equal(died.length, lines.length, 'one line per ended thread, nothing else');
