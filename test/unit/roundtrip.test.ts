@@ -41,6 +41,9 @@ interface Sock {
   wmem: number | undefined;
   /** tcpi_backoff; unknown for minisockets and requests (no tcp_info). */
   backoff: number | undefined;
+  /** tcpi_rto in ms and tcpi_last_data_sent in ms; unknown without tcp_info, as backoff. */
+  rtoMs: number | undefined;
+  lastSndMs: number | undefined;
 }
 
 /** A timer value every format can carry exactly: /proc counts 10 ms ticks, ss drops digits as it grows (print_ms_timer()). */
@@ -84,6 +87,8 @@ const sock: fc.Arbitrary<Sock> = fc
     kaddr: fc.bigInt({ min: 1n, max: 2n ** 64n - 1n }),
     wmem: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
     backoff: fc.integer({ min: 0, max: 15 }),
+    rtoMs: fc.integer({ min: 200, max: 120_000 }),
+    lastSndMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 2 ** 31 })),
   })
   .map((g) => {
     const [local, peer] = g.family === 'ipv4' ? g.v4 : g.v6;
@@ -91,7 +96,7 @@ const sock: fc.Arbitrary<Sock> = fc
     // What the kernel shows for the sockets that are not full sockets (docs/kernel-and-ss.md#proc-net-tcp):
     // TIME-WAIT minisockets and SYN-RECV requests have no queues, inode, uid, memory or tcp_info.
     if (g.state === 'time_wait' || g.state === 'syn_recv') {
-      Object.assign(s, { recvQueue: 0, sendQueue: 0, inode: 0, uid: 0, wmem: undefined, backoff: undefined });
+      Object.assign(s, { recvQueue: 0, sendQueue: 0, inode: 0, uid: 0, wmem: undefined, backoff: undefined, rtoMs: undefined, lastSndMs: undefined });
       s.timer = g.state === 'time_wait' ? { kind: 'timewait', ms: g.timer?.ms ?? 0, count: 0 } : { kind: 'retransmit', ms: g.timer?.ms ?? 0, count: g.timer?.count ?? 0 };
     }
     if (g.state === 'listen') Object.assign(s, { peer: s.peer.map(() => 0), peerPort: 0 });
@@ -117,6 +122,9 @@ function expected(s: Sock, carries: { wmem: boolean; backoff: boolean; cookie: b
     inode: s.inode,
     wmemQueued: carries.wmem ? s.wmem : undefined,
     backoff: carries.backoff ? s.backoff : undefined,
+    // tcp_info's RTO and last send come with its backoff.
+    rtoSeconds: carries.backoff && s.rtoMs !== undefined ? s.rtoMs / 1000 : undefined,
+    lastDataSentSeconds: carries.backoff && s.lastSndMs !== undefined ? s.lastSndMs / 1000 : undefined,
     identity: carries.cookie ? s.cookie : carries.kaddr ? s.kaddr.toString(16).padStart(16, '0') : undefined,
   };
 }
@@ -232,7 +240,11 @@ function ssV61(s: Sock, opts: { stateColumn: boolean; mem: boolean; info: boolea
     const details: string[] = [];
     if (opts.mem && s.wmem !== undefined) details.push(`skmem:(r0,rb131072,t0,tb16384,f0,w${s.wmem},o0,bl0,d0)`);
     // -i: tcp_info; ss prints backoff only when it is not 0.
-    if (opts.info && s.backoff !== undefined) details.push('ts', 'sack', 'cubic', 'wscale:7,7', 'rto:204', ...(s.backoff > 0 ? [`backoff:${s.backoff}`] : []), 'rtt:0.05/0.025', 'mss:32768');
+    // -i: ss leaves out backoff and lastsnd when 0 and rto when exactly 3 s (tcp_show_info()).
+    if (opts.info && s.backoff !== undefined) {
+      details.push('ts', 'sack', 'cubic', 'wscale:7,7', ...(s.rtoMs !== 3000 ? [`rto:${s.rtoMs}`] : []), ...(s.backoff > 0 ? [`backoff:${s.backoff}`] : []), 'rtt:0.05/0.025', 'mss:32768');
+      if ((s.lastSndMs ?? 0) > 0) details.push(`lastsnd:${s.lastSndMs}`);
+    }
     text += `\n\t ${details.join(' ')}`;
   }
   return text;
@@ -285,11 +297,8 @@ describe('round trip: ss output of each captured iproute2 generation parses back
       fc.property(fc.array(fw1, { maxLength: 20 }), (socks) => {
         const sink = parseSs([HEADER_V61_ONE_STATE, ...socks.map((s) => ssV61(s, { stateColumn: false, mem: true, info: true }))].join('\n'), 'fin_wait1');
         assert.deepEqual(sink.errors, []);
-        // backoff: what ss printed; it leaves out "backoff:0", so 0 reads as unknown.
-        near(
-          sink.records,
-          socks.map((s) => ({ ...expected(s, { wmem: true, backoff: true, cookie: true, kaddr: false }), backoff: s.backoff === 0 ? undefined : s.backoff })),
-        );
+        // What ss leaves out at its default (backoff 0, lastsnd 0, rto 3 s) is read back as that default.
+        near(sink.records, socks.map((s) => expected(s, { wmem: true, backoff: true, cookie: true, kaddr: false })));
       }),
       RUNS,
     );
@@ -400,6 +409,8 @@ function diagMessage(s: Sock): Buffer {
     const info = Buffer.alloc(232);
     info.writeUInt8(STATE_CODE[s.state], 0);
     info.writeUInt8(s.backoff, 4);
+    info.writeUInt32LE((s.rtoMs ?? 0) * 1000, 8); // tcpi_rto, µs
+    info.writeUInt32LE(s.lastSndMs ?? 0, 44); // tcpi_last_data_sent, ms
     attr(2, info);
   }
   if (s.wmem !== undefined) {
