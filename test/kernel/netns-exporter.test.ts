@@ -14,7 +14,12 @@ import { readlink, stat, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { parseNsLink } from '../../src/netns/discover.ts';
+import { pino } from 'pino';
+import { Writable } from 'node:stream';
+import { discoverNamespaces, parseNsLink } from '../../src/netns/discover.ts';
+import { NetnsPoller } from '../../src/netns/poll.ts';
+import { Poller } from '../../src/poller/poller.ts';
+import { liveSources } from '../../src/sources/live.ts';
 import { podCgroup, removePodCgroup, type PodCgroup } from '../helpers/cgroup.ts';
 import { BIN, ROOT, startDaemon, waitForPoll, type Daemon } from '../helpers/daemon.ts';
 import { parseExposition } from '../helpers/exposition.ts';
@@ -239,5 +244,53 @@ describe('real kernel: one exporter, every network namespace (--netns)', { timeo
     assert.match(text, new RegExp(`${N.host + N.a + N.b} sockets hold`));
     assert.match(text, /By network namespace/);
     assert.match(text, new RegExp(`${inode.b}\\s+\\d+\\s+${N.b}\\s.*pod ${POD_UID}`));
+  });
+
+  it('a namespace deleted between discovery and its round (mid-poll): reason vanished, one debug line, no warning or error, absent from the snapshot', async () => {
+    const GONE = tag('g');
+    await createNetns(GONE);
+    const inodeGone = String((await stat(`/run/netns/${GONE}`)).ino);
+    const lines: Array<{ level: number; msg: string }> = [];
+    const logger = pino(
+      { level: 'debug' },
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          for (const l of chunk.toString().split('\n').filter((x) => x !== '')) lines.push(JSON.parse(l) as { level: number; msg: string });
+          done();
+        },
+      }),
+    );
+    const sources = liveSources({ mode: 'netlink', netlink: { path: `${ROOT}build/tcpstate-diag`, timeoutMs: 10_000 }, ss: { path: 'ss', timeoutMs: 10_000 }, procfs: '/proc' });
+    const netns = new NetnsPoller({
+      selection: { mode: 'list', names: new Set([A, GONE]), inodes: new Set() },
+      max: 20,
+      procfs: '/proc',
+      source: 'netlink',
+      netlink: sources.netlink!,
+      ss: { path: 'ss', timeoutMs: 10_000 },
+      logger,
+      // Discovery sees it; then it is deleted before its round.
+      discover: async () => {
+        const d = await discoverNamespaces({ procfs: '/proc', runNetns: '/run/netns' });
+        await deleteNetns(GONE);
+        return d;
+      },
+    });
+    const poller = new Poller({ sources, cronExpression: '0 0 0 * * *', logger, netns });
+    try {
+      await poller.poll();
+      const snap = poller.snapshot()!;
+      assert.equal(snap.netns!.unreadable.vanished, 1);
+      assert.equal(snap.netns!.unreadable.error + snap.netns!.unreadable.permission, 0);
+      assert.ok(!snap.netns!.namespaces.some((n) => n.netns === inodeGone), 'not in the snapshot');
+      assert.equal(snap.netns!.namespaces.find((n) => n.netns === inode.a)?.table.ipv4?.fin_wait1.sockets, N.a, 'the others are read');
+      const vanished = lines.filter((l) => l.msg.includes(`network namespace ${inodeGone} vanished during the poll`));
+      assert.equal(vanished.length, 1);
+      assert.equal(vanished[0]!.level, 20, 'debug');
+      assert.deepEqual(lines.filter((l) => l.level >= 40).map((l) => l.msg), [], 'no warning, no error');
+    } finally {
+      await poller.stop();
+      await deleteNetns(GONE);
+    }
   });
 });
