@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger, installLastResort } from '../log.ts';
 import { livePoller } from './live-poller.ts';
+import { lowerThreadPriority } from './priority.ts';
 import type { ToPollThread, FromPollThread, PollThreadData } from './thread.ts';
 
 const port = parentPort;
@@ -15,6 +16,12 @@ const logger = createLogger(config);
 // An exception nobody caught ends this thread (exit 1) after one log line; the HTTP thread keeps
 // serving the last snapshot and starts a new poll thread.
 installLastResort(logger);
+try {
+  lowerThreadPriority();
+} catch (err) {
+  // A seccomp filter or an odd /proc may refuse it: polls then compete with scrapes as before.
+  logger.info({ err }, 'the poll thread keeps normal CPU priority (lowering it failed)');
+}
 const send = (m: FromPollThread) => port.postMessage(m);
 const poller = livePoller(config, logger, (snapshot, stats) => send({ type: 'publish', snapshot, stats }));
 

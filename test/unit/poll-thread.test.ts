@@ -3,11 +3,14 @@
 // poll thread that dies must neither take the exporter down nor make its counters go back.
 
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parseConfig } from '../../src/config.ts';
 import { livePoller } from '../../src/poller/live-poller.ts';
+import { POLL_THREAD_NICE, threadId } from '../../src/poller/priority.ts';
 import { PollThread } from '../../src/poller/thread.ts';
 import type { Snapshot } from '../../src/snapshot.ts';
 import { silent } from '../helpers/poller.ts';
@@ -82,5 +85,33 @@ describe('the poll thread', () => {
     await sleep(100);
     assert.equal(thread.running, false);
     assert.equal(thread.threads, 1);
+  });
+});
+
+describe('the poll thread yields the CPU to scrapes', () => {
+  /** nice values (field 19 of /proc/self/task/TID/stat) of this process's threads, by name. */
+  function threadNices(): Map<number, { name: string; nice: number }> {
+    const out = new Map<number, { name: string; nice: number }>();
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), { name, nice: Number(fields[16]) });
+    }
+    return out;
+  }
+
+  it('runs at nice 10 while this (HTTP) thread keeps its priority', async () => {
+    const before = threadNices();
+    const config = parseConfig(['--source', 'proc', '--path.procfs', `${ROOT}test/fixtures/proc`, '--poll.interval', '1h'], {}, 'test');
+    const thread = new PollThread({ config, logger: silent, restartDelayMs: 1000 });
+    await thread.start();
+    try {
+      const niced = [...threadNices()].filter(([tid, t]) => !before.has(tid) && t.nice === POLL_THREAD_NICE);
+      assert.equal(niced.length, 1, JSON.stringify([...threadNices()]));
+      assert.equal(getPriority(threadId()), before.get(threadId())!.nice);
+    } finally {
+      await thread.stop();
+    }
   });
 });
