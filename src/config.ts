@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import type { ForensicsOptions } from './aggregate/forensics.ts';
 import { DEFAULT_NETLINK_HELPER } from './build-paths.ts';
+import { MAX_PEER_METRICS_TOP, MAX_PEER_TOP, type PeerNetworkOptions } from './aggregate/peers.ts';
 import type { SourceMode } from './model.ts';
 import { parseNetnsFlag, type NetnsSelection } from './netns/discover.ts';
 
@@ -49,6 +50,8 @@ export interface Config {
   /** --netlink.timeout, else --ss.timeout (which governed the helper before the flag existed). */
   netlinkTimeoutMs: number;
   forensics: ForensicsOptions;
+  /** --peers.*: how FIN-WAIT-1 peers are grouped into networks, listed, and (opt-in) labelled. */
+  peers: PeerNetworkOptions;
   /** --netns: own (default), all, or a list of ip netns names and inodes. */
   netns: NetnsSelection;
   /** --netns.max: namespaces besides the host's with their own series. */
@@ -169,6 +172,10 @@ const fields = z.object({
     }),
     'ports.top': wholeNumber(`--ports.top must be a whole number from 0 to ${MAX_PORTS}`, 0, MAX_PORTS),
     'sockets.top': wholeNumber('--sockets.top must be a whole number from 0 to 10000', 0, 10_000),
+    'peers.ipv4Prefix': wholeNumber('--peers.ipv4-prefix must be a prefix length from 0 to 32', 0, 32),
+    'peers.ipv6Prefix': wholeNumber('--peers.ipv6-prefix must be a prefix length from 0 to 128', 0, 128),
+    'peers.top': wholeNumber(`--peers.top must be a whole number from 0 to ${MAX_PEER_TOP}`, 0, MAX_PEER_TOP),
+    'peers.metricsTop': wholeNumber(`--peers.metrics-top must be a whole number from 0 to ${MAX_PEER_METRICS_TOP}`, 0, MAX_PEER_METRICS_TOP),
     netns: z.string().transform((v, ctx) => {
       try {
         return parseNetnsFlag(v);
@@ -214,6 +221,7 @@ const schema = fields.transform((o, ctx): Config => {
         topPorts: o['ports.top'],
         topSockets: o['sockets.top'],
       },
+      peers: { ipv4Prefix: o['peers.ipv4Prefix'], ipv6Prefix: o['peers.ipv6Prefix'], top: o['peers.top'], metricsTop: o['peers.metricsTop'] },
       netns: o.netns,
       netnsMax: o['netns.max'],
     };
@@ -239,6 +247,10 @@ const FLAGS: ReadonlyArray<{ flag: string; env: string; def: string | undefined;
   { flag: '--stuck.max-tracked <n>', env: 'TCPSTATE_STUCK_MAX_TRACKED', def: '100000', help: 'most FIN-WAIT-1 sockets followed across polls (bounds memory)' },
   { flag: '--ports <list>', env: 'TCPSTATE_PORTS', def: '', help: `listening ports to attribute sockets to, comma-separated (default: the top --ports.top by FIN-WAIT-1 bytes); at most ${MAX_PORTS}` },
   { flag: '--ports.top <k>', env: 'TCPSTATE_PORTS_TOP', def: '10', help: `without --ports, how many listening ports get their own series (0-${MAX_PORTS})` },
+  { flag: '--peers.ipv4-prefix <bits>', env: 'TCPSTATE_PEERS_IPV4_PREFIX', def: '24', help: 'FIN-WAIT-1 peers are grouped into IPv4 networks of this prefix length (/sockets, report)' },
+  { flag: '--peers.ipv6-prefix <bits>', env: 'TCPSTATE_PEERS_IPV6_PREFIX', def: '64', help: 'the same for IPv6 peers (IPv4-mapped ::ffff:a.b.c.d peers count as IPv4)' },
+  { flag: '--peers.top <k>', env: 'TCPSTATE_PEERS_TOP', def: '10', help: `peer networks listed on /sockets and in the report, most FIN-WAIT-1 bytes first (0-${MAX_PEER_TOP})` },
+  { flag: '--peers.metrics-top <k>', env: 'TCPSTATE_PEERS_METRICS_TOP', def: '0', help: `opt-in: also export the top k peer networks as network labels of tcpstate_peer_network_* (0, the default: never; at most ${MAX_PEER_METRICS_TOP}, i.e. ${2 * (MAX_PEER_METRICS_TOP + 1)} series)` },
   { flag: '--sockets.top <n>', env: 'TCPSTATE_SOCKETS_TOP', def: '100', help: 'worst sockets kept per state for /sockets' },
   { flag: '--netns <own|all|list>', env: 'TCPSTATE_NETNS', def: 'own', help: 'network namespaces to read: own (this process\'s), all (every one on the host: needs CAP_SYS_ADMIN and CAP_SYS_PTRACE, see docs/netns.md), or a comma-separated list of ip netns names and namespace inodes (own always included); other than own adds a netns label' },
   { flag: '--netns.max <n>', env: 'TCPSTATE_NETNS_MAX', def: String(DEFAULT_NETNS_MAX), help: `with --netns other than own, how many namespaces besides the host's get their own series (most FIN-WAIT-1 bytes first); the rest are summed into netns="other" (0-${MAX_NETNS})` },

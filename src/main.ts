@@ -10,6 +10,7 @@ import { WebConfigError } from './http/web-config.ts';
 import { createLogger, installLastResort } from './log.ts';
 import { createRegistry } from './metrics/registry.ts';
 import { PollThread } from './poller/thread.ts';
+import { findOwners } from './sources/owners.ts';
 import { stopSignalHandler } from './shutdown.ts';
 import { REVISION, VERSION, VERSION_LINE } from './version.ts';
 
@@ -68,6 +69,8 @@ async function main(): Promise<void> {
     maxSnapshotAgeMs: 3 * (config.pollIntervalMs + config.pollTimeoutMs),
     onClose: () => poller.stop(),
     sockets: config.webSockets,
+    // Owners of the listeners and of the sockets listed, looked up when /sockets asks (sources/owners.ts).
+    findOwners: (inodes) => findOwners(config.procfs, inodes),
     security,
     serverFactory: parts.factory,
   });

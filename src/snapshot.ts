@@ -24,7 +24,7 @@ export interface Snapshot {
   readonly table: SocketTable;
   /** Distributions, per-port figures and worst sockets from the socket-table source that worked. */
   readonly forensics: Forensics | undefined;
-  /** FIN-WAIT-1 peers holding the most, when the poller was asked to count them (the report does). */
+  /** FIN-WAIT-1 peers: per network every poll; per address (top) when the poller was asked (the report). */
   readonly peers: Peers | undefined;
   /** Kernel-wide figures from the sources that could be read; a failed source's figures are absent. */
   readonly kernel: Readonly<KernelFigures>;

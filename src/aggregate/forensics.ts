@@ -122,6 +122,8 @@ export interface SocketSample {
   /** Seconds since first seen in this state (tracked states only). */
   ageSeconds: number | null;
   orphan: boolean;
+  /** Socket inode (0: orphan, no file refers to it); null when the source does not show it. For owners (/sockets, report). */
+  inode: number | null;
   /** The network namespace (inode) the socket was read in; absent with --netns=own. */
   netns?: string;
 }
@@ -140,6 +142,8 @@ export interface ListenerFigures {
   backlog: number | null;
   /** Listeners whose accept queue is full (queue > backlog: the kernel drops new handshakes); null as backlog. */
   full: number | null;
+  /** Inodes of the listening sockets (at most MAX_LISTENER_INODES), for their owners on demand; empty when the source shows none. */
+  inodes: readonly number[];
 }
 
 /** What became of the FIN-WAIT-1 sockets the previous poll tracked and this one no longer sees in FIN-WAIT-1. */
@@ -192,6 +196,9 @@ export class FinWait1ExitTally {
   }
 }
 
+/** Most listening-socket inodes kept per port label (SO_REUSEPORT groups, IPv4 + IPv6). */
+export const MAX_LISTENER_INODES = 8;
+
 export interface Forensics {
   persistTimer: Readonly<Partial<Record<TcpState, Distribution>>>;
   /**
@@ -224,11 +231,11 @@ export interface Forensics {
 interface PortCounts {
   sockets: Float64Array;
   bytes: Float64Array;
-  listen: { queued: number; backlog: number; full: number };
+  listen: { queued: number; backlog: number; full: number; inodes: number[] };
 }
 
 function newCounts(): PortCounts {
-  return { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length), listen: { queued: 0, backlog: 0, full: 0 } };
+  return { sockets: new Float64Array(TCP_STATES.length), bytes: new Float64Array(TCP_STATES.length), listen: { queued: 0, backlog: 0, full: 0, inodes: [] } };
 }
 
 /** Adds one port's counts into another (a port folded into "other", or resolved late). */
@@ -240,6 +247,7 @@ function addCounts(to: PortCounts, f: PortCounts): void {
   to.listen.queued += f.listen.queued;
   to.listen.backlog += f.listen.backlog;
   to.listen.full += f.listen.full;
+  for (const i of f.listen.inodes) if (to.listen.inodes.length < MAX_LISTENER_INODES) to.listen.inodes.push(i);
 }
 
 const STATE_INDEX = new Map<TcpState, number>(TCP_STATES.map((s, i) => [s, i]));
@@ -336,6 +344,7 @@ export class ForensicsCollector {
       fig.listen.backlog += r.sendQueue;
       if (r.sendQueue > 0) this.backlogSeen = true;
       if (r.recvQueue > r.sendQueue) fig.listen.full++;
+      if (r.inode !== undefined && r.inode > 0 && fig.listen.inodes.length < MAX_LISTENER_INODES) fig.listen.inodes.push(r.inode);
     }
 
     // Most sockets are rejected by one comparison, before any allocation.
@@ -447,6 +456,7 @@ export class ForensicsCollector {
       wmemQueued: r.wmemQueued ?? null,
       ageSeconds,
       orphan: isOrphan(r),
+      inode: r.inode ?? null,
       ...(this.netns !== undefined && { netns: this.netns }),
     };
     if (port === undefined) this.sampleLocalPort.set(s, r.localPort);
@@ -532,6 +542,7 @@ export class ForensicsCollector {
       queued: f.listen.queued,
       backlog: known ? f.listen.backlog : null,
       full: known ? f.listen.full : null,
+      inodes: Object.freeze([...f.listen.inodes]),
     });
     for (const p of chosen.sort((a, b) => a - b)) {
       const f = this.byPort.get(p) ?? zero;

@@ -8,7 +8,7 @@ import type { SnapshotView } from '../snapshot.ts';
 import { acceptsGzip, gzipText } from './compression.ts';
 import type { WebSecurity } from './security.ts';
 import { DEFAULT_LIMITS } from './server.ts';
-import { escapeHtml, registerSocketsRoute } from './sockets.ts';
+import { escapeHtml, registerSocketsRoute, type SocketsOptions } from './sockets.ts';
 
 export interface AppOptions {
   registry: Exposition;
@@ -25,6 +25,8 @@ export interface AppOptions {
   onClose?: () => Promise<void>;
   /** Serve /sockets (peer addresses). Off unless asked for (--web.sockets). */
   sockets?: boolean;
+  /** /sockets: finds the processes owning socket inodes (on demand); without it no owners are shown. */
+  findOwners?: SocketsOptions['findOwners'];
   /** --web.config.file at run time: auth, headers, rate limit on every path but the probes. */
   security?: WebSecurity;
   /** Makes the http/https server (server.ts serverParts); fastify's default otherwise (tests). */
@@ -79,7 +81,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return reply.header('content-encoding', 'gzip').send(await gzipText(body));
   });
 
-  if (options.sockets === true) registerSocketsRoute(app, view);
+  if (options.sockets === true) registerSocketsRoute(app, view, options.findOwners === undefined ? {} : { findOwners: options.findOwners });
 
   const startedAtMs = Date.now();
   app.get('/healthz', async (_req, reply) => {

@@ -1,12 +1,24 @@
 // GET /sockets: the worst sockets of the latest poll (kept as a bounded top N per state while
 // streaming, never a list of all sockets), as JSON, or as an HTML table for browsers.
-// Peer addresses appear here, never in metric labels.
+// Peer addresses appear here, never in metric labels. Beside the sockets: the peer networks of
+// FIN-WAIT-1 (counted by every poll) and the processes owning the listeners and the sockets listed
+// (looked up on demand, once per poll at most, bounded: sources/owners.ts).
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SocketSample } from '../aggregate/forensics.ts';
+import type { PeerNetworks } from '../aggregate/peers.ts';
 import { TCP_STATES, type TcpState } from '../model.ts';
 import { stateFromUserName } from '../parsers/ss.ts';
-import type { SnapshotView } from '../snapshot.ts';
+import type { Snapshot, SnapshotView } from '../snapshot.ts';
+import { ownedInodes, ownersOfListeners, type ListenerOwners, type Owner, type OwnerLookup } from '../sources/owners.ts';
+
+export interface SocketsOptions {
+  /** Finds the processes holding these socket inodes (sources/owners.ts over --path.procfs); without it no owners are shown. */
+  findOwners?: (inodes: ReadonlySet<number>) => Promise<OwnerLookup>;
+}
+
+/** A listed socket with its owners: null for an orphan or when the source shows no inode; [] when not found. */
+type ListedSocket = SocketSample & { owners: readonly Owner[] | null };
 
 interface Query {
   sort?: 'send_queue' | 'age';
@@ -69,6 +81,35 @@ const COLUMNS: ReadonlyArray<[string, (s: SocketSample) => string]> = [
   ['orphan', (s) => (s.orphan ? 'yes' : '')],
 ];
 
+const ownerText = (owners: readonly Owner[] | null) => (owners === null ? '' : owners.length === 0 ? '?' : owners.map((o) => `${o.comm} (${o.pid})`).join(', '));
+
+/** Per-socket owners from one lookup. */
+function withOwners(sockets: SocketSample[], lookup: OwnerLookup | undefined): ListedSocket[] {
+  return sockets.map((s) => ({ ...s, owners: s.inode === null || s.inode === 0 || lookup === undefined ? null : (lookup.owners.get(s.inode) ?? []) }));
+}
+
+function peersHtml(p: PeerNetworks | undefined): string {
+  if (p === undefined) return '';
+  const rows = p.top.map((n) => `<tr><td>${escapeHtml(n.network)}</td><td>${n.sockets}</td><td>${n.bytes}</td></tr>`).join('\n');
+  return `<h2>Peer networks of FIN-WAIT-1 sockets (IPv4 /${p.ipv4Prefix}, IPv6 /${p.ipv6Prefix})</h2>
+<p>${p.sockets} FIN-WAIT-1 sockets, ${p.bytes} bytes, in ${p.networks} networks${p.uncounted > 0 ? ` (${p.uncounted} sockets not counted per network)` : ''}; the ${p.top.length} holding the most bytes:</p>
+<table><thead><tr><th>network</th><th>sockets</th><th>Send-Q bytes</th></tr></thead><tbody>
+${rows}
+</tbody></table>`;
+}
+
+function ownersHtml(o: ListenerOwners | undefined): string {
+  if (o === undefined) return '';
+  const rows = o.listeners.map((l) => `<tr><td>${escapeHtml(l.port)}</td><td>${escapeHtml(l.owners === null ? 'no inode shown' : ownerText(l.owners))}</td></tr>`).join('\n');
+  const scan = o.scan;
+  return `<h2>Processes listening on the attributed ports</h2>
+<p>Looked up in ${scan.scannedProcesses} of ${scan.processes} processes (${scan.scannedFds} descriptors, ${scan.elapsedMs.toFixed(0)} ms)${scan.stoppedBy === null ? '' : `, stopped early by the ${escapeHtml(scan.stoppedBy)} limit`}${scan.denied > 0 ? `; ${scan.denied} processes not readable (another user's: needs CAP_SYS_PTRACE), their sockets show ?` : ''}.</p>
+<table><thead><tr><th>port</th><th>process (pid)</th></tr></thead><tbody>
+${rows}
+</tbody></table>`;
+}
+
+
 /** A link to /sockets with these parameters (undefined ones left out). */
 function href(q: Query): string {
   const p = new URLSearchParams();
@@ -101,11 +142,11 @@ function netnsLinks(sockets: SocketSample[], q: Query, a: (label: string, to: Qu
   return [`<p>Network namespace: ${[a('all', { ...q, netns: undefined }, q.netns === undefined), ...all.map((n) => a(n, { ...q, netns: n }, q.netns === n))].join(' · ')}</p>`];
 }
 
-function html(sockets: SocketSample[], q: Query, takenAt: string): string {
+function html(sockets: ListedSocket[], q: Query, takenAt: string, peers: PeerNetworks | undefined, owners: ListenerOwners | undefined): string {
   // The namespace column only when sockets were read in several (--netns other than own).
   const columns = sockets.some((s) => s.netns !== undefined) ? COLUMNS : COLUMNS.filter(([h]) => h !== 'netns');
-  const head = columns.map(([h]) => `<th>${escapeHtml(h)}</th>`).join('');
-  const rows = sockets.map((s) => `<tr>${columns.map(([, f]) => `<td>${escapeHtml(f(s))}</td>`).join('')}</tr>`).join('\n');
+  const head = [...columns.map(([h]) => `<th>${escapeHtml(h)}</th>`), '<th>owner (pid)</th>'].join('');
+  const rows = sockets.map((s) => `<tr>${columns.map(([, f]) => `<td>${escapeHtml(f(s))}</td>`).join('')}<td>${escapeHtml(ownerText(s.owners))}</td></tr>`).join('\n');
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>tcpstate-exporter: worst sockets</title>
 <style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style>
@@ -118,6 +159,8 @@ ${links(sockets, q)}
 <table><thead><tr>${head}</tr></thead><tbody>
 ${rows}
 </tbody></table>
+${peersHtml(peers)}
+${ownersHtml(owners)}
 </body></html>
 `;
 }
@@ -126,7 +169,15 @@ ${rows}
 const STATE_HELP =
   `state must be one of ${TCP_STATES.join(', ')} ` + '(ss spellings are accepted too: fin-wait-1, FIN-WAIT-1, syn-recv, ESTAB, ...)';
 
-export function registerSocketsRoute(app: FastifyInstance, view: SnapshotView): void {
+export function registerSocketsRoute(app: FastifyInstance, view: SnapshotView, options: SocketsOptions = {}): void {
+  // One owner lookup per poll at most, shared by the requests that come in meanwhile.
+  let cached: { snapshot: Snapshot; lookup: Promise<OwnerLookup> } | undefined;
+  const lookupFor = (snap: Snapshot): Promise<OwnerLookup> | undefined => {
+    const find = options.findOwners;
+    if (find === undefined) return undefined;
+    if (cached?.snapshot !== snap) cached = { snapshot: snap, lookup: find(ownedInodes(snap.forensics)) };
+    return cached.lookup;
+  };
   app.get('/sockets', { schema: { querystring: querySchema } }, async (req: FastifyRequest<{ Querystring: Omit<Query, 'state'> & { state?: string } }>, reply: FastifyReply) => {
     let state: TcpState | undefined;
     if (req.query.state !== undefined) {
@@ -136,10 +187,23 @@ export function registerSocketsRoute(app: FastifyInstance, view: SnapshotView): 
     const q: Query = { ...req.query, state };
     const snap = view.snapshot();
     if (snap === undefined) return reply.code(503).type('text/plain; charset=utf-8').send('not ready: no poll has completed yet\n');
-    const sockets = selectSockets(view, q);
+    const lookup = await lookupFor(snap);
+    const sockets = withOwners(selectSockets(view, q), lookup);
+    const owners = lookup === undefined ? undefined : ownersOfListeners(snap.forensics, lookup);
     const takenAt = new Date(snap.takenAtMs).toISOString();
-    if (req.headers.accept?.includes('text/html') === true) return reply.type('text/html; charset=utf-8').send(html(sockets, q, takenAt));
+    if (req.headers.accept?.includes('text/html') === true) return reply.type('text/html; charset=utf-8').send(html(sockets, q, takenAt, snap.peers?.networks, owners));
     const limit = Math.min(q.limit ?? SOCKETS_LIMIT_DEFAULT, SOCKETS_LIMIT_MAX);
-    return reply.send({ takenAt, sort: q.sort ?? 'send_queue', state: q.state ?? null, port: q.port ?? null, ...(q.netns !== undefined && { netns: q.netns }), limit, sockets });
+    return reply.send({
+      takenAt,
+      sort: q.sort ?? 'send_queue',
+      state: q.state ?? null,
+      port: q.port ?? null,
+      ...(q.netns !== undefined && { netns: q.netns }),
+      limit,
+      sockets,
+      peerNetworks: snap.peers?.networks ?? null,
+      listeners: owners?.listeners ?? null,
+      ownerScan: owners?.scan ?? null,
+    });
   });
 }

@@ -534,6 +534,19 @@ export const CATALOGUE: readonly MetricSpec[] = [
     (x) => x.full,
   ),
 
+  // Opt-in (--peers.metrics-top k > 0): the k peer networks holding the most FIN-WAIT-1 bytes and
+  // network="other" for the rest; no series at all by default (peer networks are unbounded data).
+  peerNetworkMetric(
+    'tcpstate_peer_network_sockets',
+    'FIN-WAIT-1 sockets per remote network (--peers.ipv4-prefix, --peers.ipv6-prefix) for the --peers.metrics-top networks holding the most bytes; network="other": the rest. Only with --peers.metrics-top > 0.',
+    (x) => x.sockets,
+  ),
+  peerNetworkMetric(
+    'tcpstate_peer_network_send_queue_bytes',
+    'Send-Q bytes of FIN-WAIT-1 sockets per remote network, as tcpstate_peer_network_sockets. Only with --peers.metrics-top > 0.',
+    (x) => x.bytes,
+  ),
+
   // Kernel-wide, host.
   kernelScalar('tcpstate_orphans', 'Orphaned TCP sockets (sockstat orphan): full sockets closed by their process and still alive. Host-wide.', (k) => k.orphans),
   kernelScalar('tcpstate_orphans_limit', 'net.ipv4.tcp_max_orphans: beyond it the kernel kills orphans with an RST. Host-wide.', (k) => k.orphansLimit),
@@ -631,6 +644,31 @@ export const CATALOGUE: readonly MetricSpec[] = [
 
 function stateDist(state: TcpState, d: Distribution | undefined): Array<[readonly string[], Distribution]> {
   return d === undefined ? [] : [[[state], d]];
+}
+
+/** A {network, state="fin_wait1"} gauge over the labelled peer networks and "other" (the rest, so the sum is the state's total). */
+function peerNetworkMetric(name: string, help: string, pick: (x: { sockets: number; bytes: number }) => number): MetricSpec {
+  return {
+    name,
+    type: 'gauge',
+    group: 'forensics',
+    help,
+    labels: ['network', 'state'],
+    samples: from(
+      (snap) => snap.peers?.networks,
+      function* (p) {
+        if (p.metricsTop === 0) return;
+        let sockets = p.sockets;
+        let bytes = p.bytes;
+        for (const n of p.labelled) {
+          yield s([n.network, TRACKED_STATE], pick(n));
+          sockets -= n.sockets;
+          bytes -= n.bytes;
+        }
+        yield s(['other', TRACKED_STATE], pick({ sockets, bytes }));
+      },
+    ),
+  };
 }
 
 /** A {port} gauge over the listeners of each port label; no sample where the figure is unknown. */

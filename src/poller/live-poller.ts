@@ -34,6 +34,7 @@ export function livePoller(config: Config, logger: Logger, onPublish?: PollerOpt
     cronExpression: config.cronExpression,
     timeoutMs: config.pollTimeoutMs,
     forensics: config.forensics,
+    peerNetworks: config.peers,
     logger: logger.child({ component: 'poller' }),
     ...(onPublish !== undefined && { onPublish }),
   });

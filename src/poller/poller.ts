@@ -9,7 +9,7 @@
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { DEFAULT_FORENSICS, FinWait1ExitTally, ForensicsCollector, NO_PREVIOUS_POLL, type CrossPoll, type Forensics, type ForensicsOptions } from '../aggregate/forensics.ts';
-import { PeerCounter, type Peers } from '../aggregate/peers.ts';
+import { DEFAULT_PEER_NETWORKS, PeerCounter, type PeerNetworkOptions, type Peers } from '../aggregate/peers.ts';
 import { TableAggregator, type SocketTable } from '../aggregate/table.ts';
 import { FAMILIES, type Family, type KernelFigures, type ParseSink, type SocketRecord } from '../model.ts';
 import type { PollerStats, Snapshot, SnapshotView } from '../snapshot.ts';
@@ -25,8 +25,10 @@ export interface PollerOptions {
   cronExpression: string;
   logger: Logger;
   forensics?: ForensicsOptions;
-  /** Count the peers of FIN-WAIT-1 sockets into snapshot.peers (the one-shot report does). */
+  /** Count the peers of FIN-WAIT-1 sockets per address into snapshot.peers (the one-shot report does). */
   countPeers?: boolean;
+  /** Peer networks (counted every poll): prefix lengths, how many listed and labelled. */
+  peerNetworks?: PeerNetworkOptions;
   /**
    * Deadline of one poll (--poll.timeout): a source still running then is down, and the poll is
    * published without waiting for it. Without it a poll waits for its slowest source.
@@ -45,11 +47,11 @@ export interface PollerOptions {
 class Attempt {
   readonly table = new TableAggregator(FAMILIES);
   readonly forensics: ForensicsCollector;
-  readonly peers: PeerCounter | undefined;
+  readonly peers: PeerCounter;
 
-  constructor(nowMs: number, previous: CrossPoll, options: ForensicsOptions, countPeers: boolean) {
+  constructor(nowMs: number, previous: CrossPoll, options: ForensicsOptions, countPeers: boolean, networks: PeerNetworkOptions) {
     this.forensics = new ForensicsCollector({ nowMs, previous, options });
-    this.peers = countPeers ? new PeerCounter() : undefined;
+    this.peers = new PeerCounter(networks, countPeers);
   }
 
   /** The sink one reader of this attempt pushes its records into. */
@@ -60,7 +62,7 @@ class Attempt {
         tally.records++;
         table.add(r);
         forensics.add(r);
-        peers?.add(r);
+        peers.add(r);
       },
       error: (reason, line) => tally.error(reason, line),
     };
@@ -222,7 +224,7 @@ export class Poller implements SnapshotView {
     const outcomes: SourceOutcome[] = [];
     for (let i = 0; i < chain.length; i++) {
       const attempt = chain[i]!;
-      const agg = new Attempt(Date.now(), this.previous, this.options.forensics ?? DEFAULT_FORENSICS, this.options.countPeers === true);
+      const agg = new Attempt(Date.now(), this.previous, this.options.forensics ?? DEFAULT_FORENSICS, this.options.countPeers === true, this.options.peerNetworks ?? DEFAULT_PEER_NETWORKS);
       if (plan?.own !== undefined) agg.forensics.netns = String(plan.own);
       const run = (reader: TableReader) => this.runner.execute(reader.source, (tally) => reader.read(agg.sink(tally), signal), this.deadlineOf(signal), { records: true });
       const got = [];
@@ -243,7 +245,7 @@ export class Poller implements SnapshotView {
         this.previous = agg.forensics.carry();
         this.untrackedTotal += forensics.untracked;
         this.finWait1Exits.add(forensics.exits);
-        return { outcomes, table, forensics, peers: agg.peers?.result(), ...(others !== undefined && { netns: others }) };
+        return { outcomes, table, forensics, peers: agg.peers.result(), ...(others !== undefined && { netns: others }) };
       }
     }
     return { outcomes, table: Object.freeze({}), forensics: undefined, peers: undefined }; // an empty chain

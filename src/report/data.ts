@@ -4,10 +4,21 @@ import type { SocketTable } from '../aggregate/table.ts';
 import { FAMILIES, TCP_STATES, TIMER_KINDS, type TcpState } from '../model.ts';
 import { rankKeys, sumTables, type NetnsSnapshot } from '../netns/figures.ts';
 import type { Snapshot } from '../snapshot.ts';
+import type { OwnerLookup } from '../sources/owners.ts';
+
+/** Which time a report's figures are from. */
+export interface TakenAt {
+  ms: number;
+  /** live: the poll's; capture: the newest capture file's modification time; run: the report's own (stdin has no capture time). */
+  kind: 'live' | 'capture' | 'run';
+}
 
 export interface ReportData {
   source: string;
   snapshot: Snapshot;
+  takenAt: TakenAt;
+  /** Owners of the listeners and worst sockets (live only: a capture has no /proc); undefined when not looked up. */
+  owners?: OwnerLookup;
   parseErrors: number;
   firstParseError: { reason: string; line: string } | undefined;
 }

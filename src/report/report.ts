@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { pino } from 'pino';
 import type { Forensics } from '../aggregate/forensics.ts';
+import { DEFAULT_PEER_NETWORKS, type PeerNetworkOptions } from '../aggregate/peers.ts';
 import { ConfigError, DEFAULT_NETNS_MAX, addDaemonFlags, checkDaemonFlags } from '../config.ts';
 import { createRegistry } from '../metrics/registry.ts';
 import { FAMILIES, TCP_STATES, type SourceMode, type TcpState } from '../model.ts';
@@ -13,8 +14,9 @@ import { NetnsPoller } from '../netns/poll.ts';
 import { Poller } from '../poller/poller.ts';
 import type { PollerStats, SnapshotView } from '../snapshot.ts';
 import { netnsRows, reportTable } from './data.ts';
-import { fileSources, type Input, type InputKind } from '../sources/files.ts';
+import { captureTimeMs, fileSources, type Input, type InputKind } from '../sources/files.ts';
 import { liveSources } from '../sources/live.ts';
+import { findOwners, ownedInodes, ownersOfListeners } from '../sources/owners.ts';
 import type { PollSources } from '../sources/source.ts';
 import { timersShown, type ReportData } from './data.ts';
 import { explain, stripControl } from './text.ts';
@@ -33,22 +35,22 @@ const HINTS: Readonly<Record<InputKind, string>> = {
 };
 
 /** One poll of these sources by the daemon's poller (peers counted); its snapshot and outcomes. */
-async function pollOnce(sources: PollSources, netns?: NetnsPoller) {
-  const poller = new Poller({ sources, cronExpression: '* * * * * *', logger: pino({ level: 'silent' }), countPeers: true, ...(netns !== undefined && { netns }) });
+async function pollOnce(sources: PollSources, peerNetworks: PeerNetworkOptions, netns?: NetnsPoller) {
+  const poller = new Poller({ sources, cronExpression: '* * * * * *', logger: pino({ level: 'silent' }), countPeers: true, peerNetworks, ...(netns !== undefined && { netns }) });
   await poller.poll();
   await poller.stop(); // ends the netlink helper
   return { snapshot: poller.snapshot(), outcomes: poller.outcomes() };
 }
 
 /** Reads capture files: the daemon's poller over file-backed sources. */
-export async function reportFromFiles(inputs: readonly Input[], state: TcpState | undefined): Promise<ReportData> {
+export async function reportFromFiles(inputs: readonly Input[], state: TcpState | undefined, peerNetworks: PeerNetworkOptions = DEFAULT_PEER_NETWORKS): Promise<ReportData> {
   let sources: PollSources;
   try {
     sources = await fileSources(inputs, state);
   } catch (e) {
     throw new ReportError((e as Error).message);
   }
-  const { snapshot, outcomes } = await pollOnce(sources);
+  const { snapshot, outcomes } = await pollOnce(sources, peerNetworks);
   let parseErrors = 0;
   let firstParseError: ReportData['firstParseError'];
   outcomes.forEach((o, i) => {
@@ -63,7 +65,10 @@ export async function reportFromFiles(inputs: readonly Input[], state: TcpState 
     firstParseError ??= o.firstParseError;
   });
   if (snapshot === undefined) throw new ReportError('no input read');
-  return { source: inputs.map((i) => `${i.kind}:${i.path}`).join(', '), snapshot, parseErrors, firstParseError };
+  // The capture's own time when the files tell it; else (stdin) the time this report read it, said as such.
+  const captured = await captureTimeMs(inputs);
+  const takenAt = captured === undefined ? { ms: snapshot.takenAtMs, kind: 'run' as const } : { ms: captured, kind: 'capture' as const };
+  return { source: inputs.map((i) => `${i.kind}:${i.path}`).join(', '), snapshot, takenAt, parseErrors, firstParseError };
 }
 
 /** One live poll of this host, exactly as the daemon does it. */
@@ -76,7 +81,7 @@ export async function reportLive(opts: {
   netlinkTimeoutMs: number;
   netns?: NetnsSelection;
   netnsMax?: number;
-}): Promise<ReportData> {
+}, peerNetworks: PeerNetworkOptions = DEFAULT_PEER_NETWORKS): Promise<ReportData> {
   const ss = { path: opts.ssPath, timeoutMs: opts.ssTimeoutMs };
   const sources = liveSources({ mode: opts.source, netlink: { path: opts.netlinkHelper, timeoutMs: opts.netlinkTimeoutMs }, ss, procfs: opts.procfs });
   const selection = opts.netns ?? { mode: 'own' };
@@ -92,14 +97,16 @@ export async function reportLive(opts: {
           ss,
           logger: pino({ level: 'silent' }),
         });
-  const { snapshot, outcomes } = await pollOnce(sources, netns);
+  const { snapshot, outcomes } = await pollOnce(sources, peerNetworks, netns);
   if (snapshot === undefined || Object.keys(snapshot.table).length === 0) {
     const failed = outcomes.filter((s) => !s.up).map((s) => `${s.source}: ${s.error?.message ?? '?'}`).join('; ');
     throw new ReportError(`could not read this host's socket table (${failed === '' ? 'no source' : failed})`);
   }
   const parseErrors = outcomes.reduce((a, o) => a + o.parseErrors, 0);
   const firstParseError = outcomes.find((o) => o.firstParseError !== undefined)?.firstParseError;
-  return { source: `live (${snapshot.sources.map((s) => s.source).join(', ')})`, snapshot, parseErrors, firstParseError };
+  // Owners of the listeners and worst sockets, from this host's /proc (bounded: sources/owners.ts).
+  const owners = await findOwners(opts.procfs, ownedInodes(snapshot.forensics));
+  return { source: `live (${snapshot.sources.map((s) => s.source).join(', ')})`, snapshot, takenAt: { ms: snapshot.takenAtMs, kind: 'live' }, owners, parseErrors, firstParseError };
 }
 
 export async function renderReport(data: ReportData, format: 'text' | 'json' | 'prometheus', version: string): Promise<string> {
@@ -110,6 +117,12 @@ export async function renderReport(data: ReportData, format: 'text' | 'json' | '
   if (format === 'json') return `${JSON.stringify(jsonReport(data), null, 2)}\n`;
   return explain(data);
 }
+
+const TAKEN_AT_IS: Readonly<Record<ReportData['takenAt']['kind'], string>> = {
+  live: 'the live poll',
+  capture: "the newest input file's modification time (the capture's, if the copy kept it)",
+  run: 'when this report ran: standard input has no capture time',
+};
 
 function jsonReport(d: ReportData) {
   const s = d.snapshot;
@@ -132,7 +145,8 @@ function jsonReport(d: ReportData) {
   const f: Forensics | undefined = s.forensics;
   return {
     source: d.source,
-    takenAt: new Date(s.takenAtMs).toISOString(),
+    takenAt: new Date(d.takenAt.ms).toISOString(),
+    takenAtIs: TAKEN_AT_IS[d.takenAt.kind],
     parseErrors: d.parseErrors,
     states,
     kernel: { ...s.kernel, tcpExt: s.kernel.tcpExt === undefined ? undefined : Object.fromEntries(s.kernel.tcpExt) },
@@ -143,13 +157,24 @@ function jsonReport(d: ReportData) {
       writeMemory: f.wmemQueued,
       ports: Object.fromEntries([...f.ports].map(([p, v]) => [p, v.fin_wait1])),
       topPeers: s.peers?.top ?? [],
-      worstSockets: f.top.fin_wait1?.bySendQueue.slice(0, 10) ?? [],
+      peerNetworks: s.peers?.networks ?? null,
+      // One poll: how long a socket has been in its state is not known (null, not 0).
+      worstSockets: (f.top.fin_wait1?.bySendQueue.slice(0, 10) ?? []).map((x) => ({
+        ...x,
+        ageSeconds: null,
+        owners: d.owners === undefined || x.inode === null || x.inode === 0 ? null : (d.owners.owners.get(x.inode) ?? []),
+      })),
     },
+    // Processes listening on the attributed ports (null: not looked up, e.g. from a capture).
+    listeners: d.owners === undefined ? null : ownersOfListeners(f, d.owners).listeners,
+    ownerScan: d.owners === undefined ? null : ownersOfListeners(f, d.owners).scan,
   };
 }
 
 /** The daemon's flags a live report reads with (same spelling, environment variable and default). */
 const LIVE_FLAGS = ['source', 'path.procfs', 'ss.path', 'ss.timeout', 'netlink.helper', 'netlink.timeout', 'netns', 'netns.max'] as const;
+/** How FIN-WAIT-1 peers are grouped, live or from files (the daemon's flags). */
+const PEER_FLAGS = ['peers.ipv4Prefix', 'peers.ipv6Prefix', 'peers.top'] as const;
 
 /** Parses `report` arguments and runs it; returns the process exit status. */
 export async function runReport(argv: readonly string[], version: string): Promise<number> {
@@ -160,6 +185,7 @@ export async function runReport(argv: readonly string[], version: string): Promi
         '  tcpstate-exporter report\n' +
         '  tcpstate-exporter report --input ss:ss-tanoem.txt\n' +
         '  tcpstate-exporter report --input ss:fw1.txt --state fin-wait-1\n' +
+        '  ss -tnoem state fin-wait-1 | tcpstate-exporter report --input ss:- --state fin-wait-1\n' +
         '  tcpstate-exporter report --input proc:tcp --input proc:tcp6 --format json\n' +
         '  tcpstate-exporter report --input netlink:dump.bin      # from build/tcpstate-diag 1fee 10:42 > dump.bin',
     )
@@ -168,13 +194,14 @@ export async function runReport(argv: readonly string[], version: string): Promi
     .addOption(
       new Option(
         '--input <kind:file>',
-        'ss:FILE (any `ss -t…` output, old or new iproute2), proc:FILE (a copy of /proc/net/tcp or tcp6) or netlink:FILE (raw tcpstate-diag output); repeatable',
+        'ss:FILE (any `ss -t…` output, old or new iproute2), proc:FILE (a copy of /proc/net/tcp or tcp6) or netlink:FILE (raw tcpstate-diag output); FILE - is standard input (ss, netlink); repeatable',
       )
         .argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
     )
-    .option('--state <name>', 'state of every socket in an ss capture filtered to one state (no State column), e.g. fin-wait-1')
+    .option('--state <name>', 'with --input ss:FILE: state of every socket in an ss capture filtered to one state (no State column), e.g. fin-wait-1')
     .addOption(new Option('--format <format>', 'text, json or prometheus (exactly what /metrics would serve, minus process metrics)').choices(['text', 'json', 'prometheus']).default('text'));
   addDaemonFlags(program, LIVE_FLAGS, 'live: ');
+  addDaemonFlags(program, PEER_FLAGS);
   try {
     program.parse([...argv], { from: 'user' });
   } catch (e) {
@@ -188,7 +215,12 @@ export async function runReport(argv: readonly string[], version: string): Promi
       state = stateFromName(o.state);
       if (state === undefined) throw new ReportError(`--state: unknown state "${o.state}" (e.g. fin-wait-1, established, time-wait)`);
     }
+    const p = checkDaemonFlags(program.opts(), PEER_FLAGS);
+    const peerNetworks: PeerNetworkOptions = { ipv4Prefix: p['peers.ipv4Prefix'], ipv6Prefix: p['peers.ipv6Prefix'], top: p['peers.top'], metricsTop: 0 };
     let data: ReportData;
+    if (o.input === undefined && state !== undefined) {
+      throw new ReportError('--state describes an ss capture filtered to one state and needs --input ss:FILE (or ss:- for standard input); a live report reads every state');
+    }
     if (o.input === undefined) {
       const f = checkDaemonFlags(program.opts(), LIVE_FLAGS);
       data = await reportLive({
@@ -200,14 +232,14 @@ export async function runReport(argv: readonly string[], version: string): Promi
         netlinkTimeoutMs: f['netlink.timeout'] ?? f['ss.timeout'],
         netns: f.netns,
         netnsMax: f['netns.max'],
-      });
+      }, peerNetworks);
     } else {
       const inputs = o.input.map((spec): Input => {
         const m = /^(ss|proc|netlink):(.+)$/.exec(spec);
         if (!m) throw new ReportError(`--input ${spec}: expected ss:FILE, proc:FILE or netlink:FILE`);
         return { kind: m[1] as InputKind, path: m[2]! };
       });
-      data = await reportFromFiles(inputs, state);
+      data = await reportFromFiles(inputs, state, peerNetworks);
     }
     process.stdout.write(await renderReport(data, o.format, version));
     if (data.parseErrors > 0) process.stderr.write(`tcpstate-exporter report: ${data.parseErrors} unparsable lines skipped\n`);

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Distribution } from '../aggregate/buckets.ts';
 import { TCP_RTO_MAX_SECONDS, cappedSockets } from '../aggregate/forensics.ts';
 import { FAMILIES, TCP_STATES, type TcpState } from '../model.ts';
+import { ownersOfListeners } from '../sources/owners.ts';
 import { netnsRows, reportTable, timersShown, type ReportData } from './data.ts';
 
 const n = (x: number) => x.toLocaleString('en-US');
@@ -37,6 +38,19 @@ export function explain(d: ReportData): string {
   const total = TCP_STATES.reduce((a, st) => a + sum(st, (f) => f.sockets), 0);
 
   out.push(`tcpstate-exporter report: ${d.source}`);
+  const when = new Date(d.takenAt.ms).toISOString();
+  out.push(
+    d.takenAt.kind === 'live'
+      ? `Taken: ${when} (live poll).`
+      : d.takenAt.kind === 'capture'
+        ? `Taken: ${when} (the input file's modification time; the capture's, if the copy kept it).`
+        : `Taken: unknown (standard input); read at ${when}.`,
+  );
+  const listenerOwners = d.owners === undefined ? undefined : ownersOfListeners(s.forensics, d.owners);
+  const ownersOf = (port: string) => {
+    const l = listenerOwners?.listeners.find((x) => x.port === port);
+    return l === undefined || l.owners === null ? '' : l.owners.length === 0 ? '  (listener: process not found)' : `  listener: ${l.owners.map((o) => `${o.comm} (pid ${o.pid})`).join(', ')}`;
+  };
   const where = s.netns === undefined ? '' : ` in ${n(s.netns.selected - Object.values(s.netns.unreadable).reduce((a, b) => a + b, 0))} network namespaces`;
   out.push(`${n(total)} TCP sockets${where} (${FAMILIES.filter((f) => table[f]).map((f) => `${f} ${n(TCP_STATES.reduce((a, st) => a + table[f]![st].sockets, 0))}`).join(', ')}).`);
   const unread = s.netns === undefined ? [] : Object.entries(s.netns.unreadable).filter(([, c]) => c > 0);
@@ -89,7 +103,10 @@ export function explain(d: ReportData): string {
       const ports = [...f.ports].filter(([, v]) => v.fin_wait1.sockets > 0).sort(([, a], [, b]) => b.fin_wait1.sendQueueBytes - a.fin_wait1.sendQueueBytes);
       if (ports.length > 0) {
         out.push('  By local port (server side; "other" = client sockets or ports beyond the top 10):');
-        for (const [p, v] of ports.slice(0, 5)) out.push(`    ${p.padEnd(6)} ${n(v.fin_wait1.sockets).padStart(9)} sockets ${bytes(v.fin_wait1.sendQueueBytes).padStart(12)}`);
+        for (const [p, v] of ports.slice(0, 5)) out.push(`    ${p.padEnd(6)} ${n(v.fin_wait1.sockets).padStart(9)} sockets ${bytes(v.fin_wait1.sendQueueBytes).padStart(12)}${ownersOf(p)}`);
+        if (listenerOwners !== undefined && listenerOwners.scan.denied > 0) {
+          out.push(`    (${n(listenerOwners.scan.denied)} processes' descriptors not readable: another user's; run as root or with CAP_SYS_PTRACE to see all owners)`);
+        }
       }
     }
     if (s.netns !== undefined) {
@@ -99,6 +116,11 @@ export function explain(d: ReportData): string {
         const who = [r.name, r.podUid === '' ? '' : `pod ${r.podUid}`, r.pid === '' ? '' : `pid ${r.pid} (${r.comm})`].filter((x) => x !== '').join(', ');
         out.push(`    ${r.netns.padEnd(11)} ${n(r.sockets).padStart(9)} ${n(r.finWait1Sockets).padStart(10)} ${bytes(r.finWait1SendQueueBytes).padStart(12)}  ${who}`);
       }
+    }
+    const nets = s.peers?.networks;
+    if (nets !== undefined && nets.top.length > 0) {
+      out.push(`  Peer networks (IPv4 /${nets.ipv4Prefix}, IPv6 /${nets.ipv6Prefix}; ${n(nets.networks)} in all) holding the most:`);
+      for (const x of nets.top) out.push(`    ${x.network.padEnd(40)} ${n(x.sockets).padStart(9)} sockets ${bytes(x.bytes).padStart(12)} (${n(x.bytes)} bytes)`);
     }
     const peers = s.peers?.top.slice(0, 5) ?? [];
     if (peers.length > 0) {

@@ -2,7 +2,8 @@
 // live sources, fed from a file instead of a command or /proc.
 
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { FAMILIES, type Family, type ParseSink, type TcpState } from '../model.ts';
 import { InetDiagParser } from '../parsers/inet-diag.ts';
 import { SsParser } from '../parsers/ss.ts';
@@ -14,7 +15,21 @@ export type InputKind = 'ss' | 'proc' | 'netlink';
 
 export interface Input {
   kind: InputKind;
+  /** A file, or STDIN ("-"): standard input (ss and netlink only: a /proc copy is read twice). */
   path: string;
+}
+
+/** The path that means standard input (`report --input ss:-`). */
+export const STDIN = '-';
+
+/**
+ * When the capture was taken, as far as the files tell: the newest modification time among them
+ * (a copy made with cp -p or scp -p keeps the capture's). Undefined when an input is stdin.
+ */
+export async function captureTimeMs(inputs: readonly Input[]): Promise<number | undefined> {
+  if (inputs.some((i) => i.path === STDIN)) return undefined;
+  const times = await Promise.all(inputs.map((i) => stat(i.path).then((s) => s.mtimeMs, () => undefined)));
+  return times.some((t) => t === undefined) ? undefined : Math.max(...(times as number[]));
 }
 
 /** Is this /proc/net/tcp text IPv6 (tcp6)? Decided by the header or the first address's width. */
@@ -45,11 +60,19 @@ async function readHead(path: string): Promise<string> {
 /** Streams a file into a consumer, as text or as bytes. */
 async function stream<T extends string | Buffer>(path: string, encoding: 'utf8' | undefined, push: (chunk: T) => void, signal: AbortSignal): Promise<void> {
   try {
-    for await (const chunk of createReadStream(path, { encoding, highWaterMark: 65_536, signal })) await feedYielding(push, chunk as T);
+    let input: Readable;
+    if (path === STDIN) {
+      input = addAbortSignal(signal, process.stdin);
+      if (encoding !== undefined) input.setEncoding(encoding);
+    } else input = createReadStream(path, { encoding, highWaterMark: 65_536, signal });
+    for await (const chunk of input) await feedYielding(push, chunk as T);
   } catch (e) {
-    throw new Error(`cannot read ${path}: ${asError(e).message}`, { cause: e });
+    throw new Error(`cannot read ${shown(path)}: ${asError(e).message}`, { cause: e });
   }
 }
+
+/** A path as messages name it. */
+const shown = (path: string) => (path === STDIN ? 'standard input' : path);
 
 /**
  * What a capture ends with, to tell a whole file from one cut short: a file copied off a host can
@@ -80,7 +103,7 @@ function ssFile(path: string, state: TcpState | undefined): TableReader {
       const splitter = new LineSplitter((l) => parser.line(l), (start) => sink.error(TOO_LONG_REASON, start));
       const ending = new Ending();
       await stream(path, 'utf8', (s: string) => (ending.push(s), splitter.push(s)), signal);
-      ending.check(path);
+      ending.check(shown(path));
       splitter.end();
       parser.end();
     },
@@ -96,7 +119,7 @@ function netlinkFile(path: string): TableReader {
       let bytes = 0;
       await stream(path, undefined, (b: Buffer) => ((bytes += b.length), parser.push(b)), signal);
       parser.end();
-      if (bytes === 0) throw new Error(`${path} is empty`);
+      if (bytes === 0) throw new Error(`${shown(path)} is empty`);
       // Every dump ends with NLMSG_DONE: sockets after the last one (or none at all) mean the
       // file stops inside a dump, and the sockets after the cut are missing.
       if (parser.dumpsCompleted === 0 || parser.socketsSinceDumpEnd > 0) {
@@ -142,6 +165,9 @@ async function readTail(path: string): Promise<string> {
  * @param state the state of every socket of an ss capture filtered to one state
  */
 export async function fileSources(inputs: readonly Input[], state: TcpState | undefined): Promise<PollSources> {
+  if (inputs.filter((i) => i.path === STDIN).length > 1) throw new Error('standard input (-) can be read once: give at most one --input KIND:-');
+  const proc = inputs.find((i) => i.kind === 'proc' && i.path === STDIN);
+  if (proc !== undefined) throw new Error('proc:- is not supported (a /proc copy is read twice: its family from the header, then its rows): give a file');
   const readers = await Promise.all(
     inputs.map((i) => (i.kind === 'proc' ? procFile(i.path) : Promise.resolve(i.kind === 'ss' ? ssFile(i.path, state) : netlinkFile(i.path)))),
   );

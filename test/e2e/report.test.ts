@@ -1,8 +1,8 @@
 // `tcpstate-exporter report` through the real command line.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -20,6 +20,19 @@ async function report(...args: string[]): Promise<{ code: number; stdout: string
     const err = e as { code: number; stdout: string; stderr: string };
     return { code: err.code, stdout: err.stdout, stderr: err.stderr };
   }
+}
+
+/** The report with `input` on its standard input. */
+function reportStdin(input: Buffer, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'report', ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
 }
 
 interface JsonReport {
@@ -148,6 +161,63 @@ describe('report', () => {
       assert.equal(r.stdout, '');
       assert.match(r.stderr, msg);
     }
+  });
+
+  it('reads standard input: ss … | report --input ss:- gives what the file gives; takenAt says it is the run time', async () => {
+    const file = await json('--input', `ss:${CAP}lab_ss_tanoemi.v61`);
+    const r = await reportStdin(readFileSync(`${ROOT}${CAP}lab_ss_tanoemi.v61`), '--input', 'ss:-', '--format', 'json');
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as JsonReport & { source: string; takenAtIs: string };
+    assert.deepEqual(counts(j), counts(file));
+    assert.deepEqual(j.finWait1!.ports['17001'], { sockets: 5, sendQueueBytes: 133125 });
+    assert.equal(j.source, 'ss:-');
+    assert.equal(j.takenAtIs, 'when this report ran: standard input has no capture time');
+    // A filtered capture from a pipe, with --state; and text says the capture time is unknown.
+    const fw1 = await reportStdin(readFileSync(`${ROOT}${CAP}lab_ss_fw1.v61`), '--input', 'ss:-', '--state', 'fin-wait-1');
+    assert.equal(fw1.code, 0, fw1.stderr);
+    assert.match(fw1.stdout, /FIN-WAIT-1: 5 sockets hold 130\.0 KiB \(133,125 bytes\)/);
+    assert.match(fw1.stdout, /Taken: unknown \(standard input\); read at /);
+    // An empty pipe is refused as an empty file is, naming standard input.
+    const empty = await reportStdin(Buffer.alloc(0), '--input', 'ss:-');
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /standard input is empty/);
+  });
+
+  it('--state without --input is a usage error naming --input (exit 2), not silently ignored', async () => {
+    const r = await report('--state', 'fin-wait-1');
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /--state describes an ss capture filtered to one state and needs --input ss:FILE/);
+  });
+
+  it("takenAt is the capture file's modification time and says so; a one-shot report's ages are null, not 0", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpstate-report-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'capture.txt');
+    copyFileSync(`${ROOT}${CAP}lab_ss_tanoemi.v61`, path);
+    const captured = new Date('2026-01-02T03:04:05.000Z');
+    utimesSync(path, captured, captured);
+    const j = (await json('--input', `ss:${path}`)) as JsonReport & { takenAt: string; takenAtIs: string; finWait1: { worstSockets: Array<{ ageSeconds: number | null; sendQueue: number }> } };
+    assert.equal(j.takenAt, '2026-01-02T03:04:05.000Z');
+    assert.match(j.takenAtIs, /modification time/);
+    assert.equal(j.finWait1.worstSockets.length, 5);
+    assert.deepEqual(j.finWait1.worstSockets.map((x) => x.ageSeconds), [null, null, null, null, null]);
+    const text = await report('--input', `ss:${path}`);
+    assert.match(text.stdout, /^Taken: 2026-01-02T03:04:05\.000Z \(the input file's modification time/m);
+  });
+
+  it('peer networks of the FIN-WAIT-1 sockets, in json and text; --peers.ipv4-prefix regroups them', async () => {
+    type Nets = { finWait1: { peerNetworks: { ipv4Prefix: number; networks: number; sockets: number; bytes: number; top: Array<{ network: string; sockets: number; bytes: number }> } } };
+    const j = (await json('--input', `ss:${CAP}lab_ss_tanoemi.v61`)) as JsonReport & Nets;
+    assert.deepEqual(j.finWait1.peerNetworks.top, [{ network: '127.0.0.0/24', sockets: 5, bytes: 133125 }]);
+    assert.deepEqual([j.finWait1.peerNetworks.networks, j.finWait1.peerNetworks.sockets, j.finWait1.peerNetworks.bytes], [1, 5, 133125]);
+    const wide = (await json('--input', `ss:${CAP}lab_ss_tanoemi.v61`, '--peers.ipv4-prefix', '8')) as JsonReport & Nets;
+    assert.deepEqual(wide.finWait1.peerNetworks.top, [{ network: '127.0.0.0/8', sockets: 5, bytes: 133125 }]);
+    const text = await report('--input', `ss:${CAP}lab_ss_tanoemi.v61`);
+    assert.match(text.stdout, /Peer networks \(IPv4 \/24, IPv6 \/64; 1 in all\) holding the most:\n +127\.0\.0\.0\/24 +5 sockets +130\.0 KiB \(133,125 bytes\)/);
+    const bad = await report('--input', `ss:${CAP}lab_ss_tanoemi.v61`, '--peers.ipv4-prefix', '40');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--peers\.ipv4-prefix must be a prefix length from 0 to 32/);
   });
 
   it('live: reads this host', async () => {

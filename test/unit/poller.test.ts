@@ -145,14 +145,15 @@ describe('Poller', () => {
     assert.equal(p.stats().parseErrorsTotal.get('ss'), 6);
   });
 
-  it('counts FIN-WAIT-1 peers only when asked (the report)', async () => {
+  it('counts FIN-WAIT-1 peers per address only when asked (the report); per network always', async () => {
     const fw1 = [rec({ state: 'fin_wait1', remoteAddress: '10.0.0.1', sendQueue: 5 }), rec({ state: 'fin_wait1', remoteAddress: '10.0.0.1', remotePort: 3, sendQueue: 7 })];
+    const networks = { ipv4Prefix: 24, ipv6Prefix: 64, networks: 1, top: [{ network: '10.0.0.0/24', sockets: 2, bytes: 12 }], labelled: [], metricsTop: 0, sockets: 2, bytes: 12, uncounted: 0 };
     const without = poller([attempt('ss', okReader('ss', ['ipv4'], fw1))]);
     await without.poll();
-    assert.equal(without.snapshot()!.peers, undefined);
+    assert.deepEqual(without.snapshot()!.peers, { top: [], overflow: 0, networks });
     const withPeers = poller([attempt('ss', okReader('ss', ['ipv4'], fw1))], { countPeers: true });
     await withPeers.poll();
-    assert.deepEqual(withPeers.snapshot()!.peers, { top: [{ peer: '10.0.0.1', sockets: 2, bytes: 12, port: 1 }], overflow: 0 });
+    assert.deepEqual(withPeers.snapshot()!.peers, { top: [{ peer: '10.0.0.1', sockets: 2, bytes: 12, port: 1 }], overflow: 0, networks });
   });
 
   it('sums FIN-WAIT-1 sockets left untracked beyond --stuck.max-tracked', async () => {

@@ -7,6 +7,7 @@ import { createRegistry } from '../../src/metrics/registry.ts';
 import { fakeProcPoller, silent } from '../helpers/poller.ts';
 import type { SocketRecord } from '../../src/model.ts';
 import { rec } from '../helpers/readers.ts';
+import type { OwnerLookup } from '../../src/sources/owners.ts';
 
 const RECORDS = [
   rec({ state: 'listen', localPort: 443, remotePort: 0 }),
@@ -16,11 +17,14 @@ const RECORDS = [
   rec({ state: 'established', localPort: 443, remoteAddress: '<script>', remotePort: 5004, sendQueue: 50 }),
 ];
 
-async function setup(poll = true, sockets = true, records = RECORDS) {
+async function setup(poll = true, sockets = true, records = RECORDS, findOwners?: (inodes: ReadonlySet<number>) => Promise<OwnerLookup>) {
   const poller = fakeProcPoller(records);
   if (poll) await poller.poll();
-  const app = buildApp({ registry: createRegistry({ view: poller, version: 't' }), view: poller, telemetryPath: '/metrics', version: 't', logger: silent, sockets });
-  return app;
+  const app = buildApp({
+    registry: createRegistry({ view: poller, version: 't' }), view: poller, telemetryPath: '/metrics', version: 't', logger: silent, sockets,
+    ...(findOwners !== undefined && { findOwners }),
+  });
+  return Object.assign(app, { poller });
 }
 
 describe('/sockets', () => {
@@ -105,6 +109,62 @@ describe('/sockets', () => {
     assert.equal(bad.statusCode, 400);
     assert.match(bad.body, /state must be one of established, syn_sent, .*fin_wait1.*closing \(ss spellings are accepted too: fin-wait-1/);
   });
+  it('peer networks of every FIN-WAIT-1 socket (not only the listed ones), JSON and HTML', async () => {
+    const app = await setup();
+    const body = (await app.inject('/sockets?state=established&limit=1')).json<{ peerNetworks: unknown }>();
+    assert.deepEqual(body.peerNetworks, {
+      ipv4Prefix: 24, ipv6Prefix: 64, networks: 1, top: [{ network: '10.0.0.0/24', sockets: 3, bytes: 24000 }], labelled: [], metricsTop: 0, sockets: 3, bytes: 24000, uncounted: 0,
+    });
+    const html = (await app.inject({ url: '/sockets', headers: { accept: 'text/html' } })).body;
+    assert.match(html, /<h2>Peer networks of FIN-WAIT-1 sockets \(IPv4 \/24, IPv6 \/64\)<\/h2>/);
+    assert.match(html, /<tr><td>10\.0\.0\.0\/24<\/td><td>3<\/td><td>24000<\/td><\/tr>/);
+  });
+
+  it('owners: looked up once per poll for the listeners and the sockets kept; orphans have none, unknown ones []', async () => {
+    const asked: number[][] = [];
+    const lookup = async (inodes: ReadonlySet<number>): Promise<OwnerLookup> => {
+      asked.push([...inodes].sort((a, b) => a - b));
+      return {
+        owners: new Map([[41, [{ pid: 812, comm: 'nginx' }, { pid: 813, comm: 'nginx' }]], [77, [{ pid: 900, comm: 'app' }]]]),
+        processes: 120, scannedProcesses: 120, scannedFds: 3000, denied: 4, stoppedBy: null, elapsedMs: 12,
+      };
+    };
+    const records = [
+      rec({ state: 'listen', localPort: 443, remotePort: 0, inode: 41 }),
+      rec({ state: 'listen', localPort: 8080, remotePort: 0, inode: 42 }),
+      rec({ state: 'fin_wait1', localPort: 443, remoteAddress: '10.0.0.9', remotePort: 5001, sendQueue: 9000, inode: 0 }),
+      rec({ state: 'established', localPort: 443, remoteAddress: '10.0.0.5', remotePort: 5004, sendQueue: 50, inode: 77 }),
+      rec({ state: 'established', localPort: 8080, remoteAddress: '10.0.0.6', remotePort: 5005, sendQueue: 40, inode: 78 }),
+    ];
+    const app = await setup(true, true, records, lookup);
+    type Answer = { sockets: Array<{ state: string; sendQueue: number; owners: unknown }>; listeners: unknown; ownerScan: { denied: number } };
+    const body = (await app.inject('/sockets')).json<Answer>();
+    assert.deepEqual(body.sockets.filter((x) => x.state !== 'listen').map((x) => [x.state, x.sendQueue, x.owners]), [
+      ['fin_wait1', 9000, null],
+      ['established', 50, [{ pid: 900, comm: 'app' }]],
+      ['established', 40, []],
+    ]);
+    assert.deepEqual(body.listeners, [{ port: '443', owners: [{ pid: 812, comm: 'nginx' }, { pid: 813, comm: 'nginx' }] }, { port: '8080', owners: [] }]);
+    assert.equal(body.ownerScan.denied, 4);
+    // One lookup for this poll however many requests; the listeners' and the kept sockets' inodes.
+    await app.inject('/sockets?sort=age');
+    await app.inject({ url: '/sockets', headers: { accept: 'text/html' } });
+    assert.deepEqual(asked, [[41, 42, 77, 78]]);
+    await app.poller.poll();
+    await app.inject('/sockets');
+    assert.equal(asked.length, 2);
+    const html = (await app.inject({ url: '/sockets', headers: { accept: 'text/html' } })).body;
+    assert.match(html, /<td>app \(900\)<\/td><\/tr>/);
+    assert.match(html, /<tr><td>443<\/td><td>nginx \(812\), nginx \(813\)<\/td><\/tr>/);
+    assert.match(html, /4 processes not readable \(another user's: needs CAP_SYS_PTRACE\)/);
+  });
+
+  it('without an owner lookup (tests, --web.sockets off paths) no owners are claimed', async () => {
+    const body = (await (await setup()).inject('/sockets')).json<{ sockets: Array<{ owners: unknown }>; listeners: unknown }>();
+    assert.ok(body.sockets.every((x) => x.owners === null));
+    assert.equal(body.listeners, null);
+  });
+
   it('the HTML view links to the other sorts, states and ports, keeping the other parameters', async () => {
     const app = await setup();
     const res = await app.inject({ url: '/sockets?state=fin-wait-1&limit=5', headers: { accept: 'text/html' } });
