@@ -57,11 +57,14 @@ export interface MetricSpec {
    * function of the snapshot and the poller's stats alone, and is rendered once per snapshot.
    */
   readonly perScrape?: true;
+  /** Only exposed with --peers.metrics-top > 0 (by default not even its HELP: peer networks are no labels unless asked). */
+  readonly peersOptIn?: true;
   readonly samples: (ctx: ScrapeContext) => Iterable<Sample>;
 }
 
 /** Whether a family is part of this scrape's exposition. */
-export function exposed(m: MetricSpec, ctx: Pick<ScrapeContext, 'stats'>): boolean {
+export function exposed(m: MetricSpec, ctx: Pick<ScrapeContext, 'stats' | 'snapshot'>): boolean {
+  if (m.peersOptIn === true && (ctx.snapshot?.peers?.networks.metricsTop ?? 0) === 0) return false;
   return m.netnsOnly !== true || ctx.stats.netnsFailuresTotal !== undefined;
 }
 
@@ -654,6 +657,7 @@ function peerNetworkMetric(name: string, help: string, pick: (x: { sockets: numb
     group: 'forensics',
     help,
     labels: ['network', 'state'],
+    peersOptIn: true,
     samples: from(
       (snap) => snap.peers?.networks,
       function* (p) {

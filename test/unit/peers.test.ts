@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { DEFAULT_PEER_NETWORKS, MAX_PEER_NETWORKS, PeerCounter, PeerNetworkCounter, peerNetwork } from '../../src/aggregate/peers.ts';
 import { parseConfig } from '../../src/config.ts';
 import { CATALOGUE, type ScrapeContext } from '../../src/metrics/catalogue.ts';
+import { createRegistry } from '../../src/metrics/registry.ts';
 import { Poller } from '../../src/poller/poller.ts';
 import { silent } from '../helpers/poller.ts';
 import { okReader, rec } from '../helpers/readers.ts';
@@ -132,6 +133,21 @@ describe('peer networks as metric labels (opt-in)', () => {
       'tcpstate_peer_network_send_queue_bytes{network="127.1.2.0/24",state="fin_wait1"} 3000',
       'tcpstate_peer_network_send_queue_bytes{network="other",state="fin_wait1"} 7',
     ]);
+  });
+
+  it('/metrics: not even a HELP line by default (the exposition is as before); the families with --peers.metrics-top', async () => {
+    for (const [metricsTop, present] of [[0, false], [2, true]] as const) {
+      const poller = new Poller({
+        sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], records)] }], kernel: [] },
+        cronExpression: '*/1 * * * * *',
+        logger: silent,
+        peerNetworks: { ...DEFAULT_PEER_NETWORKS, metricsTop },
+      });
+      await poller.poll();
+      const body = await createRegistry({ view: poller, version: '0', defaultMetrics: false }).metrics();
+      assert.equal(body.includes('tcpstate_peer_network_'), present, `metrics-top ${metricsTop}`);
+      if (present) assert.match(body, /# TYPE tcpstate_peer_network_send_queue_bytes gauge\ntcpstate_peer_network_send_queue_bytes\{network="127\.3\.4\.0\/24",state="fin_wait1"\} 9000\n/);
+    }
   });
 
   it('flags: prefixes, top, metrics-top parsed and bounded, named when wrong', () => {
