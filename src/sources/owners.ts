@@ -43,6 +43,9 @@ export interface OwnerLookup {
   elapsedMs: number;
 }
 
+/** Descriptors read at once (readlink calls in flight), between two checks of the budget. */
+const FD_CHUNK = 512;
+
 /** The inode in an fd link's text ("socket:[12345]"), or undefined for any other file. Pure. */
 export function socketInode(link: string): number | undefined {
   const m = /^socket:\[(\d+)\]$/.exec(link);
@@ -78,20 +81,26 @@ export async function findOwners(procfs: string, inodes: ReadonlySet<number>, li
       if ((e as NodeJS.ErrnoException).code === 'EACCES' || (e as NodeJS.ErrnoException).code === 'EPERM') denied++;
       continue; // gone (ENOENT), or not readable
     }
-    const take = fds.slice(0, Math.max(0, limits.maxFds - scannedFds));
-    scannedFds += take.length;
-    const links = await Promise.all(take.map((fd) => readlink(`${procfs}/${pid}/fd/${fd}`).catch(() => '')));
     let comm: string | undefined;
-    for (const link of links) {
-      const inode = socketInode(link);
-      if (inode === undefined || !inodes.has(inode)) continue;
-      let list = owners.get(inode);
-      if (list === undefined) owners.set(inode, (list = []));
-      if (list.length >= limits.maxOwnersPerSocket || list.some((o) => o.pid === pid)) continue;
-      comm ??= await readFile(`${procfs}/${pid}/comm`, 'utf8').then((t) => t.trimEnd(), () => '?');
-      list.push({ pid, comm });
+    // In chunks: a process with 100 000 descriptors neither floods the thread pool nor overruns the time budget.
+    for (let i = 0; i < fds.length && stoppedBy === null; i += FD_CHUNK) {
+      if (scannedFds >= limits.maxFds) stoppedBy = 'fds';
+      else if (i > 0 && performance.now() - started > limits.timeMs) stoppedBy = 'time';
+      if (stoppedBy !== null) break;
+      const chunk = fds.slice(i, Math.min(i + FD_CHUNK, fds.length, i + limits.maxFds - scannedFds));
+      scannedFds += chunk.length;
+      const links = await Promise.all(chunk.map((fd) => readlink(`${procfs}/${pid}/fd/${fd}`).catch(() => '')));
+      for (const link of links) {
+        const inode = socketInode(link);
+        if (inode === undefined || !inodes.has(inode)) continue;
+        let list = owners.get(inode);
+        if (list === undefined) owners.set(inode, (list = []));
+        if (list.length >= limits.maxOwnersPerSocket || list.some((o) => o.pid === pid)) continue;
+        comm ??= await readFile(`${procfs}/${pid}/comm`, 'utf8').then((t) => t.trimEnd(), () => '?');
+        list.push({ pid, comm });
+      }
+      if (i + chunk.length < fds.length && chunk.length < FD_CHUNK) stoppedBy = 'fds';
     }
-    if (take.length < fds.length) stoppedBy = 'fds';
   }
   return { owners, processes: pids.length, scannedProcesses, scannedFds, denied, stoppedBy, elapsedMs: performance.now() - started };
 }

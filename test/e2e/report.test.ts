@@ -220,6 +220,22 @@ describe('report', () => {
     assert.match(bad.stderr, /--peers\.ipv4-prefix must be a prefix length from 0 to 32/);
   });
 
+  it('Send-Q per socket: the exact median and 99th percentile of the sockets, not a bucket bound', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpstate-report-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    // The lab capture with its five FIN-WAIT-1 Send-Q values changed to 1000, 2000, 3000, 40000, 50000.
+    const values = [50000, 1000, 40000, 3000, 2000];
+    let k = 0;
+    const path = join(dir, 'varied.txt');
+    writeFileSync(path, readFileSync(`${ROOT}${CAP}lab_ss_tanoemi.v61`, 'utf8').replace(/^(FIN-WAIT-1\s+\d+\s+)\d+/gm, (_m, head: string) => `${head}${values[k++]}`));
+    assert.equal(k, 5);
+    const r = await report('--input', `ss:${path}`);
+    assert.equal(r.code, 0, r.stderr);
+    // Nearest rank: the 3rd of 5 sorted values, and the 5th.
+    assert.match(r.stdout, /Send-Q per socket: median 3,000 bytes, 99th percentile 50,000 bytes/);
+    assert.doesNotMatch(r.stdout, /≤ \d+ bytes/);
+  });
+
   it('live: reads this host', async () => {
     const r = await report('--format', 'json');
     assert.equal(r.code, 0, r.stderr);
