@@ -52,6 +52,8 @@ export interface Config {
   forensics: ForensicsOptions;
   /** --peers.*: how FIN-WAIT-1 peers are grouped into networks, listed, and (opt-in) labelled. */
   peers: PeerNetworkOptions;
+  /** --owners.timeout: time budget of one owner lookup (/sockets, report); 0: owners are never looked up. */
+  ownersTimeoutMs: number;
   /** --netns: own (default), all, or a list of ip netns names and inodes. */
   netns: NetnsSelection;
   /** --netns.max: namespaces besides the host's with their own series. */
@@ -172,6 +174,14 @@ const fields = z.object({
     }),
     'ports.top': wholeNumber(`--ports.top must be a whole number from 0 to ${MAX_PORTS}`, 0, MAX_PORTS),
     'sockets.top': wholeNumber('--sockets.top must be a whole number from 0 to 10000', 0, 10_000),
+    'owners.timeout': z.string().transform((v, ctx) => {
+      const ms = v.trim() === '0' ? 0 : parseDuration(v);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `--owners.timeout: "${v}" is not a duration like 500ms, 1s, or 0 (never look owners up)` });
+        return z.NEVER;
+      }
+      return ms;
+    }),
     'peers.ipv4Prefix': wholeNumber('--peers.ipv4-prefix must be a prefix length from 0 to 32', 0, 32),
     'peers.ipv6Prefix': wholeNumber('--peers.ipv6-prefix must be a prefix length from 0 to 128', 0, 128),
     'peers.top': wholeNumber(`--peers.top must be a whole number from 0 to ${MAX_PEER_TOP}`, 0, MAX_PEER_TOP),
@@ -221,6 +231,7 @@ const schema = fields.transform((o, ctx): Config => {
         topPorts: o['ports.top'],
         topSockets: o['sockets.top'],
       },
+      ownersTimeoutMs: o['owners.timeout'],
       peers: { ipv4Prefix: o['peers.ipv4Prefix'], ipv6Prefix: o['peers.ipv6Prefix'], top: o['peers.top'], metricsTop: o['peers.metricsTop'] },
       netns: o.netns,
       netnsMax: o['netns.max'],
@@ -247,6 +258,7 @@ const FLAGS: ReadonlyArray<{ flag: string; env: string; def: string | undefined;
   { flag: '--stuck.max-tracked <n>', env: 'TCPSTATE_STUCK_MAX_TRACKED', def: '100000', help: 'most FIN-WAIT-1 sockets followed across polls (bounds memory)' },
   { flag: '--ports <list>', env: 'TCPSTATE_PORTS', def: '', help: `listening ports to attribute sockets to, comma-separated (default: the top --ports.top by FIN-WAIT-1 bytes); at most ${MAX_PORTS}` },
   { flag: '--ports.top <k>', env: 'TCPSTATE_PORTS_TOP', def: '10', help: `without --ports, how many listening ports get their own series (0-${MAX_PORTS})` },
+  { flag: '--owners.timeout <duration>', env: 'TCPSTATE_OWNERS_TIMEOUT', def: '1s', help: 'time budget of one lookup of the processes owning the sockets /sockets and report show (/proc/PID/fd, like ss -p; at most once per poll); 0: never look them up' },
   { flag: '--peers.ipv4-prefix <bits>', env: 'TCPSTATE_PEERS_IPV4_PREFIX', def: '24', help: 'FIN-WAIT-1 peers are grouped into IPv4 networks of this prefix length (/sockets, report)' },
   { flag: '--peers.ipv6-prefix <bits>', env: 'TCPSTATE_PEERS_IPV6_PREFIX', def: '64', help: 'the same for IPv6 peers (IPv4-mapped ::ffff:a.b.c.d peers count as IPv4)' },
   { flag: '--peers.top <k>', env: 'TCPSTATE_PEERS_TOP', def: '10', help: `peer networks listed on /sockets and in the report, most FIN-WAIT-1 bytes first (0-${MAX_PEER_TOP})` },

@@ -10,7 +10,7 @@ import { WebConfigError } from './http/web-config.ts';
 import { createLogger, installLastResort } from './log.ts';
 import { createRegistry } from './metrics/registry.ts';
 import { PollThread } from './poller/thread.ts';
-import { findOwners } from './sources/owners.ts';
+import { DEFAULT_OWNER_LIMITS, findOwners } from './sources/owners.ts';
 import { stopSignalHandler } from './shutdown.ts';
 import { REVISION, VERSION, VERSION_LINE } from './version.ts';
 
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     onClose: () => poller.stop(),
     sockets: config.webSockets,
     // Owners of the listeners and of the sockets listed, looked up when /sockets asks (sources/owners.ts).
-    findOwners: (inodes) => findOwners(config.procfs, inodes),
+    ...(config.ownersTimeoutMs > 0 && { findOwners: (inodes: ReadonlySet<number>) => findOwners(config.procfs, inodes, { ...DEFAULT_OWNER_LIMITS, timeMs: config.ownersTimeoutMs }) }),
     security,
     serverFactory: parts.factory,
   });

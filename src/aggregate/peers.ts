@@ -21,6 +21,15 @@ export interface Peers {
   readonly overflow: number;
   /** Per peer network (every poll). */
   readonly networks: PeerNetworks;
+  /** Send-Q of every FIN-WAIT-1 socket, ascending, for exact order statistics (counted with the addresses: the report; empty otherwise). */
+  readonly sendQueues: Float64Array;
+}
+
+/** The nearest-rank q-quantile (rank ⌈q × n⌉) of ascending values; undefined when there are none. Pure. */
+export function nearestRank(ascending: ArrayLike<number>, q: number): number | undefined {
+  const n = ascending.length;
+  if (n === 0) return undefined;
+  return ascending[Math.min(n, Math.max(1, Math.ceil(q * n))) - 1];
 }
 
 /** FIN-WAIT-1 peers of one poll: per network always, per address when asked (the report). */
@@ -29,6 +38,7 @@ export class PeerCounter {
   private readonly peers = new Map<string, { sockets: number; bytes: number; port: number }>();
   private overflow = 0;
   private readonly networks: PeerNetworkCounter;
+  private readonly sendQueues: number[] = [];
 
   constructor(
     networks: PeerNetworkOptions = DEFAULT_PEER_NETWORKS,
@@ -42,6 +52,7 @@ export class PeerCounter {
     if (r.state !== 'fin_wait1') return;
     this.networks.add(r);
     if (!this.addresses) return;
+    this.sendQueues.push(r.sendQueue);
     let p = this.peers.get(r.remoteAddress);
     if (p === undefined) {
       if (this.peers.size >= PeerCounter.MAX) {
@@ -60,7 +71,7 @@ export class PeerCounter {
       .map(([peer, v]) => ({ peer, ...v }))
       .sort((a, b) => b.bytes - a.bytes || b.sockets - a.sockets)
       .slice(0, this.keep);
-    return Object.freeze({ top: Object.freeze(top), overflow: this.overflow, networks: this.networks.result() });
+    return Object.freeze({ top: Object.freeze(top), overflow: this.overflow, networks: this.networks.result(), sendQueues: Float64Array.from(this.sendQueues).sort() });
   }
 }
 

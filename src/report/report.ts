@@ -16,7 +16,7 @@ import type { PollerStats, SnapshotView } from '../snapshot.ts';
 import { netnsRows, reportTable } from './data.ts';
 import { captureTimeMs, fileSources, type Input, type InputKind } from '../sources/files.ts';
 import { liveSources } from '../sources/live.ts';
-import { findOwners, ownedInodes, ownersOfListeners } from '../sources/owners.ts';
+import { DEFAULT_OWNER_LIMITS, findOwners, ownedInodes, ownersOfListeners } from '../sources/owners.ts';
 import type { PollSources } from '../sources/source.ts';
 import { timersShown, type ReportData } from './data.ts';
 import { explain, stripControl } from './text.ts';
@@ -81,7 +81,7 @@ export async function reportLive(opts: {
   netlinkTimeoutMs: number;
   netns?: NetnsSelection;
   netnsMax?: number;
-}, peerNetworks: PeerNetworkOptions = DEFAULT_PEER_NETWORKS): Promise<ReportData> {
+}, peerNetworks: PeerNetworkOptions = DEFAULT_PEER_NETWORKS, ownersTimeoutMs = DEFAULT_OWNER_LIMITS.timeMs): Promise<ReportData> {
   const ss = { path: opts.ssPath, timeoutMs: opts.ssTimeoutMs };
   const sources = liveSources({ mode: opts.source, netlink: { path: opts.netlinkHelper, timeoutMs: opts.netlinkTimeoutMs }, ss, procfs: opts.procfs });
   const selection = opts.netns ?? { mode: 'own' };
@@ -105,8 +105,8 @@ export async function reportLive(opts: {
   const parseErrors = outcomes.reduce((a, o) => a + o.parseErrors, 0);
   const firstParseError = outcomes.find((o) => o.firstParseError !== undefined)?.firstParseError;
   // Owners of the listeners and worst sockets, from this host's /proc (bounded: sources/owners.ts).
-  const owners = await findOwners(opts.procfs, ownedInodes(snapshot.forensics));
-  return { source: `live (${snapshot.sources.map((s) => s.source).join(', ')})`, snapshot, takenAt: { ms: snapshot.takenAtMs, kind: 'live' }, owners, parseErrors, firstParseError };
+  const owners = ownersTimeoutMs === 0 ? undefined : await findOwners(opts.procfs, ownedInodes(snapshot.forensics), { ...DEFAULT_OWNER_LIMITS, timeMs: ownersTimeoutMs });
+  return { source: `live (${snapshot.sources.map((s) => s.source).join(', ')})`, snapshot, takenAt: { ms: snapshot.takenAtMs, kind: 'live' }, ...(owners !== undefined && { owners }), parseErrors, firstParseError };
 }
 
 export async function renderReport(data: ReportData, format: 'text' | 'json' | 'prometheus', version: string): Promise<string> {
@@ -172,7 +172,7 @@ function jsonReport(d: ReportData) {
 }
 
 /** The daemon's flags a live report reads with (same spelling, environment variable and default). */
-const LIVE_FLAGS = ['source', 'path.procfs', 'ss.path', 'ss.timeout', 'netlink.helper', 'netlink.timeout', 'netns', 'netns.max'] as const;
+const LIVE_FLAGS = ['source', 'path.procfs', 'ss.path', 'ss.timeout', 'netlink.helper', 'netlink.timeout', 'netns', 'netns.max', 'owners.timeout'] as const;
 /** How FIN-WAIT-1 peers are grouped, live or from files (the daemon's flags). */
 const PEER_FLAGS = ['peers.ipv4Prefix', 'peers.ipv6Prefix', 'peers.top'] as const;
 
@@ -232,7 +232,7 @@ export async function runReport(argv: readonly string[], version: string): Promi
         netlinkTimeoutMs: f['netlink.timeout'] ?? f['ss.timeout'],
         netns: f.netns,
         netnsMax: f['netns.max'],
-      }, peerNetworks);
+      }, peerNetworks, f['owners.timeout']);
     } else {
       const inputs = o.input.map((spec): Input => {
         const m = /^(ss|proc|netlink):(.+)$/.exec(spec);

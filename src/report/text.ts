@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Distribution } from '../aggregate/buckets.ts';
 import { TCP_RTO_MAX_SECONDS, cappedSockets } from '../aggregate/forensics.ts';
 import { FAMILIES, TCP_STATES, type TcpState } from '../model.ts';
+import { nearestRank } from '../aggregate/peers.ts';
 import { ownersOfListeners } from '../sources/owners.ts';
 import { netnsRows, reportTable, timersShown, type ReportData } from './data.ts';
 
@@ -89,7 +90,13 @@ export function explain(d: ReportData): string {
     }
     if (retrans > 0) out.push(`  ${n(retrans)} retransmit unacknowledged data (retransmit timer): peers unreachable or a lossy path.`);
     if (f !== undefined) {
-      out.push(`  Send-Q per socket: median ${quantileBound(f.sendQueue, 0.5)} bytes, 99th percentile ${quantileBound(f.sendQueue, 0.99)} bytes.`);
+      // Exact, from every socket's Send-Q (nearest rank), not a bucket bound.
+      const sq = s.peers?.sendQueues;
+      if (sq !== undefined && sq.length > 0) {
+        out.push(`  Send-Q per socket: median ${n(nearestRank(sq, 0.5)!)} bytes, 99th percentile ${n(nearestRank(sq, 0.99)!)} bytes, largest ${n(sq[sq.length - 1]!)}.`);
+      } else {
+        out.push(`  Send-Q per socket: median ${quantileBound(f.sendQueue, 0.5)} bytes, 99th percentile ${quantileBound(f.sendQueue, 0.99)} bytes.`);
+      }
       if (f.wmemQueued !== undefined) {
         out.push(`  Memory pinned by their write queues (skmem w): ${bytes(f.wmemQueued.sum)}, more than Send-Q because of buffer overhead.`);
       }

@@ -4,7 +4,8 @@
 // /sockets and a live `report`, run in that namespace, must give each network's exact socket count
 // and Send-Q bytes (the process's own writes minus what each peer holds, + 1 FIN), the listener's
 // process (pid, comm) for its port, that process as the owner of the socket it keeps, and none for
-// the orphans. Needs root (ip netns).
+// the orphans. Needs root (ip netns). The owner lookup gets a 60 s budget: other tests and tools on
+// a shared machine may hold 100 000 descriptors, which the default 1 s does not get through.
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -105,7 +106,7 @@ describe('real kernel: peer networks and owners on /sockets and in report', { ti
     it(`--source ${source}: /sockets groups the orphans by /24 with exact counts and bytes; the listener's and the kept socket's owner is the lab process`, async () => {
       let d: Daemon | undefined;
       try {
-        d = await startDaemon(['--source', source, '--poll.interval', '1s', '--log.level', 'debug', '--web.sockets'], { netns: NETNS, get: (port, path) => lab!.ask(`get ${port} ${path}`) });
+        d = await startDaemon(['--source', source, '--poll.interval', '1s', '--log.level', 'debug', '--web.sockets', '--owners.timeout', '60s'], { netns: NETNS, get: (port, path) => lab!.ask(`get ${port} ${path}`) });
         // A scrape between two identical measurements, right after a poll (the persist probes do not move bytes).
         let body: SocketsAnswer | undefined;
         let want: Network[] = [];
@@ -149,11 +150,11 @@ describe('real kernel: peer networks and owners on /sockets and in report', { ti
 
   it('report (live, in the namespace): the same networks and the listener\'s process', async () => {
     const want = await lab!.truth();
-    const { stdout } = await run('ip', ['netns', 'exec', NETNS, process.execPath, BIN, 'report', '--format', 'json'], { cwd: ROOT });
+    const { stdout } = await run('ip', ['netns', 'exec', NETNS, process.execPath, BIN, 'report', '--format', 'json', '--owners.timeout', '60s'], { cwd: ROOT });
     const j = JSON.parse(stdout) as { finWait1: { peerNetworks: SocketsAnswer['peerNetworks'] }; listeners: SocketsAnswer['listeners'] };
     assert.deepEqual(j.finWait1.peerNetworks.top, want);
     assert.deepEqual(j.listeners.find((l) => l.port === String(PORT))?.owners, [{ pid: lab!.pid, comm: lab!.comm }]);
-    const text = await run('ip', ['netns', 'exec', NETNS, process.execPath, BIN, 'report'], { cwd: ROOT });
+    const text = await run('ip', ['netns', 'exec', NETNS, process.execPath, BIN, 'report', '--owners.timeout', '60s'], { cwd: ROOT });
     assert.match(text.stdout, new RegExp(`${PORT} +5 sockets .*listener: ${lab!.comm} \\(pid ${lab!.pid}\\)`));
     assert.match(text.stdout, /127\.1\.2\.0\/24 +3 sockets/);
     assert.match(text.stdout, /127\.3\.4\.0\/24 +2 sockets/);

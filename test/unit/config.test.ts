@@ -16,6 +16,7 @@ describe('config', () => {
       netlinkHelper: DEFAULT_NETLINK_HELPER, netlinkTimeoutMs: 10000, netns: { mode: 'own' }, netnsMax: 20,
       forensics: { stuckAfterSeconds: 60, maxTracked: 100000, ports: undefined, topPorts: 10, topSockets: 100 },
       peers: { ipv4Prefix: 24, ipv6Prefix: 64, top: 10, metricsTop: 0 },
+      ownersTimeoutMs: 1000,
     });
   });
   it('reads every flag', () => {

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_PEER_NETWORKS, MAX_PEER_NETWORKS, PeerCounter, PeerNetworkCounter, peerNetwork } from '../../src/aggregate/peers.ts';
+import { DEFAULT_PEER_NETWORKS, MAX_PEER_NETWORKS, PeerCounter, PeerNetworkCounter, nearestRank, peerNetwork } from '../../src/aggregate/peers.ts';
 import { parseConfig } from '../../src/config.ts';
 import { CATALOGUE, type ScrapeContext } from '../../src/metrics/catalogue.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
@@ -45,6 +45,17 @@ describe('peerNetwork()', () => {
 });
 
 const fw1 = (remoteAddress: string, sendQueue: number, family: 'ipv4' | 'ipv6' = 'ipv4') => rec({ family, state: 'fin_wait1', remoteAddress, sendQueue, inode: 0 });
+
+describe('nearestRank()', () => {
+  const v = [1000, 2000, 3000, 40000, 50000];
+  for (const [q, want] of [[0, 1000], [0.5, 3000], [0.9, 50000], [0.99, 50000], [1, 50000], [0.2, 1000], [0.21, 2000]] as const) {
+    it(`q=${q} of ${v.join(',')} → ${want}`, () => assert.equal(nearestRank(v, q), want));
+  }
+  it('none: undefined; one value: that value', () => {
+    assert.equal(nearestRank([], 0.5), undefined);
+    assert.equal(nearestRank([7], 0.99), 7);
+  });
+});
 
 describe('PeerNetworkCounter', () => {
   it('counts FIN-WAIT-1 sockets and Send-Q per network, most bytes first, top K; other states ignored', () => {
@@ -154,6 +165,10 @@ describe('peer networks as metric labels (opt-in)', () => {
     const c = parseConfig(['--peers.ipv4-prefix', '16', '--peers.ipv6-prefix', '48', '--peers.top', '5', '--peers.metrics-top', '3'], {}, '0');
     assert.deepEqual(c.peers, { ipv4Prefix: 16, ipv6Prefix: 48, top: 5, metricsTop: 3 });
     assert.deepEqual(parseConfig([], {}, '0').peers, DEFAULT_PEER_NETWORKS);
+    // The owner lookup's budget (same place: what /sockets adds beside the sockets); 0 turns it off.
+    assert.equal(parseConfig(['--owners.timeout', '0'], {}, '0').ownersTimeoutMs, 0);
+    assert.equal(parseConfig(['--owners.timeout', '250ms'], {}, '0').ownersTimeoutMs, 250);
+    assert.throws(() => parseConfig(['--owners.timeout', 'soon'], {}, '0'), /--owners\.timeout: "soon" is not a duration/);
     for (const [args, re] of [
       [['--peers.ipv4-prefix', '33'], /--peers\.ipv4-prefix/],
       [['--peers.ipv6-prefix', '129'], /--peers\.ipv6-prefix/],

@@ -150,10 +150,10 @@ describe('Poller', () => {
     const networks = { ipv4Prefix: 24, ipv6Prefix: 64, networks: 1, top: [{ network: '10.0.0.0/24', sockets: 2, bytes: 12 }], labelled: [], metricsTop: 0, sockets: 2, bytes: 12, uncounted: 0 };
     const without = poller([attempt('ss', okReader('ss', ['ipv4'], fw1))]);
     await without.poll();
-    assert.deepEqual(without.snapshot()!.peers, { top: [], overflow: 0, networks });
+    assert.deepEqual(without.snapshot()!.peers, { top: [], overflow: 0, networks, sendQueues: new Float64Array(0) });
     const withPeers = poller([attempt('ss', okReader('ss', ['ipv4'], fw1))], { countPeers: true });
     await withPeers.poll();
-    assert.deepEqual(withPeers.snapshot()!.peers, { top: [{ peer: '10.0.0.1', sockets: 2, bytes: 12, port: 1 }], overflow: 0, networks });
+    assert.deepEqual(withPeers.snapshot()!.peers, { top: [{ peer: '10.0.0.1', sockets: 2, bytes: 12, port: 1 }], overflow: 0, networks, sendQueues: Float64Array.from([5, 7]) });
   });
 
   it('sums FIN-WAIT-1 sockets left untracked beyond --stuck.max-tracked', async () => {
