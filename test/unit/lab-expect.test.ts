@@ -12,7 +12,7 @@ const PORTS: LabPorts = { fin_wait1: 17001, established: 17002, time_wait: 17003
 function figures(over: Partial<LabFigures>): LabFigures {
   return {
     fin_wait1: 20, established: 40, established_parts: { fin_wait1_clients: 20, idle_pairs: 20 }, time_wait: 10, time_wait_expires_in: 42,
-    listen: 3, other_states: {}, states: {}, scenarios: {}, age_seconds: 18, fin_wait1_send_queue_without_fin: 500_000, peer_recv_queue: 0, written: 0,
+    listen: 3, other_states: {}, states: {}, scenarios: {}, age_seconds: 18, fin_wait1_send_queue_without_fin: 500_000, peer_recv_queue: 0, written: 0, fin_wait1_sockets: [],
     ...over,
   };
 }
