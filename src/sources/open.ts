@@ -108,12 +108,15 @@ async function withRegularFile<T>(path: string, signal: AbortSignal | undefined,
 
 /** The chunks of a file, read one system call at a time. */
 async function* chunks(file: FileHandle, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+  // One buffer for every read(), and each chunk copied out at its real size: a procfs file answers
+  // a read() with about one page whatever was asked for, so a fresh 64 KiB buffer per call made
+  // 64 KiB of garbage per 4 KiB of table (~350 MB for 150 000 sockets; poll 1.26 s, peak RSS 237 MiB).
+  const buf = Buffer.allocUnsafe(CHUNK);
   for (;;) {
     if (signal?.aborted === true) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
-    const buf = Buffer.allocUnsafe(CHUNK);
     const { bytesRead } = await call(() => file.read(buf, 0, CHUNK, null), signal);
     if (bytesRead === 0) return;
-    yield buf.subarray(0, bytesRead);
+    yield Buffer.from(buf.subarray(0, bytesRead));
   }
 }
 
