@@ -28,9 +28,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseExposition, sumOf } from '../helpers/exposition.ts';
-import { ROOT, startDaemon, type Daemon } from '../helpers/daemon.ts';
+import { checkoutForOtherUsers, startDaemon, type Daemon } from '../helpers/daemon.ts';
 
-const FIXTURES = `${ROOT}test/fixtures`;
+/** The daemons run as uid 65534: the checkout they run, and its fixtures, must be reachable by it. */
+const CHECKOUT = checkoutForOtherUsers();
+const FIXTURES = `${CHECKOUT}test/fixtures`;
 const BIN = `${FIXTURES}/bin`;
 /** Marks every process the daemons start (they inherit it): a survivor is a leak. */
 const MARK = `TCPSTATE_FAULT_MATRIX=${process.pid}`;
@@ -504,7 +506,7 @@ before(async () => {
   ssMode(GOOD_SS);
   helperMode(GOOD_HELPER);
   // uid 65534: a file made unreadable really is (root reads it anyway).
-  const as = { env: { TCPSTATE_FAULT_MATRIX: String(process.pid) }, uid: NOBODY };
+  const as = { env: { TCPSTATE_FAULT_MATRIX: String(process.pid) }, uid: NOBODY, root: CHECKOUT };
   const common = ['--poll.interval', '1s', '--ss.timeout', `${SS_TIMEOUT_MS}ms`, '--poll.timeout', `${SS_TIMEOUT_MS + 1000}ms`];
   const [ss, proc, netlink, http] = await Promise.all([
     startDaemon(['--source', 'ss', '--ss.path', ssPath, '--path.procfs', procfs.ss, ...common], as),

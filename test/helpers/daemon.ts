@@ -2,12 +2,43 @@
 // (the compiled dist/, which `npm test` builds first), optionally inside a network namespace.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The installed entry point (runs dist/main.js). */
 export const BIN = `${ROOT}bin/tcpstate-exporter.js`;
+
+/** Whether a process of another user may enter `dir` (every directory down to it has the x bit for others). */
+function othersCanEnter(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) return false;
+    if (dirname(d) === d) return true;
+  }
+}
+
+let readableCopy: string | undefined;
+
+/**
+ * The checkout as a daemon running under another uid can reach it: ROOT, or, when ROOT lies under a
+ * directory only root may enter (a clone under /root, as on a fresh machine), a copy of it (built
+ * dist/ and node_modules included, .git left out) in a directory anyone may enter, made once per test
+ * process and removed at its exit. Ends with a slash, as ROOT does.
+ */
+export function checkoutForOtherUsers(): string {
+  if (othersCanEnter(ROOT)) return ROOT;
+  if (readableCopy === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpstate-checkout-'));
+    chmodSync(dir, 0o755);
+    const git = join(ROOT, '.git');
+    cpSync(ROOT, dir, { recursive: true, filter: (src) => src !== git && !src.startsWith(`${git}/`) });
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    readableCopy = `${dir}/`;
+  }
+  return readableCopy;
+}
 
 export interface Daemon {
   url: string;
@@ -31,6 +62,8 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** Run the daemon as this user and group (e.g. 65534, nobody) instead of root. */
   uid?: number;
+  /** The checkout to run (checkoutForOtherUsers() for a uid that cannot enter ROOT); ROOT by default. */
+  root?: string;
   gid?: number;
 }
 
@@ -45,10 +78,11 @@ function assertBuilt(): void {
 
 export async function startDaemon(args: string[], opts: DaemonOptions = {}): Promise<Daemon> {
   assertBuilt();
-  const cmd = [process.execPath, BIN, '--web.listen-address', '127.0.0.1:0', ...args];
+  const root = opts.root ?? ROOT;
+  const cmd = [process.execPath, `${root}bin/tcpstate-exporter.js`, '--web.listen-address', '127.0.0.1:0', ...args];
   const full = opts.netns === undefined ? cmd : ['ip', 'netns', 'exec', opts.netns, ...cmd];
   const child = spawn(full[0]!, full.slice(1), {
-    cwd: ROOT,
+    cwd: root,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.gid ?? opts.uid }),
