@@ -46,6 +46,8 @@ run() { # run LABEL COMMAND: one README command in the chroot, as root's login s
     mount --bind "$root" "$root" # / must be a mount point (ip netns exec remounts it)
     mount -t proc proc "$root/proc"
     mount -t sysfs sys "$root/sys"
+    # a Debian machine has the cgroup2 hierarchy mounted there (the netns identity test makes a pod-shaped cgroup)
+    mount -t cgroup2 none "$root/sys/fs/cgroup"
     mount --rbind /dev "$root/dev"
     mount -t tmpfs tmpfs "$root/run"
     mount -t tmpfs tmpfs "$root/tmp"

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DEFAULT_OWNER_LIMITS, findOwners, socketInode } from '../../src/sources/owners.ts';
+import { checkoutForOtherUsers } from '../helpers/daemon.ts';
 
 describe('socketInode()', () => {
   for (const [link, want] of [
@@ -80,11 +81,13 @@ describe('findOwners()', () => {
     mkdirSync(join(root, '3')); // exited between readdir and the fd read: no fd directory
     // Root reads through mode 000 (CAP_DAC_OVERRIDE): drop to nobody for the lookup, in a child.
     const { execFileSync } = await import('node:child_process');
+    // nobody must reach the code too (a checkout under /root is closed to it).
+    const checkout = checkoutForOtherUsers();
     const out = execFileSync(
       'setpriv',
       ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, '--import', 'tsx', '-e',
-        `import('${new URL('../../src/sources/owners.ts', import.meta.url).pathname}').then(async (m) => { const r = await m.findOwners(${JSON.stringify(root)}, new Set([1, 2])); console.log(JSON.stringify({ owners: [...r.owners.keys()], denied: r.denied, scanned: r.scannedProcesses })); })`],
-      { encoding: 'utf8', cwd: new URL('../../', import.meta.url).pathname },
+        `import('${checkout}src/sources/owners.ts').then(async (m) => { const r = await m.findOwners(${JSON.stringify(root)}, new Set([1, 2])); console.log(JSON.stringify({ owners: [...r.owners.keys()], denied: r.denied, scanned: r.scannedProcesses })); })`],
+      { encoding: 'utf8', cwd: checkout },
     );
     assert.deepEqual(JSON.parse(out), { owners: [1], denied: 1, scanned: 3 });
   });
