@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readlink, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -149,7 +150,9 @@ describe('real kernel: one exporter, every network namespace (--netns)', { timeo
       ]);
       assert.equal(info(inode.host!).length, 1);
       // The host's namespace is read by the exporter itself (ip netns exec execs it: same pid).
-      assert.deepEqual(info(inode.host!), [`tcpstate_netns_info{netns="${inode.host}",name="${HOST}",pid="${all.child.pid}",comm="node",container_id="",pod_uid=""}`]);
+      // Its comm is what the kernel says of it: "node" on Node.js 20, "MainThread" on 24 (which names its main thread).
+      const comm = readFileSync(`/proc/${all.child.pid}/comm`, 'utf8').trim();
+      assert.deepEqual(info(inode.host!), [`tcpstate_netns_info{netns="${inode.host}",name="${HOST}",pid="${all.child.pid}",comm="${comm}",container_id="",pod_uid=""}`]);
       assert.equal(s.get('tcpstate_netns_unreadable_namespaces{reason="permission"}'), 0);
       assert.equal(s.get('tcpstate_netns_unreadable_namespaces{reason="error"}'), 0);
       assert.deepEqual(errors(all), []);
