@@ -20,11 +20,14 @@ export interface Distribution extends HistogramView {
 
 export { QUANTILES };
 
-export class Buckets {
+/**
+ * Fixed-bucket counts, their sum and count. As itself, a real (cumulative) histogram: observations
+ * add up for the exporter's lifetime, so rate() works. Buckets (below) adds the values of one poll.
+ */
+export class CumulativeHistogram {
   private readonly counts: number[];
   private sum = 0;
   private count = 0;
-  private readonly values = new Values();
 
   constructor(readonly bounds: readonly number[]) {
     this.counts = new Array<number>(bounds.length + 1).fill(0);
@@ -37,39 +40,6 @@ export class Buckets {
     this.counts[i]!++;
     this.sum += v;
     this.count++;
-    this.values.push(v);
-  }
-
-  result(): Distribution {
-    const cumulative: number[] = [];
-    let acc = 0;
-    for (const c of this.counts) cumulative.push((acc += c));
-    return Object.freeze({
-      bounds: this.bounds,
-      cumulative: Object.freeze(cumulative),
-      sum: this.sum,
-      count: this.count,
-      quantiles: Object.freeze(this.values.quantiles(QUANTILES)),
-    });
-  }
-}
-
-/** A real (cumulative) histogram: observations add up for the exporter's lifetime, so rate() works. */
-export class CumulativeHistogram {
-  private readonly counts: number[];
-  private sum = 0;
-  private count = 0;
-
-  constructor(readonly bounds: readonly number[]) {
-    this.counts = new Array<number>(bounds.length + 1).fill(0);
-  }
-
-  observe(v: number): void {
-    let i = 0;
-    while (i < this.bounds.length && v > this.bounds[i]!) i++;
-    this.counts[i]!++;
-    this.sum += v;
-    this.count++;
   }
 
   view(): HistogramView {
@@ -77,6 +47,20 @@ export class CumulativeHistogram {
     let acc = 0;
     for (const c of this.counts) cumulative.push((acc += c));
     return Object.freeze({ bounds: this.bounds, cumulative: Object.freeze(cumulative), sum: this.sum, count: this.count });
+  }
+}
+
+/** One poll's distribution (a new one every poll): the bucket counts and every value, for exact quantiles. */
+export class Buckets extends CumulativeHistogram {
+  private readonly values = new Values();
+
+  override observe(v: number): void {
+    super.observe(v);
+    this.values.push(v);
+  }
+
+  result(): Distribution {
+    return Object.freeze({ ...this.view(), quantiles: Object.freeze(this.values.quantiles(QUANTILES)) });
   }
 }
 
