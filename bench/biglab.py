@@ -18,50 +18,18 @@ unread data resets the orphans, so nothing outlives the bench).
 
 import argparse
 import collections
-import errno
 import os
 import select
 import sys
 import time
 
-# The socket lab's building blocks (listeners, connected pairs, TIME-WAIT), shared with the tests.
+# The socket lab's building blocks (listeners, connected pairs, TIME-WAIT, zero-window orphans), shared
+# with the tests and bench/netnslab.py.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "lab"))
-from sockets import close_client_first, connect_pair, listener  # noqa: E402
+from sockets import close_client_first, connect_pair, hold_until_stdin_closes, listener, orphans_behind_zero_window  # noqa: E402
 
-CHUNK = b"x" * 16384
 BATCH = 1000
-
-
 HOST = "127.0.0.1"
-
-
-def fill(socks):
-    for s in socks:
-        s.setblocking(False)
-    quiet = 0
-    while quiet < 2:
-        progress = False
-        for s in socks:
-            while True:
-                try:
-                    s.send(CHUNK)
-                    progress = True
-                except OSError as e:
-                    if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-                        break
-                    raise
-        quiet = 0 if progress else quiet + 1
-        time.sleep(0.02)
-
-
-def orphans_behind_zero_window(lst, port, n):
-    """n server sides closed with unread data queued toward clients that never read: orphans in
-    FIN-WAIT-1 (probing a zero window). Returns the clients, whose close ends the orphans."""
-    pairs = [connect_pair(HOST, port, lst, rcvbuf=4096) for _ in range(n)]
-    fill([s for _, s in pairs])
-    for _, s in pairs:
-        s.close()
-    return [c for c, _ in pairs]
 
 
 def stdin_closed(timeout):
@@ -79,7 +47,7 @@ def churn(a):
     print(f"ready {a.count}", flush=True)
     while True:
         started = time.monotonic()
-        clients = orphans_behind_zero_window(fw1_lst, a.port, max(1, a.count // 4))
+        clients = orphans_behind_zero_window(HOST, a.port, fw1_lst, max(1, a.count // 4))
         pairs = [connect_pair(HOST, a.port + 1, est_lst) for _ in range(a.count)]
         batches.append((clients, pairs))
         if len(batches) > a.hold:
@@ -116,12 +84,7 @@ def main():
         done = 0
         while done < a.count:
             n = min(BATCH, a.count - done)
-            pairs = [connect_pair(HOST, a.port, lst, rcvbuf=4096) for _ in range(n)]
-            fill([s for _, s in pairs])
-            time.sleep(0.05)
-            for c, s in pairs:
-                s.close()  # the server side becomes an orphan in FIN-WAIT-1
-                keep.append(c)  # the zero-window client never reads
+            keep.extend(orphans_behind_zero_window(HOST, a.port, lst, n))
             done += n
         keep.append(lst)
     elif a.role == "est":
@@ -137,10 +100,7 @@ def main():
             close_client_first([connect_pair(HOST, a.port, lst) for _ in range(n)])
             done += n
         keep.append(lst)
-    print(f"ready {a.count}", flush=True)
-    sys.stdin.read()
-    for s in keep:
-        s.close()
+    hold_until_stdin_closes(keep, a.count)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 
 # The socket lab's building blocks, shared with the tests and bench/biglab.py.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "lab"))
-from sockets import connect_pair, fill, listener  # noqa: E402
+from sockets import connect_pair, hold_until_stdin_closes, listener, orphans_behind_zero_window  # noqa: E402
 
 HOST = "127.0.0.1"
 CLONE_NEWNET = 0x40000000
@@ -59,19 +59,12 @@ def main():
                 lst = listener(HOST, a.port + g, a.pairs + a.fw1 + 16, sndbuf=4096)
                 for _ in range(a.pairs):
                     keep.extend(connect_pair(HOST, a.port + g, lst))
-                stuck = [connect_pair(HOST, a.port + g, lst, rcvbuf=4096) for _ in range(a.fw1)]
-                fill([s for _, s in stuck])
-                for c, s in stuck:
-                    s.close()  # the server side becomes an orphan in FIN-WAIT-1
-                    keep.append(c)  # the zero-window client never reads
+                keep.extend(orphans_behind_zero_window(HOST, a.port + g, lst, a.fw1))
                 keep.append(lst)
                 sockets += 1 + 2 * a.pairs + 2 * a.fw1
         finally:
             setns(home)
-    print(f"ready {sockets}", flush=True)
-    sys.stdin.read()
-    for s in keep:
-        s.close()
+    hold_until_stdin_closes(keep, sockets)
 
 
 if __name__ == "__main__":

@@ -183,6 +183,26 @@ def fill(clients):
     return written
 
 
+def orphans_behind_zero_window(host, port, lst, n):
+    """n server sides (accepted on lst, small send buffers if lst has them) closed with unread data
+    queued toward clients that never read: orphans in FIN-WAIT-1 probing a zero window. Returns the
+    clients, whose close (an RST: unread data) ends the orphans. Used by bench/biglab.py and
+    bench/netnslab.py."""
+    pairs = [connect_pair(host, port, lst, rcvbuf=4096) for _ in range(n)]
+    fill([s for _, s in pairs])
+    for _, s in pairs:
+        s.close()
+    return [c for c, _ in pairs]
+
+
+def hold_until_stdin_closes(keep, count):
+    """A bench lab worker's end: says "ready COUNT", keeps the sockets until stdin closes, closes them."""
+    print(f"ready {count}", flush=True)
+    sys.stdin.read()
+    for s in keep:
+        s.close()
+
+
 def http_get(port, path):
     """GET from inside the lab's namespace, closing with an RST (SO_LINGER 0) so that the scrape
     leaves no TIME-WAIT or FIN-WAIT socket behind to disturb the counts."""
