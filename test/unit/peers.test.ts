@@ -12,35 +12,33 @@ import { silent } from '../helpers/poller.ts';
 import { okReader, rec } from '../helpers/readers.ts';
 
 describe('peerNetwork()', () => {
-  const cases: Array<[string, number, number, string | undefined]> = [
-    ['127.1.2.3', 24, 64, '127.1.2.0/24'],
-    ['127.1.2.255', 24, 64, '127.1.2.0/24'],
-    ['10.20.30.40', 16, 64, '10.20.0.0/16'],
-    ['10.20.30.40', 32, 64, '10.20.30.40/32'],
-    ['10.20.30.40', 0, 64, '0.0.0.0/0'],
-    ['10.20.30.40', 20, 64, '10.20.16.0/20'],
-    ['255.255.255.255', 24, 64, '255.255.255.0/24'], // the top bit survives the mask (unsigned)
-    ['255.255.255.255', 1, 64, '128.0.0.0/1'],
-    ['2001:db8:1:2:3:4:5:6', 24, 64, '2001:db8:1:2::/64'],
-    ['2001:db8:1:2:3:4:5:6', 24, 48, '2001:db8:1::/48'],
-    ['2001:db8:1:2ff:3:4:5:6', 24, 56, '2001:db8:1:200::/56'],
-    ['2001:db8:1:2:3:4:5:6', 24, 128, '2001:db8:1:2:3:4:5:6/128'],
-    ['2001:db8::1', 24, 0, '::/0'],
-    ['::1', 24, 64, '::/64'],
-    ['[2001:db8::1]', 24, 64, '2001:db8::/64'],
-    ['fe80::1%eth0', 24, 64, 'fe80::/64'],
-    ['::ffff:192.0.2.77', 24, 64, '192.0.2.0/24'], // a dual-stack socket's IPv4 peer counts as IPv4
-    ['::ffff:192.0.2.77', 16, 64, '192.0.0.0/16'],
-    ['*', 24, 64, undefined],
-    ['', 24, 64, undefined],
-    ['1.2.3', 24, 64, undefined],
-    ['1.2.3.256', 24, 64, undefined],
-    ['1.2.3.4.5', 24, 64, undefined],
-    ['1..3.4', 24, 64, undefined],
-    ['2001:db8::g', 24, 64, undefined],
+  // Per address, the network it falls in at each prefix length: for IPv4 peers --peers.ipv4-prefix
+  // (the IPv6 prefix at its default, 64), for IPv6 peers --peers.ipv6-prefix (the IPv4 one at 24).
+  const ipv4: Array<[string, Record<number, string>]> = [
+    ['127.1.2.3', { 24: '127.1.2.0/24' }],
+    ['127.1.2.255', { 24: '127.1.2.0/24' }],
+    ['10.20.30.40', { 0: '0.0.0.0/0', 16: '10.20.0.0/16', 20: '10.20.16.0/20', 32: '10.20.30.40/32' }],
+    ['255.255.255.255', { 1: '128.0.0.0/1', 24: '255.255.255.0/24' }], // the top bit survives the mask (unsigned)
+    ['::ffff:192.0.2.77', { 16: '192.0.0.0/16', 24: '192.0.2.0/24' }], // a dual-stack socket's IPv4 peer counts as IPv4
   ];
-  for (const [address, v4, v6, want] of cases) {
-    it(`${JSON.stringify(address)} /${v4} /${v6} → ${want ?? 'not an address'}`, () => assert.equal(peerNetwork(address, v4, v6), want));
+  const ipv6: Array<[string, Record<number, string>]> = [
+    ['2001:db8:1:2:3:4:5:6', { 48: '2001:db8:1::/48', 64: '2001:db8:1:2::/64', 128: '2001:db8:1:2:3:4:5:6/128' }],
+    ['2001:db8:1:2ff:3:4:5:6', { 56: '2001:db8:1:200::/56' }],
+    ['2001:db8::1', { 0: '::/0' }],
+    ['::1', { 64: '::/64' }],
+    ['[2001:db8::1]', { 64: '2001:db8::/64' }],
+    ['fe80::1%eth0', { 64: 'fe80::/64' }],
+  ];
+  for (const [table, prefixes] of [[ipv4, (p: number): [number, number] => [p, 64]], [ipv6, (p: number): [number, number] => [24, p]]] as const) {
+    for (const [address, byPrefix] of table) {
+      for (const [prefix, want] of Object.entries(byPrefix)) {
+        const [v4, v6] = prefixes(Number(prefix));
+        it(`${JSON.stringify(address)} /${v4} /${v6} → ${want}`, () => assert.equal(peerNetwork(address, v4, v6), want));
+      }
+    }
+  }
+  for (const address of ['*', '', '1.2.3', '1.2.3.256', '1.2.3.4.5', '1..3.4', '2001:db8::g']) {
+    it(`${JSON.stringify(address)} → not an address`, () => assert.equal(peerNetwork(address, 24, 64), undefined));
   }
 });
 
@@ -113,7 +111,8 @@ describe('PeerNetworkCounter', () => {
 
 describe('peer networks as metric labels (opt-in)', () => {
   const records = [fw1('127.1.2.10', 1000), fw1('127.1.2.11', 2000), fw1('127.3.4.1', 9000), fw1('10.0.0.1', 7), rec({ state: 'listen', localPort: 1 })];
-  async function series(metricsTop: number | undefined): Promise<string[]> {
+  /** A poller over `records`, polled once; --peers.metrics-top as given (undefined: the default). */
+  async function polled(metricsTop: number | undefined): Promise<Poller> {
     const poller = new Poller({
       sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], records)] }], kernel: [] },
       cronExpression: '*/1 * * * * *',
@@ -121,6 +120,10 @@ describe('peer networks as metric labels (opt-in)', () => {
       ...(metricsTop !== undefined && { peerNetworks: { ...DEFAULT_PEER_NETWORKS, metricsTop } }),
     });
     await poller.poll();
+    return poller;
+  }
+  async function series(metricsTop: number | undefined): Promise<string[]> {
+    const poller = await polled(metricsTop);
     const ctx: ScrapeContext = { snapshot: poller.snapshot(), stats: poller.stats(), version: '0', nowMs: Date.now() };
     const out: string[] = [];
     for (const m of CATALOGUE) {
@@ -148,13 +151,7 @@ describe('peer networks as metric labels (opt-in)', () => {
 
   it('/metrics: not even a HELP line by default (the exposition is as before); the families with --peers.metrics-top', async () => {
     for (const [metricsTop, present] of [[0, false], [2, true]] as const) {
-      const poller = new Poller({
-        sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], records)] }], kernel: [] },
-        cronExpression: '*/1 * * * * *',
-        logger: silent,
-        peerNetworks: { ...DEFAULT_PEER_NETWORKS, metricsTop },
-      });
-      await poller.poll();
+      const poller = await polled(metricsTop);
       const body = await createRegistry({ view: poller, version: '0', defaultMetrics: false }).metrics();
       assert.equal(body.includes('tcpstate_peer_network_'), present, `metrics-top ${metricsTop}`);
       if (present) assert.match(body, /# TYPE tcpstate_peer_network_send_queue_bytes gauge\ntcpstate_peer_network_send_queue_bytes\{network="127\.3\.4\.0\/24",state="fin_wait1"\} 9000\n/);
