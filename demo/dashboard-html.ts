@@ -1,5 +1,5 @@
 // A static picture of a Grafana dashboard without Grafana: every panel's PromQL, as Grafana would
-// send it with "All" selected, is run against a Prometheus HTTP API, and each panel is drawn in its
+// send it with "All" selected (or the values given), is run against a Prometheus HTTP API, and each panel is drawn in its
 // own grid cell with its title: a line chart (SVG) for time series, values for stats, bars for bar
 // gauges, rows for tables. Pure: the queries' results come in, an HTML page goes out
 // (demo/render-dashboard.ts does the fetching and the screenshot). Enough of Grafana's model to
@@ -25,9 +25,24 @@ export interface Panel {
   };
 }
 
+/** A template variable (Grafana's "templating.list" entry), as far as the picture needs it. */
+export interface Variable {
+  name: string;
+  type: string;
+  label?: string;
+  query?: string | { query: string };
+  /** Grafana's /regex/flags applied to each value found: a capture group, or named groups text and value. */
+  regex?: string;
+  /** 0: as found; 1: alphabetical, ascending (by text). */
+  sort?: number;
+  includeAll?: boolean;
+  allValue?: string | null;
+}
+
 export interface Dashboard {
   title: string;
   panels: Panel[];
+  templating?: { list: Variable[] };
 }
 
 /** One series of a query's result: its labels and [unix seconds, value] points (one for instant queries). */
@@ -188,7 +203,13 @@ function legendLines(panel: Panel, series: Series[], width: number): number {
 }
 
 /** The HTML page: panels placed on Grafana's 24-column grid (one grid row = 30 px + 8 px gap). */
-export function renderHtml(dash: Dashboard, data: PanelData[], opts: { width: number; from: number; to: number; source: string }): string {
+/** What the header says of the variables: those given a value, the others All. */
+function variablesText(chosen: Record<string, string>): string {
+  const set = Object.entries(chosen).map(([k, v]) => `${k} = ${v}`);
+  return set.length === 0 ? 'all variables = All' : `${set.join(', ')}, the other variables = All`;
+}
+
+export function renderHtml(dash: Dashboard, data: PanelData[], opts: { width: number; from: number; to: number; source: string; chosen?: Record<string, string> }): string {
   const col = opts.width / 24;
   const rowH = 38;
   const bottom = Math.max(...data.map((d) => d.panel.gridPos.y + d.panel.gridPos.h));
@@ -222,6 +243,6 @@ svg text{fill:#8e8e99;font-size:10px}svg .grid{stroke:#2c3235}polyline{fill:none
 .stat b{font-size:18px;color:#73bf69}.bars p{margin:4px 0 0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}.bars div{margin:0}.bars em{flex:1;height:12px;background:#22252b}.bars em i{display:block;height:100%}.bars b{min-width:64px;text-align:right}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:2px 6px;border-bottom:1px solid #2c3235}
 .nodata{color:#f2495c;font-size:14px;padding:20px 0;text-align:center}
-</style></head><body><header>${esc(dash.title)}<small>${esc(when)} · ${esc(opts.source)} · all variables = All</small></header><main>${cells.join('\n')}</main></body></html>
+</style></head><body><header>${esc(dash.title)}<small>${esc(when)} · ${esc(opts.source)} · ${esc(variablesText(opts.chosen ?? {}))}</small></header><main>${cells.join('\n')}</main></body></html>
 `;
 }

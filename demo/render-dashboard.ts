@@ -2,7 +2,8 @@
 // Grafana dashboard as a picture, without Grafana. Runs every panel's query against a Prometheus
 // HTTP API over the last --range, writes a static HTML page (demo/dashboard-html.ts) and, with
 // --png, screenshots it with headless Chromium (Debian: apt-get install chromium). Prints one line
-// per panel (series and latest values) so that an empty panel shows without looking.
+// per panel (series and latest values) so that an empty panel shows without looking, and the values
+// each query variable offers (`--var pod=UID` renders with one chosen instead of All).
 // `npm run demo -- --snapshot FILE.png` calls it on the demo's Prometheus.
 
 import { execFile } from 'node:child_process';
@@ -11,7 +12,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
-import { expandVariables, formatValue, legendOf, renderHtml, unitOf, type Dashboard, type PanelData, type Series } from './dashboard-html.ts';
+import { expandVariables, formatValue, legendOf, renderHtml, unitOf, type Dashboard, type PanelData, type Series, type Variable } from './dashboard-html.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const WIDTH = 1600;
@@ -26,6 +27,10 @@ export interface RenderOptions {
   html: string;
   png?: string;
   chromium: string;
+  /** Variables given a value (name → what Grafana would put in the query); the others are All. */
+  var?: Record<string, string>;
+  /** The end of the range, unix seconds (a backfilled TSDB's time); now by default. */
+  at?: number;
 }
 
 interface PromResponse {
@@ -39,11 +44,73 @@ async function query(base: string, path: string, params: Record<string, string>)
   return (await r.json()) as PromResponse;
 }
 
-/** Runs each panel's queries: a range query for time series, an instant one at the end for the rest. */
-export async function fetchPanels(dash: Dashboard, o: Pick<RenderOptions, 'prometheus' | 'range' | 'rateInterval'>, to: number): Promise<PanelData[]> {
+/** The dashboard's variables with All selected (each one's allValue; .* where it has none), and $__rate_interval. */
+export function allValues(dash: Dashboard, rateInterval: string): Record<string, string> {
+  const all: Record<string, string> = {};
+  for (const v of dash.templating?.list ?? []) if (v.includeAll === true) all[v.name] = v.allValue ?? '.*';
+  return { ...all, __rate_interval: rateInterval, datasource: 'prometheus' };
+}
+
+export interface VariableOption {
+  text: string;
+  value: string;
+}
+
+/**
+ * A query variable's options as Grafana's Prometheus data source finds them at time `at`:
+ * label_values(SELECTOR, LABEL) through /api/v1/label/LABEL/values (the last hour), query_result(EXPR)
+ * as an instant query, each series written as Grafana writes it (`name{a="1",b="2"} VALUE MS`), then
+ * the variable's regex (its first capture group, or its named groups text and value) and its sort.
+ */
+export async function variableOptions(base: string, v: Variable, vars: Record<string, string>, at: number): Promise<VariableOption[]> {
+  const q = expandVariables(typeof v.query === 'string' ? v.query : (v.query?.query ?? ''), vars);
+  let found: string[];
+  const labelValues = /^label_values\((?:(.+),\s*)?([a-zA-Z_]\w*)\)\s*$/.exec(q);
+  const queryResult = /^query_result\((.+)\)\s*$/.exec(q);
+  if (labelValues !== null) {
+    const params = new URLSearchParams({ start: String(at - 3600), end: String(at) });
+    if (labelValues[1] !== undefined) params.set('match[]', labelValues[1]);
+    const r = (await (await fetch(`${base}/api/v1/label/${labelValues[2]}/values?${params.toString()}`, { signal: AbortSignal.timeout(30_000) })).json()) as { status: string; error?: string; data?: string[] };
+    if (r.status !== 'success') throw new Error(`variable ${v.name}: ${r.error ?? r.status}`);
+    found = r.data ?? [];
+  } else if (queryResult !== null) {
+    const r = await query(base, 'query', { query: queryResult[1]!, time: String(at) });
+    if (r.status !== 'success' || r.data === undefined) throw new Error(`variable ${v.name}: ${r.error ?? r.status}`);
+    found = r.data.result.map(({ metric, value }) => {
+      const { __name__: name, ...labels } = metric;
+      return `${name ?? ''}{${Object.entries(labels).map(([k, x]) => `${k}="${x}"`).join(',')}} ${value?.[1] ?? ''} ${(value?.[0] ?? 0) * 1000}`;
+    });
+  } else {
+    throw new Error(`variable ${v.name}: only label_values() and query_result() queries are understood: ${q}`);
+  }
+  const re = v.regex !== undefined && v.regex !== '' ? /^\/(.*)\/([a-z]*)$/s.exec(v.regex) : null;
+  const pattern = re === null ? undefined : new RegExp(re[1]!, re[2]);
+  const options = new Map<string, VariableOption>();
+  for (const text of found) {
+    let option: VariableOption = { text, value: text };
+    if (pattern !== undefined) {
+      const m = pattern.exec(text);
+      if (m === null) continue;
+      const { text: t, value: v } = m.groups ?? {};
+      if (t !== undefined || v !== undefined) option = { text: t ?? v ?? '', value: v ?? t ?? '' };
+      else if (m[1] !== undefined) option = { text: m[1], value: m[1] };
+    }
+    if (!options.has(option.value)) options.set(option.value, option);
+  }
+  const out = [...options.values()];
+  return v.sort === 1 ? out.sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0)) : out;
+}
+
+/** Runs each panel's queries: a range query for time series, an instant one at the end for the rest. Variables not `chosen` are All. */
+export async function fetchPanels(
+  dash: Dashboard,
+  o: Pick<RenderOptions, 'prometheus' | 'range' | 'rateInterval'>,
+  to: number,
+  chosen: Record<string, string> = {},
+): Promise<PanelData[]> {
   const from = to - o.range;
   const step = String(Math.max(5, Math.round(o.range / 150)));
-  const vars = { job: '.+', instance: '.+', netns: '.*', __rate_interval: o.rateInterval, datasource: 'prometheus' };
+  const vars = { ...allValues(dash, o.rateInterval), ...chosen };
   const panels = [...dash.panels].sort((a, b) => a.gridPos.y - b.gridPos.y || a.gridPos.x - b.gridPos.x);
   const out: PanelData[] = [];
   for (const panel of panels) {
@@ -91,11 +158,24 @@ export function summary(data: PanelData[]): string {
     .join('\n');
 }
 
+/** One line per query variable: the values it offers at the end of the range (what Grafana's drop-down lists besides All). */
+export async function variablesSummary(o: Pick<RenderOptions, 'prometheus' | 'dashboard' | 'rateInterval' | 'var' | 'at'>): Promise<string> {
+  const dash = JSON.parse(readFileSync(o.dashboard, 'utf8')) as Dashboard;
+  const vars = { ...allValues(dash, o.rateInterval), ...o.var };
+  const lines: string[] = [];
+  for (const v of (dash.templating?.list ?? []).filter((x) => x.type === 'query')) {
+    const found = await variableOptions(o.prometheus, v, vars, o.at ?? Date.now() / 1000);
+    const shown = found.map((x) => (x.text === x.value ? x.text : `${x.text} (${x.value})`)).join(', ');
+    lines.push(`variable ${v.name}${o.var?.[v.name] !== undefined ? ` = ${o.var[v.name]}` : ''}: ${found.length === 0 ? 'none (All only)' : shown}`);
+  }
+  return lines.join('\n');
+}
+
 export async function renderDashboard(o: RenderOptions): Promise<PanelData[]> {
   const dash = JSON.parse(readFileSync(o.dashboard, 'utf8')) as Dashboard;
-  const to = Date.now() / 1000;
-  const data = await fetchPanels(dash, o, to);
-  writeFileSync(o.html, renderHtml(dash, data, { width: WIDTH, from: to - o.range, to, source: o.prometheus }));
+  const to = o.at ?? Date.now() / 1000;
+  const data = await fetchPanels(dash, o, to, o.var);
+  writeFileSync(o.html, renderHtml(dash, data, { width: WIDTH, from: to - o.range, to, source: o.prometheus, chosen: o.var ?? {} }));
   if (o.png !== undefined) {
     const bottom = Math.max(...data.map((d) => d.panel.gridPos.y + d.panel.gridPos.h));
     await promisify(execFile)(
@@ -115,6 +195,17 @@ const durationSeconds = (v: string): number => {
   return Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'];
 };
 
+const assignment = (v: string, acc: Record<string, string>): Record<string, string> => {
+  const m = /^(\w+)=(.*)$/s.exec(v);
+  if (!m) throw new InvalidArgumentError('NAME=VALUE, e.g. pod=0b7632a2-a56e-4278-987a-000000000001');
+  return { ...acc, [m[1]!]: m[2]! };
+};
+
+const unixSeconds = (v: string): number => {
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new InvalidArgumentError('unix seconds, e.g. 1764489600');
+  return Number(v);
+};
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const opts = new Command('npm run render-dashboard --')
     .description("The Grafana dashboard's panels, queried from a Prometheus, as a static HTML page and (with --png) a screenshot.")
@@ -125,11 +216,14 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(p
     .option('--html <file>', 'HTML page to write', 'dashboard.html')
     .option('--png <file>', 'also screenshot the page with headless Chromium')
     .option('--chromium <path>', 'Chromium binary', 'chromium')
+    .option('--var <name=value>', 'give a dashboard variable this value instead of All (repeatable), e.g. pod=UID', assignment, {})
+    .option('--at <seconds>', 'end of the range in unix seconds (a backfilled TSDB); default now', unixSeconds)
     .parse(process.argv.slice(2), { from: 'user' })
     .opts<RenderOptions>();
-  renderDashboard({ ...opts, prometheus: opts.prometheus.replace(/\/+$/, '') })
-    .then((data) => {
-      process.stdout.write(`${summary(data)}\nwrote ${opts.html}${opts.png !== undefined ? ` and ${opts.png}` : ''}\n`);
+  const o = { ...opts, prometheus: opts.prometheus.replace(/\/+$/, '') };
+  renderDashboard(o)
+    .then(async (data) => {
+      process.stdout.write(`${await variablesSummary(o)}\n${summary(data)}\nwrote ${opts.html}${opts.png !== undefined ? ` and ${opts.png}` : ''}\n`);
     })
     .catch((e: unknown) => {
       process.stderr.write(`render-dashboard: ${(e as Error).message}\n`);

@@ -191,7 +191,7 @@ describe('real Prometheus: scrape, rules, alert, dashboard queries', { timeout: 
       };
       for (const p of dash.panels) {
         for (const t of p.targets ?? []) {
-          const q = t.expr.replaceAll('$job', 'tcpstate').replaceAll('$instance', '.+').replaceAll('$netns', '.*').replaceAll('$__rate_interval', '15s');
+          const q = t.expr.replaceAll('$job', 'tcpstate').replaceAll('$instance', '.+').replaceAll('$netns', '.*').replaceAll('$pod', '.*').replaceAll('$__rate_interval', '15s');
           let r: PromResult | undefined;
           for (let i = 0; i < 10; i++) {
             r = await query(q);

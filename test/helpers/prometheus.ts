@@ -1,10 +1,11 @@
 // Starts the real Prometheus (Debian's `prometheus` package) for the end-to-end tests: the shipped
 // rules rendered from prometheus/config.ts with the test's thresholds, a one-second scrape and
-// evaluation interval, the test's scrape jobs, and a data directory of its own; optionally inside
-// a network namespace (then it is reached through the caller's `get`, e.g. the lab's).
+// evaluation interval, the test's scrape jobs, and a data directory of its own, optionally filled
+// beforehand with series from an OpenMetrics text (`promtool tsdb create-blocks-from openmetrics`);
+// optionally inside a network namespace (then it is reached through the caller's `get`, e.g. the lab's).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,8 @@ export interface PrometheusOptions {
   get?: Get;
   /** Prefix of its temporary directory. */
   tmpPrefix?: string;
+  /** Series to backfill before it starts: OpenMetrics text with timestamps (ending in `# EOF`). */
+  openMetrics?: string;
 }
 
 export interface Prometheus {
@@ -52,6 +55,10 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<Promethe
       '',
     ].join('\n'),
   );
+  if (opts.openMetrics !== undefined) {
+    writeFileSync(join(dir, 'backfill.om'), opts.openMetrics);
+    execFileSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'backfill.om'), join(dir, 'data')], { stdio: 'pipe' });
+  }
   const cmd = [
     'prometheus',
     `--config.file=${join(dir, 'prometheus.yml')}`,

@@ -35,6 +35,41 @@ function unitOfQuery(expr: string): string {
   return 'short';
 }
 
+/** Whitespace-normalised, so that line breaks do not count. */
+const flat = (text: string) => text.replace(/\s+/g, ' ');
+
+describe('the namespace-to-pod join (README "From namespace to pod")', () => {
+  const readme = readFileSync(new URL('README.md', ROOT), 'utf8');
+  const block = /\*\*From namespace to pod\.\*\*[\s\S]*?```promql\n([^`]*)```/.exec(readme)?.[1] ?? '';
+  const join = /^\s*(\* on \(pod_uid\) group_left \(namespace, pod\) .*kube_pod_info.*)$/m.exec(block)?.[1] ?? '';
+  const dash = JSON.parse(readFileSync(new URL('grafana/dashboards/tcpstate-overview.json', ROOT), 'utf8')) as {
+    panels: Array<{ title: string; targets?: Array<{ expr: string }> }>;
+    templating: { list: Array<{ name: string; query?: { query: string }; allValue?: string }> };
+  };
+
+  it('the README shows it', () => assert.match(join, /label_replace\(kube_pod_info, "pod_uid", "\$1", "uid", "\(\.\+\)"\)\)$/));
+
+  it('the Pod variable and the namespaces table use it as written; promtool tests it (prometheus/tests/netns-join.test.yml)', () => {
+    const pod = dash.templating.list.find((v) => v.name === 'pod');
+    assert.ok(pod?.query?.query.includes(join), pod?.query?.query);
+    assert.ok(pod !== undefined);
+    assert.equal(pod.allValue, '.*');
+    const table = dash.panels.find((p) => p.title === 'Which network namespaces hold FIN-WAIT-1 bytes');
+    assert.ok(flat(table?.targets?.[0]?.expr ?? '').includes(join));
+    assert.ok(flat(readFileSync(new URL('prometheus/tests/netns-join.test.yml', ROOT), 'utf8')).includes(join));
+  });
+
+  it('every query filtering on $netns also leaves out the namespaces of the pods not chosen', () => {
+    for (const p of dash.panels) {
+      for (const t of p.targets ?? []) {
+        const netns = t.expr.match(/netns=~"\$netns"\}/g)?.length ?? 0;
+        const pods = t.expr.match(/netns=~"\$netns"\} unless on \(instance, netns\) tcpstate_netns_info\{job=~"\$job", instance=~"\$instance", pod_uid!~"\$pod"\}/g)?.length ?? 0;
+        assert.equal(pods, netns, `${p.title}: ${t.expr}`);
+      }
+    }
+  });
+});
+
 describe('grafana dashboards', () => {
   for (const file of readdirSync(new URL('grafana/dashboards/', ROOT))) {
     it(`${file}: every query names served tcpstate_ metrics`, () => {
