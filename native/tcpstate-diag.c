@@ -10,6 +10,16 @@
  *   EXT     hex bit mask of extensions (bit n-1 = INET_DIAG_* attribute n), default 0
  * Each spec is one dump of IPv4, then one of IPv6. Every dump ends with its NLMSG_DONE.
  *
+ * How: one walk of the kernel's socket tables for both families. The kernel's TCP hash tables
+ * hold every socket of the host (all network namespaces, both families), and a dump walks all of
+ * them whatever it asks for: a dump per family walked them twice per spec. The older request
+ * (TCPDIAG_GETSOCK with struct inet_diag_req, which ss used before sock_diag) dumps both families
+ * in one walk; its messages differ only in their type, so this program gives them the type of the
+ * per-family answers (SOCK_DIAG_BY_FAMILY) and ends the walk's answer with two NLMSG_DONE, one per
+ * family: the output reads as before. A kernel that refuses that request (NLMSG_ERROR before any
+ * socket) gets the two per-family dumps from then on; so does every run with the environment
+ * variable TCPSTATE_DIAG_PER_FAMILY set (tests compare the two ways).
+ *
  * One-shot: the specs are dumped one after the other to stdout, then the program exits.
  * --netns NSFILE (one-shot): dump inside the network namespace behind NSFILE (/proc/PID/ns/net,
  * /run/netns/NAME), entered with setns(2); exit status 2 if it cannot be entered.
@@ -47,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -90,23 +101,48 @@ static void nl_init(void *msg, size_t len, unsigned short type) {
   nlh->nlmsg_type = type;
 }
 
-/* One dump request and its answer, copied to out. Returns 0 or an exit status. */
+/* Whether the kernel answers the both-families request: 1 yes (or not asked yet), 0 refused. */
+static atomic_int both_families = 1;
+
+/* A refused both-families request: nothing was written, ask per family. */
+#define REFUSED (-1)
+
+/* One dump request and its answer, copied to out: one family (AF_INET, AF_INET6) with
+ * SOCK_DIAG_BY_FAMILY, or both (AF_UNSPEC) with TCPDIAG_GETSOCK. Returns 0, an exit status, or
+ * REFUSED (AF_UNSPEC only: the kernel answered NLMSG_ERROR before any socket). */
 static int dump(int fd, int out, unsigned char family, unsigned int states, unsigned char ext, unsigned int seq, char *buf) {
-  struct {
-    struct nlmsghdr nlh;
-    struct inet_diag_req_v2 req;
+  union {
+    struct {
+      struct nlmsghdr nlh;
+      struct inet_diag_req_v2 req;
+    } v2;
+    struct {
+      struct nlmsghdr nlh;
+      struct inet_diag_req req;
+    } both;
   } msg;
-  nl_init(&msg, sizeof msg, SOCK_DIAG_BY_FAMILY);
-  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  msg.nlh.nlmsg_seq = seq;
-  msg.req.sdiag_family = family;
-  msg.req.sdiag_protocol = IPPROTO_TCP;
-  msg.req.idiag_ext = ext;
-  msg.req.idiag_states = states;
+  size_t request_len;
+  if (family == AF_UNSPEC) {
+    request_len = sizeof msg.both;
+    nl_init(&msg.both, request_len, TCPDIAG_GETSOCK);
+    msg.both.req.idiag_family = AF_INET; /* not read: the kernel dumps both families */
+    msg.both.req.idiag_ext = ext;
+    msg.both.req.idiag_states = states;
+  } else {
+    request_len = sizeof msg.v2;
+    nl_init(&msg.v2, request_len, SOCK_DIAG_BY_FAMILY);
+    msg.v2.req.sdiag_family = family;
+    msg.v2.req.sdiag_protocol = IPPROTO_TCP;
+    msg.v2.req.idiag_ext = ext;
+    msg.v2.req.idiag_states = states;
+  }
+  msg.v2.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.v2.nlh.nlmsg_seq = seq;
 
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  if (sendto(fd, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return fail("sendto", errno);
+  if (sendto(fd, &msg, request_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return fail("sendto", errno);
 
+  int written = 0;
   for (;;) {
     ssize_t n = recv(fd, buf, RECV_BUFFER, 0);
     if (n < 0) {
@@ -114,21 +150,26 @@ static int dump(int fd, int out, unsigned char family, unsigned int states, unsi
       return fail("recv", errno);
     }
     if (n == 0) return fail("recv", ECONNRESET);
-    int done = 0;
+    struct nlmsghdr *done = NULL;
     int len = (int)n;
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_seq != seq) continue;
       if (h->nlmsg_type == NLMSG_ERROR) {
+        if (family == AF_UNSPEC && !written) return REFUSED;
         const struct nlmsgerr *e = NLMSG_DATA(h);
         int err = h->nlmsg_len >= NLMSG_LENGTH(sizeof *e) ? -e->error : EPROTO;
         /* ENOENT: no inet_diag handler for TCP (module tcp_diag missing). */
-        return fail(family == AF_INET ? "inet_diag dump (IPv4)" : "inet_diag dump (IPv6)", err);
+        return fail(family == AF_INET ? "inet_diag dump (IPv4)" : family == AF_INET6 ? "inet_diag dump (IPv6)" : "inet_diag dump", err);
       }
-      if (h->nlmsg_type == NLMSG_DONE) done = 1;
+      if (h->nlmsg_type == NLMSG_DONE) done = h;
+      else if (h->nlmsg_type == TCPDIAG_GETSOCK) h->nlmsg_type = SOCK_DIAG_BY_FAMILY;
     }
     int err = write_all(out, buf, (size_t)n);
+    /* Both families: a second NLMSG_DONE, as if each family had been dumped on its own. */
+    if (err == 0 && done != NULL && family == AF_UNSPEC) err = write_all(out, (const char *)done, NLMSG_ALIGN(done->nlmsg_len));
     if (err != 0) return fail("write", err);
-    if (done) return 0;
+    written = 1;
+    if (done != NULL) return 0;
   }
 }
 
@@ -138,10 +179,17 @@ static int dump_spec(int out, unsigned long states, unsigned long ext, unsigned 
   if (fd < 0) return fail("socket(AF_NETLINK, NETLINK_SOCK_DIAG)", errno);
   char *buf = malloc(RECV_BUFFER);
   if (buf == NULL) return fail("malloc", ENOMEM);
-  static const unsigned char families[] = {AF_INET, AF_INET6};
-  int status = 0;
-  for (int f = 0; f < 2 && status == 0; f++) {
-    status = dump(fd, out, families[f], (unsigned int)states, (unsigned char)ext, (*seq)++, buf);
+  int status = REFUSED;
+  if (atomic_load(&both_families)) {
+    status = dump(fd, out, AF_UNSPEC, (unsigned int)states, (unsigned char)ext, (*seq)++, buf);
+    if (status == REFUSED) atomic_store(&both_families, 0);
+  }
+  if (status == REFUSED) {
+    static const unsigned char families[] = {AF_INET, AF_INET6};
+    status = 0;
+    for (int f = 0; f < 2 && status == 0; f++) {
+      status = dump(fd, out, families[f], (unsigned int)states, (unsigned char)ext, (*seq)++, buf);
+    }
   }
   free(buf);
   close(fd);
@@ -257,7 +305,7 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
     }
     struct round_job jobs[64];
     for (int i = 0; i < dumps; i++) {
-      jobs[i] = (struct round_job){.out = i == 0 ? STDOUT_FILENO : i + 2, .states = states[i], .ext = exts[i], .seq = seq + 2 * (unsigned int)i};
+      jobs[i] = (struct round_job){.out = i == 0 ? STDOUT_FILENO : i + 2, .states = states[i], .ext = exts[i], .seq = seq + 3 * (unsigned int)i};
       /* A new thread starts in the creating thread's network namespace (the round's). */
       int err = pthread_create(&jobs[i].thread, NULL, run_job, &jobs[i]);
       if (err != 0) return fail("pthread_create", err);
@@ -267,7 +315,7 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
       int err = netns_leave();
       if (err != 0) return fail("setns (back to the own network namespace)", err);
     }
-    seq += 2 * (unsigned int)dumps;
+    seq += 3 * (unsigned int)dumps; /* a spec uses up to 3: both families, or each */
     int status = 0;
     for (int i = 0; i < dumps; i++) {
       int err = pthread_join(jobs[i].thread, NULL);
@@ -311,6 +359,7 @@ int main(int argc, char **argv) {
   }
   /* A reader that went away ends us quietly, as it would end ss. */
   signal(SIGPIPE, SIG_DFL);
+  if (getenv("TCPSTATE_DIAG_PER_FAMILY") != NULL) atomic_store(&both_families, 0);
   if (serving) return serve(dumps, states, exts);
   if (netns != NULL) {
     int err = netns_enter(netns);
