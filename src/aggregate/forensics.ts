@@ -251,7 +251,93 @@ function addCounts(to: PortCounts, f: PortCounts): void {
 }
 
 const STATE_INDEX = new Map<TcpState, number>(TCP_STATES.map((s, i) => [s, i]));
+const STATES = TCP_STATES.length;
+
+/**
+ * Sockets and Send-Q per state of the local ports not (yet) known to listen, for the first
+ * MAX_LISTENING_PORTS ports seen (in that order), in flat arrays: most sockets of a busy host are
+ * the client side of a connection, each on an ephemeral port of its own, and a PortCounts object
+ * per port cost more to build and to reach than the counting itself (docs/performance.md "Poll
+ * thread CPU"). Their figures are the same as a PortCounts per port would hold.
+ */
+class UnresolvedPorts {
+  /** Port (0-65535) → its slot + 1, 0 for none yet; made at the first port. */
+  private slotOfPort: Uint16Array | undefined;
+  /** Ports outside 0-65535 (a parser never gives one; counted all the same): port → slot. */
+  private readonly slotOfOddPort = new Map<number, number>();
+  /** Slot → port, in the order first seen. */
+  readonly ports: number[] = [];
+  /** Per slot: sockets per state index, then Send-Q per state index. */
+  private counts = new Float64Array(64 * 2 * STATES);
+  /** A LISTEN socket's figures on a port not counted as listening (beyond MAX_LISTENING_PORTS listeners): rare, per slot. */
+  private readonly listen = new Map<number, PortCounts>();
+
+  /** The slot of a port, made on first sight; -1 once MAX_LISTENING_PORTS ports have one. */
+  slot(port: number): number {
+    let s: number | undefined;
+    if ((port & 0xffff) === port) {
+      const index = (this.slotOfPort ??= new Uint16Array(65536));
+      s = index[port]! - 1;
+      if (s >= 0) return s;
+      s = this.add(port);
+      if (s >= 0) index[port] = s + 1;
+      return s;
+    }
+    s = this.slotOfOddPort.get(port);
+    if (s !== undefined) return s;
+    s = this.add(port);
+    if (s >= 0) this.slotOfOddPort.set(port, s);
+    return s;
+  }
+
+  count(slot: number, i: number, sendQueue: number): void {
+    const base = slot * 2 * STATES;
+    this.counts[base + i]!++;
+    this.counts[base + STATES + i]! += sendQueue;
+  }
+
+  listenFigures(slot: number): PortCounts {
+    let f = this.listen.get(slot);
+    if (f === undefined) this.listen.set(slot, (f = newCounts()));
+    return f;
+  }
+
+  /** Adds a slot's figures into `to`. */
+  addTo(to: PortCounts, slot: number): void {
+    const base = slot * 2 * STATES;
+    for (let i = 0; i < STATES; i++) {
+      to.sockets[i]! += this.counts[base + i]!;
+      to.bytes[i]! += this.counts[base + STATES + i]!;
+    }
+    const f = this.listen.get(slot);
+    if (f !== undefined) addCounts(to, f);
+  }
+
+  clear(): void {
+    this.slotOfPort = undefined;
+    this.slotOfOddPort.clear();
+    this.ports.length = 0;
+    this.counts = new Float64Array(0);
+    this.listen.clear();
+  }
+
+  private add(port: number): number {
+    const s = this.ports.length;
+    if (s >= MAX_LISTENING_PORTS) return -1;
+    this.ports.push(port);
+    if ((s + 1) * 2 * STATES > this.counts.length) {
+      const bigger = new Float64Array(Math.max(this.counts.length * 2, 64 * 2 * STATES));
+      bigger.set(this.counts);
+      this.counts = bigger;
+    }
+    return s;
+  }
+}
 const LISTEN = STATE_INDEX.get('listen')!;
+/** Per state index: what add() asks of every socket's state, looked up once (the state index) instead of in a set each. */
+const IS_SERVER_STATE: readonly boolean[] = TCP_STATES.map((s) => SERVER_STATES.has(s));
+const IS_NEXT_STATE: readonly boolean[] = TCP_STATES.map((s) => NEXT_STATES.has(s));
+const TRACKED = STATE_INDEX.get(TRACKED_STATE)!;
 
 /** The 4-tuple, and the namespace it was read in (with --netns, two namespaces may hold the same 4-tuple). */
 function tupleOf(r: SocketRecord, netns: string | undefined): string {
@@ -284,27 +370,36 @@ export class ForensicsCollector {
   /** Per listening port: sockets and Send-Q per state index. */
   private readonly byPort = new Map<number, PortCounts>();
   /** Per local port not (yet) known to listen: sockets and Send-Q per state index. */
-  private readonly unresolved = new Map<number, PortCounts>();
+  private readonly unresolved = new UnresolvedPorts();
   /** Local port of the samples labelled "other" when taken (relabelled if their listener came later). */
   private readonly sampleLocalPort = new WeakMap<SocketSample, number>();
   private readonly other = newCounts();
   /** Whether any LISTEN socket showed a backlog (ss, netlink: Send-Q; /proc shows 0). */
   private backlogSeen = false;
   private readonly topBySendQueue = new Map<TcpState, TopN<SocketSample>>();
+  /** The same TopN and persist-timer Buckets, by state index. */
+  private readonly topBySendQueueAt: Array<TopN<SocketSample>> = [];
+  private readonly persistAt: Array<Buckets | undefined>;
   private readonly topByAge: TopN<SocketSample>;
 
   /** The namespace the records now coming are read in (--netns other than own): set between namespaces. */
   netns: string | undefined;
 
   constructor(private readonly ctx: PollContext) {
-    for (const s of TCP_STATES) this.topBySendQueue.set(s, new TopN(ctx.options.topSockets));
+    for (const s of TCP_STATES) {
+      const top = new TopN<SocketSample>(ctx.options.topSockets);
+      this.topBySendQueue.set(s, top);
+      this.topBySendQueueAt.push(top);
+    }
+    this.persistAt = TCP_STATES.map((s) => this.persist.get(s));
     this.topByAge = new TopN(ctx.options.topSockets);
   }
 
   add(r: SocketRecord): void {
     const { state } = r;
+    const i = STATE_INDEX.get(state)!;
     if (r.timer === 'persist') {
-      this.persist.get(state)?.observe(r.timerSeconds);
+      this.persistAt[i]?.observe(r.timerSeconds);
       if (r.backoff !== undefined && r.rtoSeconds !== undefined) {
         let m = this.probeIntervals.get(state);
         if (m === undefined) this.probeIntervals.set(state, (m = new Map<number, number>()));
@@ -312,10 +407,10 @@ export class ForensicsCollector {
         m.set(interval, (m.get(interval) ?? 0) + 1);
       }
     }
-    if (NEXT_STATES.has(state)) this.noteMovedOn(r);
+    if (IS_NEXT_STATE[i]) this.noteMovedOn(r);
 
     let ageSeconds: number | null = null;
-    if (state === TRACKED_STATE) {
+    if (i === TRACKED) {
       this.sendQueue.observe(r.sendQueue);
       // icsk_backoff is shared by the retransmission and the probe timer: only a socket whose
       // pending timer is the persist timer tells the probe backoff (docs/kernel-and-ss.md#backoff).
@@ -330,14 +425,28 @@ export class ForensicsCollector {
       ageSeconds = this.track(r);
     }
 
-    if (state === 'listen' && this.listening.size < MAX_LISTENING_PORTS) this.listening.add(r.localPort);
-    const server = SERVER_STATES.has(state);
+    if (i === LISTEN && this.listening.size < MAX_LISTENING_PORTS) this.listening.add(r.localPort);
+    const server = IS_SERVER_STATE[i]!;
     const port = server ? this.attribute(r.localPort) : undefined;
-    const i = STATE_INDEX.get(state)!;
-    const fig = !server ? this.other : port === undefined ? this.unresolvedFigures(r.localPort) : this.portFigures(port);
-    fig.sockets[i]!++;
-    if (state !== 'listen') fig.bytes[i]! += r.sendQueue;
+    let fig: PortCounts | undefined;
+    if (!server) fig = this.other;
+    else if (port !== undefined) fig = this.portFigures(port);
     else {
+      // A local port nobody was seen listening on yet: its listener may come later in this poll
+      // (the dump or ss pass with LISTEN is read at the same time as the FIN-WAIT-1 one).
+      // Resolved to the port or to "other" once the poll's listeners are all known (result()).
+      const slot = this.unresolved.slot(r.localPort);
+      if (slot < 0) fig = this.other;
+      else if (i === LISTEN) fig = this.unresolved.listenFigures(slot);
+      else this.unresolved.count(slot, i, r.sendQueue);
+    }
+    if (fig === undefined) {
+      // counted in the unresolved ports' arrays
+    } else if (i !== LISTEN) {
+      fig.sockets[i]!++;
+      fig.bytes[i]! += r.sendQueue;
+    } else {
+      fig.sockets[i]!++;
       // A listener's Recv-Q is its accept queue, its Send-Q the backlog (docs/runbook.md,
       // TcpListenQueueOverflow); the kernel refuses new handshakes once queue > backlog.
       fig.listen.queued += r.recvQueue;
@@ -348,7 +457,7 @@ export class ForensicsCollector {
     }
 
     // Most sockets are rejected by one comparison, before any allocation.
-    const bySendQueue = this.topBySendQueue.get(state)!;
+    const bySendQueue = this.topBySendQueueAt[i]!;
     const keepBySendQueue = bySendQueue.accepts(r.sendQueue);
     const keepByAge = ageSeconds !== null && this.topByAge.accepts(ageSeconds);
     if (keepBySendQueue || keepByAge) {
@@ -409,19 +518,12 @@ export class ForensicsCollector {
     return undefined;
   }
 
-  /**
-   * Figures of a local port nobody was seen listening on yet: its listener may come later in this
-   * poll (the dump or ss pass with LISTEN is read at the same time as the FIN-WAIT-1 one).
-   * Resolved to the port or to "other" once the poll's listeners are all known (result()).
-   */
-  private unresolvedFigures(port: number): PortCounts {
-    return this.countsIn(this.unresolved, port);
-  }
-
   /** Moves what was counted before its listener was seen under that listener's port; the rest under "other". */
   private resolvePorts(): void {
-    for (const [port, f] of this.unresolved) {
-      addCounts(this.listening.has(port) ? this.portFigures(port) : this.other, f);
+    const { ports } = this.unresolved;
+    for (let slot = 0; slot < ports.length; slot++) {
+      const port = ports[slot]!;
+      this.unresolved.addTo(this.listening.has(port) ? this.portFigures(port) : this.other, slot);
     }
     this.unresolved.clear();
   }

@@ -60,13 +60,6 @@ export const EXT_BIT = {
   skmeminfo: 1 << (INET_DIAG_SKMEMINFO - 1),
 } as const;
 
-type U32Reader = (b: Buffer, offset: number) => number;
-const readLE: U32Reader = (b, o) => b.readUInt32LE(o);
-const readBE: U32Reader = (b, o) => b.readUInt32BE(o);
-type U16Reader = (b: Buffer, offset: number) => number;
-const read16LE: U16Reader = (b, o) => b.readUInt16LE(o);
-const read16BE: U16Reader = (b, o) => b.readUInt16BE(o);
-
 export interface InetDiagParserOptions {
   /** Byte order of the host that produced the bytes; default: this host's. */
   littleEndian?: boolean;
@@ -75,8 +68,14 @@ export interface InetDiagParserOptions {
 /** One dump stream (any number of dumps back to back): feed chunks as they arrive, then end(). */
 export class InetDiagParser {
   private readonly record: SocketRecord = emptyRecord('ipv4', 'close');
-  private readonly u32: U32Reader;
-  private readonly u16: U16Reader;
+  /** Byte order of the header and message integers. */
+  private readonly le: boolean;
+  /**
+   * The bytes messages() is parsing, as a DataView: its reads compile to plain loads, where
+   * Buffer's readUInt32LE() and friends check bounds and assemble bytes one by one (a few ms of
+   * a poll's CPU at 150 000 sockets; docs/performance.md "Poll thread CPU").
+   */
+  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** The start of a message whose end has not arrived yet. */
   private carry: Buffer | undefined;
   /** A header said something impossible: the message boundaries are lost for good. */
@@ -99,9 +98,7 @@ export class InetDiagParser {
     private readonly sink: ParseSink,
     options: InetDiagParserOptions = {},
   ) {
-    const le = options.littleEndian ?? endianness() === 'LE';
-    this.u32 = le ? readLE : readBE;
-    this.u16 = le ? read16LE : read16BE;
+    this.le = options.littleEndian ?? endianness() === 'LE';
   }
 
   push(chunk: Buffer): void {
@@ -111,7 +108,7 @@ export class InetDiagParser {
     const carry = this.carry;
     if (carry !== undefined) {
       this.carry = undefined;
-      const need = carry.length >= 4 ? this.u32(carry, 0) - carry.length : -1;
+      const need = carry.length >= 4 ? (this.le ? carry.readUInt32LE(0) : carry.readUInt32BE(0)) - carry.length : -1;
       if (need > 0 && need <= chunk.length) {
         // Complete the pending message with as few bytes copied as possible.
         this.messages(Buffer.concat([carry, chunk.subarray(0, need)]), 0);
@@ -135,8 +132,9 @@ export class InetDiagParser {
 
   /** Parses the whole messages in buf from off; returns where the first incomplete one starts. */
   private messages(buf: Buffer, off: number): number {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     while (buf.length - off >= NLMSG_HDRLEN) {
-      const len = this.u32(buf, off);
+      const len = this.view.getUint32(off, this.le);
       if (len < NLMSG_HDRLEN || len > MAX_MESSAGE) {
         this.broken = true;
         this.sink.error(`impossible netlink message length ${len}: rest of the stream skipped`, hex(buf.subarray(off)));
@@ -150,7 +148,7 @@ export class InetDiagParser {
   }
 
   private message(buf: Buffer, off: number, len: number): void {
-    const type = this.u16(buf, off + 4);
+    const type = this.view.getUint16(off + 4, this.le);
     if (type === SOCK_DIAG_BY_FAMILY) {
       this.socketsSinceDumpEnd++;
       this.socket(buf, off, len);
@@ -166,7 +164,7 @@ export class InetDiagParser {
     if (type === NLMSG_ERROR && len >= NLMSG_HDRLEN + 4) {
       // A failed request: the dump it answers ends here, with no sockets. A source failure, not a
       // parse error (error 0 would be an acknowledgement, which a dump never asks for).
-      const errno = -(this.u32(buf, off + NLMSG_HDRLEN) | 0);
+      const errno = -(this.view.getUint32(off + NLMSG_HDRLEN, this.le) | 0);
       if (errno > 0) {
         this.dumpsCompleted++;
         this.socketsSinceDumpEnd = 0;
@@ -197,24 +195,26 @@ export class InetDiagParser {
     }
     const timerCode = buf[m + 2]!;
     const timer = timerCode < TIMER_CODES.length ? TIMER_CODES[timerCode] : undefined;
-    let timerSeconds = timer === undefined ? 0 : this.u32(buf, m + 52) / 1000;
+    const view = this.view;
+    const le = this.le;
+    let timerSeconds = timer === undefined ? 0 : view.getUint32(m + 52, le) / 1000;
     // Kernels < 5.5 send an overdue timer as a wrapped negative number of ms (docs/kernel-and-ss.md#inet-diag).
     if (timerSeconds > TIMER_WRAP_SECONDS) timerSeconds = 0;
     const r = this.record;
     r.family = family;
     r.state = state;
-    r.localPort = buf.readUInt16BE(m + 4);
-    r.remotePort = buf.readUInt16BE(m + 6);
+    r.localPort = view.getUint16(m + 4);
+    r.remotePort = view.getUint16(m + 6);
     r.localAddress = this.address(buf, m + 8, family === 'ipv4');
     r.remoteAddress = this.address(buf, m + 24, family === 'ipv4');
     r.timer = timer;
     r.timerSeconds = timerSeconds;
     // icsk_retransmits for the retransmit timer, icsk_probes_out for persist/keepalive (as ss shows).
     r.timerCount = timer === undefined ? 0 : buf[m + 3]!;
-    r.recvQueue = this.u32(buf, m + 56);
-    r.sendQueue = this.u32(buf, m + 60);
-    r.inode = this.u32(buf, m + 68);
-    r.identity = cookieIdentity(this.u32(buf, m + 48), this.u32(buf, m + 44));
+    r.recvQueue = view.getUint32(m + 56, le);
+    r.sendQueue = view.getUint32(m + 60, le);
+    r.inode = view.getUint32(m + 68, le);
+    r.identity = cookieIdentity(view.getUint32(m + 48, le), view.getUint32(m + 44, le));
     r.wmemQueued = undefined;
     r.backoff = undefined;
     r.rtoSeconds = undefined;
@@ -229,20 +229,22 @@ export class InetDiagParser {
   /** Reads the attributes the record uses into it; false when one overruns its message. */
   private attributes(buf: Buffer, start: number, end: number): boolean {
     const r = this.record;
+    const view = this.view;
+    const le = this.le;
     let meminfoWmem: number | undefined;
     let a = start;
     while (end - a >= 4) {
-      const alen = this.u16(buf, a);
-      const type = this.u16(buf, a + 2) & 0x3fff; // without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+      const alen = view.getUint16(a, le);
+      const type = view.getUint16(a + 2, le) & 0x3fff; // without NLA_F_NESTED / NLA_F_NET_BYTEORDER
       if (alen < 4 || a + alen > end) return false;
       const p = a + 4;
       const plen = alen - 4;
-      if (type === INET_DIAG_SKMEMINFO && plen >= SKMEMINFO_WMEM_QUEUED + 4) r.wmemQueued = this.u32(buf, p + SKMEMINFO_WMEM_QUEUED);
-      else if (type === INET_DIAG_MEMINFO && plen >= MEMINFO_WMEM + 4) meminfoWmem = this.u32(buf, p + MEMINFO_WMEM);
+      if (type === INET_DIAG_SKMEMINFO && plen >= SKMEMINFO_WMEM_QUEUED + 4) r.wmemQueued = view.getUint32(p + SKMEMINFO_WMEM_QUEUED, le);
+      else if (type === INET_DIAG_MEMINFO && plen >= MEMINFO_WMEM + 4) meminfoWmem = view.getUint32(p + MEMINFO_WMEM, le);
       else if (type === INET_DIAG_INFO && plen > TCP_INFO_BACKOFF) {
         r.backoff = buf[p + TCP_INFO_BACKOFF];
-        if (plen >= TCP_INFO_RTO + 4) r.rtoSeconds = this.u32(buf, p + TCP_INFO_RTO) / 1e6;
-        if (plen >= TCP_INFO_LAST_DATA_SENT + 4) r.lastDataSentSeconds = this.u32(buf, p + TCP_INFO_LAST_DATA_SENT) / 1000;
+        if (plen >= TCP_INFO_RTO + 4) r.rtoSeconds = view.getUint32(p + TCP_INFO_RTO, le) / 1e6;
+        if (plen >= TCP_INFO_LAST_DATA_SENT + 4) r.lastDataSentSeconds = view.getUint32(p + TCP_INFO_LAST_DATA_SENT, le) / 1000;
       }
       a += (alen + 3) & ~3;
     }
@@ -253,7 +255,7 @@ export class InetDiagParser {
 
   private address(buf: Buffer, at: number, v4: boolean): string {
     if (v4) {
-      const key = buf.readUInt32BE(at);
+      const key = this.view.getUint32(at);
       let text = this.v4Cache.get(key);
       if (text === undefined) {
         if (this.v4Cache.size >= 4096) this.v4Cache.clear();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Buckets, PERSIST_BOUNDS } from '../../src/aggregate/buckets.ts';
-import { DEFAULT_FORENSICS, FinWait1ExitTally, ForensicsCollector, NO_PREVIOUS_POLL, addExitStats, cappedSockets, type CrossPoll, type Forensics, type ForensicsOptions } from '../../src/aggregate/forensics.ts';
+import { DEFAULT_FORENSICS, FinWait1ExitTally, ForensicsCollector, MAX_LISTENING_PORTS, NO_PREVIOUS_POLL, addExitStats, cappedSockets, type CrossPoll, type Forensics, type ForensicsOptions } from '../../src/aggregate/forensics.ts';
 import { TopN } from '../../src/aggregate/topn.ts';
 import type { SocketRecord } from '../../src/model.ts';
 import { rec } from '../helpers/readers.ts';
@@ -162,6 +162,19 @@ describe('ForensicsCollector: ports', () => {
     assert.deepEqual([p.ports.get('443')!.fin_wait1.sockets, p.ports.get('443')!.fin_wait1.sendQueueBytes, p.ports.get('other')!.fin_wait1.sockets], [2, 150, 0]);
     assert.equal(p.ports.get('other')!.established.sockets, 1);
     assert.deepEqual(p.top.fin_wait1!.bySendQueue.map((s) => s.port), ['443', '443']);
+  });
+  it('holds the first MAX_LISTENING_PORTS local ports for a listener seen later; sockets on further new ports count under "other"', () => {
+    const records: SocketRecord[] = [];
+    // 4 096 client-side sockets, each on an ephemeral port of its own (no listener there, yet).
+    for (let port = 10_000; port < 10_000 + MAX_LISTENING_PORTS; port++) records.push(rec({ state: 'established', localPort: port, remotePort: 443, sendQueue: 2 }));
+    records.push(fw1(1, 100, 'a', { localPort: 20_000 }), rec({ state: 'established', localPort: 10_005, remotePort: 80, sendQueue: 7 }));
+    records.push(listener(20_000), listener(10_005));
+    const p = poll(records, 0);
+    assert.deepEqual([...p.ports.keys()], ['10005', '20000', 'other']);
+    assert.deepEqual(p.ports.get('10005')!.established, { sockets: 2, sendQueueBytes: 9 });
+    assert.deepEqual([p.ports.get('20000')!.fin_wait1.sockets, p.ports.get('20000')!.listen.sockets], [0, 1]);
+    assert.deepEqual(p.ports.get('other')!.established, { sockets: MAX_LISTENING_PORTS - 1, sendQueueBytes: 2 * (MAX_LISTENING_PORTS - 1) });
+    assert.deepEqual(p.ports.get('other')!.fin_wait1, { sockets: 1, sendQueueBytes: 100 });
   });
   it('keeps the top K ports by FIN-WAIT-1 bytes and folds the rest into "other"', () => {
     const records: SocketRecord[] = [];
