@@ -460,11 +460,18 @@ export class ForensicsCollector {
     const bySendQueue = this.topBySendQueueAt[i]!;
     const keepBySendQueue = bySendQueue.accepts(r.sendQueue);
     const keepByAge = ageSeconds !== null && this.topByAge.accepts(ageSeconds);
-    if (keepBySendQueue || keepByAge) {
-      const sample = () => this.sample(r, port, ageSeconds);
-      if (keepBySendQueue) bySendQueue.offer(r.sendQueue, sample);
-      if (keepByAge) this.topByAge.offer(ageSeconds!, sample);
-    }
+    if (keepBySendQueue || keepByAge) this.offer(r, port, ageSeconds, keepBySendQueue ? bySendQueue : undefined, keepByAge);
+  }
+
+  /**
+   * Offers a socket's sample to the worst-N lists that accept it. A method of its own: a closure
+   * made in add() would put add()'s variables in a context object allocated at every call, for
+   * every socket (~10 MB of garbage a poll at 150 000 sockets; docs/performance.md "Poll thread CPU").
+   */
+  private offer(r: SocketRecord, port: number | undefined, ageSeconds: number | null, bySendQueue: TopN<SocketSample> | undefined, byAge: boolean): void {
+    const sample = () => this.sample(r, port, ageSeconds);
+    bySendQueue?.offer(r.sendQueue, sample);
+    if (byAge) this.topByAge.offer(ageSeconds!, sample);
   }
 
   /** A socket in a state FIN-WAIT-1 moves on to: was it one the previous poll tracked in FIN-WAIT-1? */
@@ -601,10 +608,11 @@ export class ForensicsCollector {
   private exits(): FinWait1Exits {
     const lifetimes: Record<FinWait1Exit, number[]> = { fin_wait2: [], closing: [], time_wait: [], vanished: [] };
     const { firstSeen, seenAtMs } = this.ctx.previous;
-    for (const [key, first] of firstSeen) {
-      if (this.firstSeen.has(key)) continue;
+    // forEach, not for-of: an [key, value] array per entry is garbage for every socket tracked.
+    firstSeen.forEach((first, key) => {
+      if (this.firstSeen.has(key)) return;
       lifetimes[this.movedOn.get(key) ?? 'vanished'].push(Math.max(0, (seenAtMs - first) / 1000));
-    }
+    });
     return Object.freeze({ lifetimes });
   }
 
