@@ -35,12 +35,19 @@ export function ipv4Text(a: number, b: number, c: number, d: number): string {
   return `${a}.${b}.${c}.${d}`;
 }
 
-/** An IPv6 address from 16 bytes in network order, as ss prints it (RFC 5952, ::ffff:a.b.c.d). */
+/**
+ * An IPv6 address from 16 bytes in network order, as ss prints it: the C library's inet_ntop()
+ * (RFC 5952; v4-mapped ::ffff:a.b.c.d; and, as glibc does, the deprecated IPv4-compatible form
+ * ::a.b.c.d when the first six groups are 0 and the seventh is not; docs/kernel-and-ss.md).
+ */
 export function ipv6Text(bytes: ArrayLike<number>): string {
   let zeros10 = true;
   for (let i = 0; i < 10; i++) if (bytes[i] !== 0) zeros10 = false;
   if (zeros10 && bytes[10] === 0xff && bytes[11] === 0xff) {
     return `::ffff:${ipv4Text(bytes[12]!, bytes[13]!, bytes[14]!, bytes[15]!)}`;
+  }
+  if (zeros10 && bytes[10] === 0 && bytes[11] === 0 && (bytes[12] !== 0 || bytes[13] !== 0)) {
+    return `::${ipv4Text(bytes[12]!, bytes[13]!, bytes[14]!, bytes[15]!)}`;
   }
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
