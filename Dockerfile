@@ -16,8 +16,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
-COPY scripts/build-native.sh scripts/build-info.ts ./scripts/
+COPY package.json package-lock.json tsconfig.json ./
+COPY scripts/build-native.sh scripts/build.ts scripts/build-info.ts ./scripts/
 COPY native ./native
 COPY src ./src
 # The commit built (the context has no .git): --build-arg TCPSTATE_BUILD_REVISION=$(git rev-parse HEAD).
@@ -47,7 +47,7 @@ EXPOSE 9812
 # Run with the host's network namespace (docker --network host, Kubernetes hostNetwork: true) so
 # that the netlink dump, ss and /proc/net/tcp see the host's sockets, not the container's own.
 # tini -s: reaps as PID 1, and as a registered subreaper when something else is PID 1.
-ENTRYPOINT ["/usr/bin/tini", "-s", "--", "node", "/app/bin/tcpstate-exporter.js"]
+ENTRYPOINT ["/usr/bin/tini", "-s", "--", "/app/bin/tcpstate-exporter.js"]
 # Finds the exporter's own listening sockets, so it follows --web.listen-address wherever it is
 # set; plain HTTP or TLS. Needs the docker image format (buildah build --format docker).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD ["node", "/app/bin/tcpstate-healthcheck.js"]
