@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_NETLINK_HELPER } from '../src/build-paths.ts';
 import { NETLINK_DUMPS } from '../src/sources/netlink.ts';
+import { shippedCommand } from '../test/helpers/daemon.ts';
 import { killPorts } from '../test/lab/lab.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -137,7 +138,8 @@ interface Ours {
 }
 
 async function measureOurs(source: Source, extra: readonly string[] = []): Promise<Ours> {
-  const child = spawn(process.execPath, [`${ROOT}bin/tcpstate-exporter.js`, '--source', source, '--poll.interval', INTERVAL, '--web.listen-address', '127.0.0.1:0', '--log.level', 'debug', ...extra], {
+  const [node, ...shipped] = shippedCommand();
+  const child = spawn(node!, [...shipped, '--source', source, '--poll.interval', INTERVAL, '--web.listen-address', '127.0.0.1:0', '--log.level', 'debug', ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const polls: number[] = [];

@@ -2,7 +2,7 @@
 // (the compiled dist/, which `npm test` builds first), optionally inside a network namespace.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,10 +76,22 @@ function assertBuilt(): void {
   if (built === undefined || built < newest) throw new Error('dist/ is missing or older than src/: run `npm run build` (npm test does)');
 }
 
+/**
+ * The command line the shipped entry point runs as (`#!/usr/bin/env -S node FLAGS`: the Dockerfile
+ * and the systemd unit execute the file itself), with this test's node instead of the one on PATH.
+ */
+export function shippedCommand(root = ROOT): string[] {
+  const bin = `${root}bin/tcpstate-exporter.js`;
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env (?:-S )?node((?: --[\w-]+(?:=\S+)?)*)$/.exec(first);
+  if (!m) throw new Error(`${bin}: unexpected first line ${JSON.stringify(first)}`);
+  return [process.execPath, ...m[1]!.split(' ').filter((f) => f !== ''), bin];
+}
+
 export async function startDaemon(args: string[], opts: DaemonOptions = {}): Promise<Daemon> {
   assertBuilt();
   const root = opts.root ?? ROOT;
-  const cmd = [process.execPath, `${root}bin/tcpstate-exporter.js`, '--web.listen-address', '127.0.0.1:0', ...args];
+  const cmd = [...shippedCommand(root), '--web.listen-address', '127.0.0.1:0', ...args];
   const full = opts.netns === undefined ? cmd : ['ip', 'netns', 'exec', opts.netns, ...cmd];
   const child = spawn(full[0]!, full.slice(1), {
     cwd: root,

@@ -147,8 +147,8 @@ describe('the image, built and run here', { timeout: 30 * 60_000 }, () => {
   });
 
   it('the init adopts and reaps an orphaned grandchild (zombies when node is PID 1)', () => {
-    const init = config.Entrypoint.slice(0, config.Entrypoint.indexOf('node'));
-    assert.ok(init.length > 0, `no init before node in ${JSON.stringify(config.Entrypoint)}`);
+    const init = config.Entrypoint.slice(0, config.Entrypoint.findIndex((a) => a.endsWith('/bin/tcpstate-exporter.js')));
+    assert.ok(init.length > 0, `no init before the exporter in ${JSON.stringify(config.Entrypoint)}`);
     const probe =
       'gc=$( (sleep 0.6 >/dev/null 2>&1 & echo $!) ); sleep 0.2; echo "adopter=$(cut -d" " -f4 /proc/$gc/stat) init=$PPID"; sleep 1; ' +
       'if [ -e /proc/$gc ]; then echo "left=$(cut -d" " -f3 /proc/$gc/stat)"; else echo left=none; fi';

@@ -1,0 +1,36 @@
+// The daemon as it ships runs with V8 heap settings of its own (bin/tcpstate-exporter.js's first
+// line; docs/performance.md, "Memory"). Without them V8 sizes the HTTP thread's young generation by
+// the machine's memory: 16 MiB after a few hundred scrapes on Node.js 20, 128 MiB on Node.js 24 (the
+// fault matrix's RSS row failed there by 80 MiB). This starts the real daemon the way the Dockerfile
+// and the systemd unit do and reads the young generation's size from its own metrics.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { sample, shippedCommand, startDaemon, waitForPoll, type Daemon } from '../helpers/daemon.ts';
+
+const MiB = 1024 * 1024;
+
+describe('footprint: the shipped command line caps the heap', () => {
+  let d: Daemon;
+  before(async () => {
+    d = await startDaemon(['--poll.interval', '1s', '--log.level', 'debug']);
+    await waitForPoll(d);
+  });
+  after(async () => d.stop());
+
+  it('runs node with the flags of the entry point', () => {
+    const flags = shippedCommand().slice(1, -1);
+    assert.ok(flags.includes('--max-semi-space-size=1'), `entry point flags: ${flags.join(' ')}`);
+    const argv = readFileSync(`/proc/${d.child.pid}/cmdline`, 'utf8').split('\0');
+    for (const f of flags) assert.ok(argv.includes(f), `${f} missing from ${argv.join(' ')}`);
+  });
+
+  it('the HTTP thread young generation stays at 2 x 1 MiB through 400 scrapes', async () => {
+    let body = '';
+    for (let i = 0; i < 400; i++) body = await (await fetch(`${d.url}/metrics`)).text();
+    const young = sample(body, 'nodejs_heap_space_size_total_bytes{space="new"}');
+    assert.ok(young !== undefined, 'nodejs_heap_space_size_total_bytes{space="new"} exported');
+    assert.ok(young <= 2 * MiB, `young generation ${(young / MiB).toFixed(1)} MiB`);
+  });
+});
