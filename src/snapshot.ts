@@ -48,6 +48,18 @@ export interface PollerStats {
   readonly netnsFailuresTotal?: Readonly<Record<UnreadableReason, number>>;
   /** Tracked FIN-WAIT-1 sockets gone since start: where to, and their lifetimes. */
   readonly finWait1Exits: FinWait1ExitStats;
+  /** The poll thread's V8 heap after its latest poll (absent when polls run on the calling thread). */
+  readonly pollThreadHeap?: PollThreadHeap;
+}
+
+/**
+ * The poll thread's own heap: prom-client's nodejs_heap_* figures describe only the thread that
+ * serves /metrics, while a poll's buffers and tables live on this one (docs/performance.md#memory).
+ */
+export interface PollThreadHeap {
+  readonly totalBytes: number;
+  readonly usedBytes: number;
+  readonly externalBytes: number;
 }
 
 /** What the metrics, HTTP and report layers see of a poller. */

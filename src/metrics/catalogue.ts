@@ -25,7 +25,7 @@ import {
 } from '../aggregate/forensics.ts';
 import type { FamilyTable, StateFigures } from '../aggregate/table.ts';
 import { FAMILIES, ORPHAN_STATES, TCP_STATES, TIMER_KINDS, type Family, type TcpState } from '../model.ts';
-import type { PollerStats, Snapshot } from '../snapshot.ts';
+import type { PollerStats, PollThreadHeap, Snapshot } from '../snapshot.ts';
 import { UNREADABLE_REASONS } from '../netns/figures.ts';
 import { checkFamily, type MetricType, type Sample } from './exposition.ts';
 
@@ -251,6 +251,11 @@ function tcpExt(name: string, counter: string, help: string, scale = 1): MetricS
 
 function selfGauge(name: string, help: string, labels: readonly string[], gen: (snap: Snapshot, ctx: ScrapeContext) => Iterable<Sample>): MetricSpec {
   return { name, type: 'gauge', group: 'self', help, labels, samples: from((snap) => snap, gen) };
+}
+
+/** A figure of the poll thread's heap (none when polls run on the calling thread, as `report`'s do). */
+function selfGaugeOfStats(name: string, help: string, pick: (h: PollThreadHeap) => number): MetricSpec {
+  return { name, type: 'gauge', group: 'self', help, labels: [], samples: (ctx) => (ctx.stats.pollThreadHeap === undefined ? [] : [s([], pick(ctx.stats.pollThreadHeap))]) };
 }
 
 function selfCounter(name: string, help: string, labels: readonly string[], gen: (stats: PollerStats) => Iterable<Sample>): MetricSpec {
@@ -640,6 +645,13 @@ export const CATALOGUE: readonly MetricSpec[] = [
     [...stats.parseErrorsTotal].map(([source, n]) => s([source], n)),
   ),
   selfCounter('tcpstate_polls_total', 'Polls completed since start.', [], (stats) => [s([], stats.pollsTotal)]),
+  selfGaugeOfStats('tcpstate_poll_thread_heap_size_total_bytes', "The poll thread's V8 heap size after its latest poll (nodejs_heap_size_total_bytes is the HTTP thread's).", (h) => h.totalBytes),
+  selfGaugeOfStats('tcpstate_poll_thread_heap_size_used_bytes', "The poll thread's used V8 heap after its latest poll (nodejs_heap_size_used_bytes is the HTTP thread's).", (h) => h.usedBytes),
+  selfGaugeOfStats(
+    'tcpstate_poll_thread_external_memory_bytes',
+    "Memory held outside the poll thread's V8 heap by its objects (read buffers) after its latest poll (nodejs_external_memory_bytes is the HTTP thread's).",
+    (h) => h.externalBytes,
+  ),
   selfCounter('tcpstate_polls_skipped_total', 'Scheduled polls skipped because the previous poll was still running.', [], (stats) => [
     s([], stats.pollsSkippedTotal),
   ]),

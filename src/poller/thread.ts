@@ -10,7 +10,7 @@
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { PollerStats, Snapshot, SnapshotView } from '../snapshot.ts';
+import type { PollerStats, PollThreadHeap, Snapshot, SnapshotView } from '../snapshot.ts';
 import { FinWait1ExitTally, addExitStats } from '../aggregate/forensics.ts';
 
 export interface PollThreadData {
@@ -18,7 +18,7 @@ export interface PollThreadData {
 }
 export type ToPollThread = { readonly type: 'stop' };
 export type FromPollThread =
-  | { readonly type: 'publish'; readonly snapshot: Snapshot | undefined; readonly stats: PollerStats }
+  | { readonly type: 'publish'; readonly snapshot: Snapshot | undefined; readonly stats: PollerStats; readonly heap?: PollThreadHeap }
   | { readonly type: 'stopped' };
 
 /**
@@ -113,7 +113,8 @@ export class PollThread implements SnapshotView {
     worker.on('message', (m: FromPollThread) => {
       if (m.type !== 'publish') return;
       if (m.snapshot !== undefined) this.latest = m.snapshot;
-      this.latestStats = add(this.carried, m.stats);
+      const stats = add(this.carried, m.stats);
+      this.latestStats = m.heap === undefined ? stats : { ...stats, pollThreadHeap: m.heap };
       this.firstPublish?.();
       this.firstPublish = undefined;
     });

@@ -3,6 +3,7 @@
 // garbage they make. The HTTP thread only receives each published snapshot (a structured clone),
 // so neither a poll's parsing nor its heap's garbage collections ever hold up a scrape.
 
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger, installLastResort } from '../log.ts';
 import { livePoller } from './live-poller.ts';
@@ -23,7 +24,11 @@ try {
   logger.info({ err }, 'the poll thread keeps normal CPU priority (lowering it failed)');
 }
 const send = (m: FromPollThread) => port.postMessage(m);
-const poller = livePoller(config, logger, (snapshot, stats) => send({ type: 'publish', snapshot, stats }));
+const heap = () => {
+  const h = getHeapStatistics();
+  return { totalBytes: h.total_heap_size, usedBytes: h.used_heap_size, externalBytes: h.external_memory };
+};
+const poller = livePoller(config, logger, (snapshot, stats) => send({ type: 'publish', snapshot, stats, heap: heap() }));
 
 port.on('message', (m: ToPollThread) => {
   if (m.type !== 'stop') return;

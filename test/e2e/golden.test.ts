@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import { SS_ARGS, SS_DETAIL_ARGS } from '../../src/sources/ss.ts';
 import { ROOT, promtoolCheckMetrics, sample, startDaemon, waitReady, type Daemon } from '../helpers/daemon.ts';
 
-const VOLATILE = /^(tcpstate_source_duration_seconds|tcpstate_last_poll_timestamp_seconds|tcpstate_snapshot_age_seconds|tcpstate_poll_duration_seconds)(\{[^}]*\})? .*/;
+const VOLATILE = /^(tcpstate_poll_thread_heap_size_total_bytes|tcpstate_poll_thread_heap_size_used_bytes|tcpstate_poll_thread_external_memory_bytes|tcpstate_source_duration_seconds|tcpstate_last_poll_timestamp_seconds|tcpstate_snapshot_age_seconds|tcpstate_poll_duration_seconds)(\{[^}]*\})? .*/;
 
 /** Drops process/nodejs metrics and masks values that change from run to run. */
 function normalise(body: string): string {

@@ -37,6 +37,12 @@ describe('the poll thread', () => {
       assert.ok(crossed?.forensics !== undefined && crossed.forensics.ports.size > 0, 'the fixture has attributed ports');
       assert.deepEqual(timeless(crossed), timeless(local.snapshot()));
       assert.equal(thread.stats().pollsTotal, 1);
+      // Its own heap, which the HTTP thread's nodejs_heap_* do not describe; none for an in-process poller.
+      const heap = thread.stats().pollThreadHeap;
+      assert.ok(heap !== undefined, 'the poll thread reports its heap');
+      assert.ok(heap.usedBytes > 1e6 && heap.usedBytes <= heap.totalBytes, JSON.stringify(heap));
+      assert.ok(heap.externalBytes > 0, JSON.stringify(heap));
+      assert.equal(local.stats().pollThreadHeap, undefined);
     } finally {
       await local.stop();
       await thread.stop();
