@@ -51,8 +51,9 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function selectSockets(view: SnapshotView, q: Query): SocketSample[] {
-  const top = view.snapshot()?.forensics?.top;
+/** The kept sockets of this one snapshot that match the query (never another poll's: see the route). */
+export function selectSockets(snap: Snapshot, q: Query): SocketSample[] {
+  const top = snap.forensics?.top;
   if (top === undefined) return [];
   const sort = q.sort ?? 'send_queue';
   const out: SocketSample[] = [];
@@ -187,8 +188,10 @@ export function registerSocketsRoute(app: FastifyInstance, view: SnapshotView, o
     const q: Query = { ...req.query, state };
     const snap = view.snapshot();
     if (snap === undefined) return reply.code(503).type('text/plain; charset=utf-8').send('not ready: no poll has completed yet\n');
+    // Everything below reads `snap`: a poll may complete while the owners are looked up, and the
+    // list, its owners and takenAt must all be of the same poll.
     const lookup = await lookupFor(snap);
-    const sockets = withOwners(selectSockets(view, q), lookup);
+    const sockets = withOwners(selectSockets(snap, q), lookup);
     const owners = lookup === undefined ? undefined : ownersOfListeners(snap.forensics, lookup);
     const takenAt = new Date(snap.takenAtMs).toISOString();
     if (req.headers.accept?.includes('text/html') === true) return reply.type('text/html; charset=utf-8').send(html(sockets, q, takenAt, snap.peers?.networks, owners));

@@ -174,4 +174,23 @@ describe('/sockets', () => {
     assert.match(res.body, /<a href="\/sockets\?limit=5">all<\/a>/);
     assert.match(res.body, /<a href="\/sockets\?state=fin_wait1&#38;limit=5&#38;port=443">443<\/a>/);
   });
+  it('lists the sockets of the poll it names, even when a poll completes during the owner lookup', async () => {
+    // Seen in the real-kernel lab test under load: takenAt (and owners) of one poll, the list of the
+    // next, whose persist timers had moved on.
+    const records = [rec({ state: 'fin_wait1', localPort: 443, remoteAddress: '10.0.0.9', remotePort: 5001, sendQueue: 9000, inode: 0, timer: 'persist', timerSeconds: 1.5 })];
+    const ref: { app?: Awaited<ReturnType<typeof setup>> } = {};
+    const findOwners = async (): Promise<OwnerLookup> => {
+      // The next poll lands while /proc is being scanned: the timer has fired meanwhile.
+      records[0] = { ...records[0]!, timerSeconds: 0 };
+      await new Promise((r) => setTimeout(r, 5));
+      await ref.app!.poller.poll();
+      return { owners: new Map(), processes: 0, scannedProcesses: 0, scannedFds: 0, denied: 0, elapsedMs: 0, stoppedBy: null };
+    };
+    const app = (ref.app = await setup(true, true, records, findOwners));
+    const first = app.poller.snapshot()!;
+    const body = (await app.inject('/sockets?state=fin_wait1')).json<{ takenAt: string; sockets: Array<{ timerSeconds: number }> }>();
+    assert.notEqual(app.poller.snapshot(), first, 'a poll completed during the request');
+    assert.equal(body.takenAt, new Date(first.takenAtMs).toISOString());
+    assert.deepEqual(body.sockets.map((s) => s.timerSeconds), [1.5], 'the sockets of that same poll');
+  });
 });
