@@ -33,4 +33,14 @@ describe('footprint: the shipped command line caps the heap', () => {
     assert.ok(young !== undefined, 'nodejs_heap_space_size_total_bytes{space="new"} exported');
     assert.ok(young <= 2 * MiB, `young generation ${(young / MiB).toFixed(1)} MiB`);
   });
+
+  it("exports the poll thread's heap, which nodejs_heap_* (the HTTP thread's) leave out", async () => {
+    const body = await (await fetch(`${d.url}/metrics`)).text();
+    const used = sample(body, 'tcpstate_poll_thread_heap_size_used_bytes');
+    const total = sample(body, 'tcpstate_poll_thread_heap_size_total_bytes');
+    const external = sample(body, 'tcpstate_poll_thread_external_memory_bytes');
+    assert.ok(used !== undefined && total !== undefined && external !== undefined, 'the three families have a sample');
+    assert.ok(used > MiB && used <= total, `used ${used} of ${total}`);
+    assert.notEqual(used, sample(body, 'nodejs_heap_size_used_bytes'), "not the HTTP thread's figure");
+  });
 });
