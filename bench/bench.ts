@@ -135,6 +135,8 @@ interface Ours {
   sockets: number;
   /** The scrapes of phase 2 that overlapped a poll (its window: the poll's logged duration up to its "poll complete" line). */
   duringPoll: { scrapes: number; p99: number; max: number };
+  /** Largest figures seen in phase 2's scrapes, MiB: the HTTP thread's heap, the poll thread's heap and its external memory. */
+  heap: { http: number; poll: number; pollExternal: number };
 }
 
 async function measureOurs(source: Source, extra: readonly string[] = []): Promise<Ours> {
@@ -179,6 +181,8 @@ async function measureOurs(source: Source, extra: readonly string[] = []): Promi
   const scrapes: Array<[number, number]> = [];
   let loopMax = 0;
   let sockets = 0;
+  const heap = { http: 0, poll: 0, pollExternal: 0 };
+  const mib = (body: string, name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(body)?.[1] ?? 0) / 1048576;
   while (polls.length < from + POLLS) {
     const t = performance.now();
     const body = await (await fetch(`${url}/metrics`)).text();
@@ -186,6 +190,9 @@ async function measureOurs(source: Source, extra: readonly string[] = []): Promi
     scrapes.push([t / 1000, performance.now() / 1000]);
     const lag = /^nodejs_eventloop_lag_max_seconds (\S+)/m.exec(body);
     if (lag) loopMax = Math.max(loopMax, Number(lag[1]));
+    heap.http = Math.max(heap.http, mib(body, 'nodejs_heap_size_total_bytes'));
+    heap.poll = Math.max(heap.poll, mib(body, 'tcpstate_poll_thread_heap_size_total_bytes'));
+    heap.pollExternal = Math.max(heap.pollExternal, mib(body, 'tcpstate_poll_thread_external_memory_bytes'));
     sockets = [...body.matchAll(/^tcpstate_sockets\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
     await sleep(20);
   }
@@ -197,6 +204,7 @@ async function measureOurs(source: Source, extra: readonly string[] = []): Promi
     pollWall: quantile(measured, 0.5),
     cpuPerPoll: cpu,
     rssMiB: rss,
+    heap,
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
     max: Math.max(...latencies),
@@ -395,6 +403,7 @@ async function main(): Promise<void> {
   );
   const rows: string[] = [];
   const passes: string[] = [];
+  const memory: string[] = [];
   for (const [i, size] of SIZES.entries()) {
     process.stdout.write(`building ${size} sockets…\n`);
     const workers = await buildLab(size, 18_000 + i * 100);
@@ -420,6 +429,7 @@ async function main(): Promise<void> {
             `${ne ? ms(ne.tcpstat) : 'n/a'} | ${ne ? ms(ne.scrape) : 'n/a'} | ${ratio} | ${ne ? `${ms(ne.cpuPerScrape)} (${(o.cpuPerPoll / ne.cpuPerScrape).toFixed(2)}×)` : 'n/a'} | ${ms(raw[source])} |`,
         );
         process.stdout.write(`${rows.at(-1)}\n`);
+        memory.push(`| ${o.sockets} | ${source} | ${o.rssMiB.toFixed(0)} MiB | ${o.heap.http.toFixed(1)} MiB | ${o.heap.poll.toFixed(1)} MiB | ${o.heap.pollExternal.toFixed(1)} MiB |`);
       }
     } finally {
       await stopLab(workers);
@@ -433,7 +443,10 @@ async function main(): Promise<void> {
       `${rows.join('\n')}\n` +
       '\n| lab size | ss main pass (-tnoe, all but FIN-WAIT-1) | ss detail pass (-tnoeim, FIN-WAIT-1 only) | -i -m on every socket (-tanoeim) | raw ss -tan | raw cat /proc/net/tcp{,6} | raw tcpstate-diag (both dumps, to /dev/null) |\n' +
       '| --- | --- | --- | --- | --- | --- | --- |\n' +
-      `${passes.join('\n')}\n`,
+      `${passes.join('\n')}\n` +
+      '\n| sockets | source | peak RSS | HTTP thread V8 heap (largest seen) | poll thread V8 heap | poll thread external memory (read buffers) |\n' +
+      '| --- | --- | --- | --- | --- | --- |\n' +
+      `${memory.join('\n')}\n`,
   );
 }
 
