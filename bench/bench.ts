@@ -13,6 +13,7 @@ import { DEFAULT_NETLINK_HELPER } from '../src/build-paths.ts';
 import { NETLINK_DUMPS } from '../src/sources/netlink.ts';
 import { shippedCommand } from '../test/helpers/daemon.ts';
 import { killPorts } from '../test/lab/lab.ts';
+import { rerunInPrivateNetns } from './private-netns.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
@@ -263,26 +264,8 @@ const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
  * the kernel (tcp_max_orphans) wherever they live: the namespace is deleted at the end, and them with it.
  */
 function inPrivateNetns(): void {
-  if (process.env.BENCH_NETNS !== undefined || process.argv.includes('--host')) return;
-  const netns = `tcpstate-bench-${process.pid}`;
-  process.stdout.write(`bench: in network namespace ${netns} (--host to run on this host instead)\n`);
-  execFileSync('ip', ['netns', 'add', netns]);
-  let status = 1;
-  try {
-    execFileSync('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up']);
-    // `ip netns exec` mounts a fresh /sys without the cgroup2 hierarchy: ss -e then warns
-    // "Failed to find cgroup2 mount" once per socket and runs several times slower than on a host.
-    // Mount it in the private mount namespace ip gives the command, as a host has it.
-    const withCgroup = ['sh', '-c', 'mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup; exec "$@"', 'sh'];
-    const r = spawnSync('ip', ['netns', 'exec', netns, ...withCgroup, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-      stdio: 'inherit',
-      env: { ...process.env, BENCH_NETNS: netns },
-    });
-    status = r.status ?? 1;
-  } finally {
-    execFileSync('ip', ['netns', 'del', netns]);
-  }
-  process.exit(status);
+  if (process.argv.includes('--host')) return;
+  rerunInPrivateNetns('bench', 'BENCH_NETNS');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,10 +10,11 @@
 // --polls polls (default 15). Builds alternate within a round, so a change in the machine's load
 // hits them alike. CPU time is what is compared: on a shared machine wall time is not.
 
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { rerunInPrivateNetns } from './private-netns.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLK_TCK = 100;
@@ -30,21 +31,7 @@ if (DIRS.length === 0) DIRS.push(ROOT);
 
 /** Re-runs this script in a network namespace of its own (the lab's sockets stay out of the host's). */
 function inPrivateNetns(): void {
-  if (process.env.POLL_CPU_NETNS !== undefined) return;
-  const netns = `tcpstate-pollcpu-${process.pid}`;
-  execFileSync('ip', ['netns', 'add', netns]);
-  let status = 1;
-  try {
-    execFileSync('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up']);
-    const r = spawnSync('ip', ['netns', 'exec', netns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-      stdio: 'inherit',
-      env: { ...process.env, POLL_CPU_NETNS: netns },
-    });
-    status = r.status ?? 1;
-  } finally {
-    execFileSync('ip', ['netns', 'del', netns]);
-  }
-  process.exit(status);
+  rerunInPrivateNetns('pollcpu', 'POLL_CPU_NETNS');
 }
 
 function stat(pid: number | string, task?: string): string[] {

@@ -9,12 +9,13 @@
 //   SOAK_POLLS=100 npm run soak        a shorter run, to try it
 //   SOAK_SOURCE=ss npm run soak        another source (default auto: the netlink helper when built)
 
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { sample, startDaemon, waitReady, type Daemon } from '../test/helpers/daemon.ts';
 import { parseExposition, sumOf } from '../test/helpers/exposition.ts';
+import { rerunInPrivateNetns } from './private-netns.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const POLLS = Number(process.env.SOAK_POLLS ?? 1000);
@@ -56,22 +57,7 @@ interface Figures {
 
 /** Re-runs this script in a network namespace of its own (deleted at the end, with any socket left). */
 function inPrivateNetns(): void {
-  if (process.env.SOAK_NETNS !== undefined) return;
-  const netns = `tcpstate-soak-${process.pid}`;
-  process.stdout.write(`soak: in network namespace ${netns}\n`);
-  execFileSync('ip', ['netns', 'add', netns]);
-  let status = 1;
-  try {
-    execFileSync('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up']);
-    const r = spawnSync('ip', ['netns', 'exec', netns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-      stdio: 'inherit',
-      env: { ...process.env, SOAK_NETNS: netns },
-    });
-    status = r.status ?? 1;
-  } finally {
-    execFileSync('ip', ['netns', 'del', netns]);
-  }
-  process.exit(status);
+  rerunInPrivateNetns('soak', 'SOAK_NETNS');
 }
 
 /** Children of a process (ppid), and how many are zombies, from /proc. */
