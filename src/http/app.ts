@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Exposition } from '../metrics/registry.ts';
 import type { SnapshotView } from '../snapshot.ts';
-import { acceptsGzip, gzipText } from './compression.ts';
+import { acceptsGzip, gzipPieces } from './compression.ts';
 import type { WebSecurity } from './security.ts';
 import { DEFAULT_LIMITS } from './server.ts';
 import { escapeHtml, registerSocketsRoute, type SocketsOptions } from './sockets.ts';
@@ -75,10 +75,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   app.get(telemetryPath, async (req, reply) => {
-    const body = await registry.metrics();
+    // In pieces: the part made from the snapshot alone is encoded and compressed once per snapshot.
+    const pieces = await registry.pieces();
     reply.type(registry.contentType).header('vary', 'Accept-Encoding');
-    if (!acceptsGzip(req.headers['accept-encoding'])) return reply.send(body);
-    return reply.header('content-encoding', 'gzip').send(await gzipText(body));
+    if (!acceptsGzip(req.headers['accept-encoding'])) return reply.send(Buffer.concat(pieces.map((p) => p.bytes)));
+    return reply.header('content-encoding', 'gzip').send(await gzipPieces(pieces));
   });
 
   if (options.sockets === true) registerSocketsRoute(app, view, options.findOwners === undefined ? {} : { findOwners: options.findOwners });

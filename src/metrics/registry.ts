@@ -5,8 +5,8 @@
 
 import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { SnapshotView } from '../snapshot.ts';
-import { CATALOGUE, exposed, labelsOf, type ScrapeContext } from './catalogue.ts';
-import { joinFamilies, renderFamily, type FamilyText } from './exposition.ts';
+import { CATALOGUE, exposed, labelsOf, type MetricSpec, type ScrapeContext } from './catalogue.ts';
+import { renderFamily, type FamilyText } from './exposition.ts';
 
 export interface MetricsOptions {
   view: SnapshotView;
@@ -17,10 +17,23 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
 }
 
+/** A piece of the exposition's text, UTF-8. */
+export interface ExpositionPiece {
+  readonly bytes: Buffer;
+  /**
+   * This Buffer object is served again by every scrape until the next snapshot (the catalogue's
+   * families made from the snapshot alone): what a consumer derives from it (its gzip form) may be
+   * kept, by identity. The other pieces are made for one scrape.
+   */
+  readonly shared: boolean;
+}
+
 /** What the HTTP layer and the report command need: the text and its content type. */
 export interface Exposition {
   readonly contentType: string;
   metrics(): Promise<string>;
+  /** The same text in pieces, in order (for /metrics: see ExpositionPiece.shared). */
+  pieces(): Promise<readonly ExpositionPiece[]>;
 }
 
 /**
@@ -60,32 +73,56 @@ export function createRegistry(options: MetricsOptions): Exposition {
   }
 
   // The catalogue's text depends on the snapshot and the stats alone (but for the perScrape
-  // families): rendered once per poll, not once per scrape. The poll thread hands over a new
-  // snapshot and a new stats object with each poll, so their identity is the cache key.
-  let cache: { snapshot: ScrapeContext['snapshot']; stats: ScrapeContext['stats']; text: (string | undefined)[] } | undefined;
-  const catalogueText = (ctx: ScrapeContext): string[] => {
-    if (cache === undefined || cache.snapshot !== ctx.snapshot || cache.stats !== ctx.stats) cache = { snapshot: ctx.snapshot, stats: ctx.stats, text: [] };
-    const out: string[] = [];
-    CATALOGUE.forEach((m, i) => {
-      if (!exposed(m, ctx)) return;
-      let text = m.perScrape === true ? undefined : cache!.text[i];
-      if (text === undefined) {
-        text = renderFamily({ ...m, labels: labelsOf(m, ctx), samples: m.samples(ctx) });
-        if (m.perScrape !== true) cache!.text[i] = text;
+  // families): rendered once per poll, not once per scrape, as a few UTF-8 pieces shared by the
+  // scrapes of that snapshot (consecutive families joined) with the perScrape families between
+  // them. The poll thread hands over a new snapshot and a new stats object with each poll, so their
+  // identity is the cache key.
+  type Layout = { snapshot: ScrapeContext['snapshot']; stats: ScrapeContext['stats']; items: Array<ExpositionPiece | { spec: MetricSpec; after: string }> };
+  let cache: Layout | undefined;
+  const layout = (ctx: ScrapeContext): Layout => {
+    if (cache !== undefined && cache.snapshot === ctx.snapshot && cache.stats === ctx.stats) return cache;
+    const families = CATALOGUE.filter((m) => exposed(m, ctx));
+    const items: Layout['items'] = [];
+    let run = '';
+    families.forEach((m, i) => {
+      if (m.perScrape === true) {
+        if (run !== '') items.push({ bytes: Buffer.from(run, 'utf8'), shared: true });
+        run = '';
+        items.push({ spec: m, after: separator(i, families.length) });
+        return;
       }
-      out.push(text);
+      run += renderFamily({ ...m, labels: labelsOf(m, ctx), samples: m.samples(ctx) }) + separator(i, families.length);
     });
+    if (run !== '') items.push({ bytes: Buffer.from(run, 'utf8'), shared: true });
+    cache = { snapshot: ctx.snapshot, stats: ctx.stats, items };
+    return cache;
+  };
+
+  const pieces = async (): Promise<ExpositionPiece[]> => {
+    const ctx: ScrapeContext = { snapshot: view.snapshot(), stats: view.stats(), version, revision, nowMs: Date.now() };
+    const { items } = layout(ctx);
+    // prom-client's families, then the deprecated ones, then the catalogue's (as joinFamilies joins them).
+    let head = options.defaultMetrics === false ? '' : `${await registry.metrics()}\n`;
+    const deprecatedText = (await Promise.all(deprecated.map(untypedFamily))).map(renderFamily);
+    deprecatedText.forEach((t, i) => (head += t + separator(i, deprecatedText.length + (items.length === 0 ? 0 : 1))));
+    const out: ExpositionPiece[] = head === '' ? [] : [{ bytes: Buffer.from(head, 'utf8'), shared: false }];
+    for (const item of items) {
+      if ('bytes' in item) out.push(item);
+      else out.push({ bytes: Buffer.from(renderFamily({ ...item.spec, labels: labelsOf(item.spec, ctx), samples: item.spec.samples(ctx) }) + item.after, 'utf8'), shared: false });
+    }
     return out;
   };
 
   return {
     contentType: registry.contentType,
+    pieces,
     async metrics() {
-      const defaults = options.defaultMetrics === false ? '' : await registry.metrics();
-      const parts = (await Promise.all(deprecated.map(untypedFamily))).map(renderFamily);
-      parts.push(...catalogueText({ snapshot: view.snapshot(), stats: view.stats(), version, revision, nowMs: Date.now() }));
-      const ours = joinFamilies(parts);
-      return defaults === '' ? ours : `${defaults}\n${ours}`;
+      return Buffer.concat((await pieces()).map((p) => p.bytes)).toString('utf8');
     },
   };
+}
+
+/** What follows family i of n in the text: a blank line between families, a newline after the last. */
+function separator(i: number, n: number): string {
+  return i === n - 1 ? '\n' : '\n\n';
 }
