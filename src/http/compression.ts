@@ -85,8 +85,8 @@ function deflated(piece: BodyPiece): Promise<Buffer> {
 /** The pieces joined, as one gzip member; shared pieces are compressed once. */
 export async function gzipPieces(pieces: readonly BodyPiece[]): Promise<Buffer> {
   if (crc32 === undefined) return gzip(Buffer.concat(pieces.map((p) => p.bytes)));
-  // Empty pieces add nothing, and are left out: zlib's crc32() answers 0 for a buffer without
-  // memory behind it (as a zero-length Buffer can be once zlib has read it), whatever the CRC so far.
+  // Empty pieces add nothing, and are left out: on Node.js 20.20, zlib.crc32(buf, crc) answered 0,
+  // not crc, for a zero-length Buffer that zlib had compressed before (test/unit/compression.test.ts).
   const nonEmpty = pieces.filter((p) => p.bytes.length > 0);
   const blocks = await Promise.all(nonEmpty.map(deflated));
   let crc = 0;
