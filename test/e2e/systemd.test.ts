@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { ROOT } from '../helpers/daemon.ts';
 import { installReleaseWithLab, type InstalledWithLab } from '../helpers/release.ts';
 import { UNIT, allowedSyscalls, sandboxed, unitSettings } from '../helpers/unit-sandbox.ts';
@@ -19,6 +20,18 @@ const DROP_IN = `${ROOT}deploy/systemd/netns.conf`;
 const OTHER = `tcpstate-unito-${process.pid}`;
 const FW1 = 6;
 const PORT = 9812;
+
+describe('memory limits: the systemd unit and the DaemonSet say the same, from the measured figures', () => {
+  it('MemoryMax= is the DaemonSet limit and MemoryHigh= its request (docs/performance.md#memory)', () => {
+    type Ds = { spec: { template: { spec: { containers: Array<{ name: string; resources: { requests: { memory: string }; limits: { memory: string } } }> } } } };
+    const ds = parseYaml(readFileSync(`${ROOT}deploy/kubernetes/base/daemonset.yaml`, 'utf8')) as Ds;
+    const { resources } = ds.spec.template.spec.containers.find((c) => c.name === 'tcpstate-exporter')!;
+    const unit = readFileSync(UNIT, 'utf8');
+    // systemd's M is 1024 × 1024 bytes, Kubernetes' Mi the same.
+    assert.deepEqual(unitSettings(unit, 'MemoryMax'), [resources.limits.memory.replace(/Mi$/, 'M')]);
+    assert.deepEqual(unitSettings(unit, 'MemoryHigh'), [resources.requests.memory.replace(/Mi$/, 'M')]);
+  });
+});
 
 describe('systemd unit: systemd-analyze security', () => {
   it('scores 3.0 or lower (--offline, systemd 252)', () => {
