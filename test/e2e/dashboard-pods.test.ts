@@ -6,7 +6,8 @@
 // kube-state-metrics exports it, present only in the second half of the data. Queried through the
 // code that renders the dashboard (demo/render-dashboard.ts): with kube-state-metrics the Pod
 // variable lists namespace/pod and the table names each pod; without it the variable is empty and
-// every panel still shows its namespaces; a chosen pod leaves the other pods' namespaces out.
+// every panel still shows its namespaces; a chosen pod leaves the other pods' namespaces out, of the
+// panels and of the Network namespace variable (evaluated with the Pod variable substituted).
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -128,6 +129,12 @@ describe('dashboard: Pod variable and the namespace-to-pod join on a real Promet
     return variableOptions(base(), v, vars(), t);
   };
 
+  const netnsVariable = (t: number, chosen?: Record<string, string>) => {
+    const v = DASH.templating?.list.find((x) => x.name === 'netns');
+    assert.ok(v, 'the dashboard has a netns variable');
+    return variableOptions(base(), v, vars(chosen), t).then((o) => o.map((x) => x.value).sort());
+  };
+
   before(async () => {
     prom = await startPrometheus({ port: PROM_PORT, rules: DEFAULT_CONFIG, scrapeConfigs: [], openMetrics: openMetrics(), tmpPrefix: 'tcpstate-pods-' });
   });
@@ -178,5 +185,39 @@ describe('dashboard: Pod variable and the namespace-to-pod join on a real Promet
     assert.deepEqual(await now(WITH_KSM, { pod: UID(2) }), { 'A n1': 4, 'A n3': 5, 'B n1': 5010, 'B n3': 900 });
     // Two pods (Grafana's multi-value regex), on two nodes whose namespaces share inode 11.
     assert.deepEqual(await now(WITH_KSM, { pod: `(${UID(1)}|${UID(3)})` }), { 'A n1': 3, 'A n2': 4, 'A n3': 5, 'B n1': 103, 'B n2': 42, 'B n3': 900 });
+  });
+
+  it('the Network namespace variable follows the Pod variable: a chosen pod leaves only its namespaces; All keeps every one', async () => {
+    // All pods (and without kube-state-metrics, where the Pod variable has no options and All is its
+    // only value): every namespace with series of its own, on every node read.
+    assert.deepEqual(await netnsVariable(WITH_KSM), ['1', '11', '12', '13']);
+    assert.deepEqual(await netnsVariable(WITHOUT_KSM), ['1', '11', '12', '13']);
+    assert.deepEqual(await netnsVariable(WITH_KSM, { instance: 'n2' }), ['1', '11']);
+    // --netns=own only: no namespace to offer; All still matches its unlabelled series.
+    assert.deepEqual(await netnsVariable(WITH_KSM, { instance: 'n3' }), []);
+    assert.deepEqual(await now(WITH_KSM, { instance: 'n3' }), { 'A n3': 5, 'B n3': 900 });
+    // One pod: its namespace only (not the host's, the other pods', the ip netns one).
+    assert.deepEqual(await netnsVariable(WITH_KSM, { pod: UID(2) }), ['12']);
+    assert.deepEqual(await netnsVariable(WITH_KSM, { pod: UID(3) }), ['11']);
+    // Two pods on two nodes whose namespaces share inode 11, and a pod with one on n1 and the other on n2.
+    assert.deepEqual(await netnsVariable(WITH_KSM, { pod: `(${UID(1)}|${UID(3)})` }), ['11']);
+    assert.deepEqual(await netnsVariable(WITH_KSM, { pod: `(${UID(2)}|${UID(3)})` }), ['11', '12']);
+    // The pod and one of the namespaces it offers, as Grafana then substitutes both, in the panels.
+    const r = await rows(WITH_KSM, { pod: UID(2), netns: '12' });
+    assert.deepEqual([...r.keys()], ['n1/12']);
+    assert.equal(r.get('n1/12')!.value, 5007);
+  });
+
+  it('the Pod variable comes before the Network namespace variable, which it narrows (Grafana resolves chained variables in order)', () => {
+    const names = DASH.templating!.list.map((v) => v.name);
+    for (const v of DASH.templating!.list) {
+      const q = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
+      for (const m of q.matchAll(/\$(\w+)/g)) {
+        if (!names.includes(m[1]!)) continue;
+        assert.ok(names.indexOf(m[1]!) < names.indexOf(v.name), `${v.name} uses $${m[1]}, defined after it`);
+      }
+    }
+    const netns = DASH.templating!.list.find((x) => x.name === 'netns')!;
+    assert.match(typeof netns.query === 'string' ? netns.query : (netns.query?.query ?? ''), /\$pod/);
   });
 });
