@@ -193,8 +193,8 @@ function scraperLikePrometheus(url: string): { scrape: () => Promise<{ body: str
 }
 
 async function measureOurs(source: Source, extra: readonly string[] = []): Promise<Ours> {
-  const [node, ...shipped] = shippedCommand();
-  const child = spawn(node!, [...shipped, '--source', source, '--poll.interval', INTERVAL, '--web.listen-address', '127.0.0.1:0', '--log.level', 'debug', ...extra], {
+  const [command, ...shipped] = shippedCommand();
+  const child = spawn(command!, [...shipped, '--source', source, '--poll.interval', INTERVAL, '--web.listen-address', '127.0.0.1:0', '--log.level', 'debug', ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const polls: number[] = [];

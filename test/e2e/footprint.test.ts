@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { sample, shippedCommand, startDaemon, waitForPoll, type Daemon } from '../helpers/daemon.ts';
+import { entryPoint, sample, startDaemon, waitForPoll, type Daemon } from '../helpers/daemon.ts';
 
 const MiB = 1024 * 1024;
 
@@ -19,11 +19,14 @@ describe('footprint: the shipped command line caps the heap', () => {
   });
   after(async () => d.stop());
 
-  it('runs node with the flags of the entry point', () => {
-    const flags = shippedCommand().slice(1, -1);
+  it('runs node with the flags and the malloc settings of the entry point', () => {
+    const { flags, env } = entryPoint();
     assert.ok(flags.includes('--max-semi-space-size=1'), `entry point flags: ${flags.join(' ')}`);
+    assert.ok(env.includes('MALLOC_ARENA_MAX=2'), `entry point environment: ${env.join(' ')}`);
     const argv = readFileSync(`/proc/${d.child.pid}/cmdline`, 'utf8').split('\0');
     for (const f of flags) assert.ok(argv.includes(f), `${f} missing from ${argv.join(' ')}`);
+    const environ = readFileSync(`/proc/${d.child.pid}/environ`, 'utf8').split('\0');
+    for (const v of env) assert.ok(environ.includes(v), `${v} missing from the daemon's environment`);
   });
 
   it('the HTTP thread young generation stays at 2 x 1 MiB through 400 scrapes', async () => {

@@ -76,16 +76,32 @@ function assertBuilt(): void {
   if (built === undefined || built < newest) throw new Error('dist/ is missing or older than src/: run `npm run build` (npm test does)');
 }
 
-/**
- * The command line the shipped entry point runs as (`#!/usr/bin/env -S node FLAGS`: the Dockerfile
- * and the systemd unit execute the file itself), with this test's node instead of the one on PATH.
- */
-export function shippedCommand(root = ROOT): string[] {
+/** What the shipped entry point's first line (`#!/usr/bin/env -S [NAME=VALUE...] node [FLAGS...]`) sets. */
+export interface EntryPoint {
+  bin: string;
+  /** Environment assignments made by env(1) before node starts (malloc settings). */
+  env: string[];
+  /** node's own flags (V8 heap settings). */
+  flags: string[];
+}
+
+export function entryPoint(root = ROOT): EntryPoint {
   const bin = `${root}bin/tcpstate-exporter.js`;
   const first = readFileSync(bin, 'utf8').split('\n', 1)[0]!;
-  const m = /^#!\/usr\/bin\/env (?:-S )?node((?: --[\w-]+(?:=\S+)?)*)$/.exec(first);
+  const m = /^#!\/usr\/bin\/env (?:-S )?((?:[A-Z_]+=\S+ )*)node((?: --[\w-]+(?:=\S+)?)*)$/.exec(first);
   if (!m) throw new Error(`${bin}: unexpected first line ${JSON.stringify(first)}`);
-  return [process.execPath, ...m[1]!.split(' ').filter((f) => f !== ''), bin];
+  const words = (s: string) => s.split(' ').filter((w) => w !== '');
+  return { bin, env: words(m[1]!), flags: words(m[2]!) };
+}
+
+/**
+ * The command line the shipped entry point runs as (the Dockerfile and the systemd unit execute
+ * the file itself), with this test's node instead of the one on PATH: env(1) with the same
+ * assignments and node with the same flags. env execs node, so the pid is node's.
+ */
+export function shippedCommand(root = ROOT): string[] {
+  const e = entryPoint(root);
+  return ['/usr/bin/env', ...e.env, process.execPath, ...e.flags, e.bin];
 }
 
 export async function startDaemon(args: string[], opts: DaemonOptions = {}): Promise<Daemon> {
