@@ -30,7 +30,8 @@
  * EACCES) is not fatal: each output gets, instead of its two dumps, two NLMSG_ERROR messages
  * carrying the errno, and the next request is served. Each round: every spec is dumped at the same time by a thread
  * of its own (the kernel's work spread over the CPUs), spec 0 to fd 1 (stdout), spec i to fd i+2
- * (fd 3, 4, ...). End of stdin ends the program.
+ * (fd 3, 4, ...). End of stdin ends the program. The outputs may be pipes or Unix stream sockets
+ * (the exporter gives sockets: it reads them into one reused buffer); either is made blocking.
  *
  * Threads, not forked processes: the exporter kills this program at its timeout, and forked
  * children would outlive it, be reparented to PID 1 and, when the exporter is PID 1 (a container
@@ -65,6 +66,20 @@
 #define RECV_BUFFER (64 * 1024)
 /* A big pipe lets the kernel's dump run ahead of the exporter's event loop. */
 #define PIPE_SIZE (1024 * 1024)
+
+/*
+ * An output, made ready for blocking writes of a dump: a pipe gets PIPE_SIZE; a Unix socket (the
+ * exporter's --serve outputs, read into one reused buffer) a send buffer as big (SO_SNDBUFFORCE
+ * needs CAP_NET_ADMIN, else SO_SNDBUF up to net.core.wmem_max), and blocking mode: the exporter's
+ * end was non-blocking and the flag belongs to the socket, shared with this copy.
+ */
+static void prepare_output(int fd) {
+  int size = PIPE_SIZE;
+  if (fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE) < 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0 && (flags & O_NONBLOCK) != 0) (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
 
 static int fail(const char *what, int err) {
   fprintf(stderr, "tcpstate-diag: %s: %s\n", what, strerror(err));
@@ -283,7 +298,7 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
       return 1;
     }
   }
-  for (int i = 0; i < dumps; i++) (void)fcntl(i == 0 ? STDOUT_FILENO : i + 2, F_SETPIPE_SZ, PIPE_SIZE);
+  for (int i = 0; i < dumps; i++) prepare_output(i == 0 ? STDOUT_FILENO : i + 2);
   unsigned int seq = 1;
   char nspath[4096];
   for (;;) {
@@ -369,7 +384,7 @@ int main(int argc, char **argv) {
     }
   }
 
-  (void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, PIPE_SIZE); /* not a pipe, or not allowed: fine */
+  prepare_output(STDOUT_FILENO); /* not a pipe or socket, or not allowed: fine */
   unsigned int seq = 1;
   for (int i = 0; i < dumps; i++) {
     int status = dump_spec(STDOUT_FILENO, states[i], exts[i], &seq);

@@ -1,6 +1,9 @@
 // Runs the programs whose output is a socket table: `ss` once per poll, `tcpstate-diag --serve`
 // for the exporter's lifetime. The only module that imports execa.
 
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer, type Socket } from 'node:net';
 import { setPriority } from 'node:os';
 import { resolve } from 'node:path';
 import { execa, ExecaError } from 'execa';
@@ -121,27 +124,56 @@ export async function runChild(run: ChildRun, consume: (chunk: string) => Promis
 }
 
 export interface ServerRun extends Program {
-  /** Output pipes besides stdout: fd 3, 4, ... */
+  /** Output channels besides stdout: fd 3, 4, ... */
   extraOutputs: number;
+  /** Bytes of the one buffer each output is read into. */
+  readBufferBytes: number;
   /** Ends the server (shutdown). */
   signal: AbortSignal;
 }
 
-/** A long-lived child fed through stdin, with its output pipes. */
+/**
+ * One of a server's outputs, read into a single buffer allocated once: each chunk is a view of
+ * that buffer, valid during the call only (the next read overwrites it). No reader: bytes dropped.
+ */
+export interface OutputReader {
+  read(consume: ((chunk: Buffer) => void) | undefined): void;
+}
+
+/** A long-lived child fed through stdin, with its outputs. */
 export interface Server {
   readonly stdin: NodeJS.WritableStream;
   /** stdout, then fd 3, 4, ... */
-  readonly outputs: readonly NodeJS.ReadableStream[];
+  readonly outputs: readonly OutputReader[];
   /** Settles once, when the child has gone, with why. */
   readonly exited: Promise<Error>;
   kill(): void;
 }
 
-/** Starts a long-lived child (e.g. `tcpstate-diag --serve`). */
-export function startServer(run: ServerRun): Server {
-  const pipes = Array.from({ length: run.extraOutputs }, () => 'pipe' as const);
+/**
+ * Starts a long-lived child (e.g. `tcpstate-diag --serve`) whose outputs are Unix stream sockets
+ * rather than pipes: a pipe's reader gets a new buffer for every read, freed only by a garbage
+ * collection (a poll at 150 000 sockets left 9-14 MiB of them behind), where a socket can be read
+ * into one reused buffer (net.Socket's `onread`).
+ */
+export async function startServer(run: ServerRun): Promise<Server> {
+  const readers: Array<((chunk: Buffer) => void) | undefined> = [];
+  const pairs: Array<{ ours: Socket; theirs: Socket }> = [];
+  try {
+    for (let i = 0; i <= run.extraOutputs; i++) {
+      const buffer = Buffer.allocUnsafe(run.readBufferBytes);
+      pairs.push(
+        await socketPair((n) => {
+          readers[i]?.(buffer.subarray(0, n));
+        }, buffer),
+      );
+    }
+  } catch (e) {
+    for (const p of pairs) destroyPair(p);
+    throw new Error(`cannot make the output sockets of ${programName(run)}: ${asError(e).message}`, { cause: e });
+  }
   const subprocess = execa(programPath(run.path), run.args, {
-    stdio: ['pipe', 'pipe', 'pipe', ...pipes],
+    stdio: ['pipe', pairs[0]!.theirs, 'pipe', ...pairs.slice(1).map((p) => p.theirs)],
     buffer: false,
     cancelSignal: run.signal,
     forceKillAfterDelay: 1000,
@@ -160,10 +192,89 @@ export function startServer(run: ServerRun): Server {
     () => new Error(`${programName(run)} exited`),
     (e: unknown) => describeFailure(e, run, stderr),
   );
+  // Their ends stay open here, unused, until the child has gone: execa watches a stream given
+  // as stdio until the exit and would take its earlier close for the child's failure.
+  void exited.then(() => {
+    for (const p of pairs) destroyPair(p);
+  });
+  for (const p of pairs) {
+    p.ours.on('error', () => undefined); // `exited` says why
+    p.theirs.on('error', () => undefined);
+  }
   // A write to a child that has just died fails with EPIPE: `exited` reports it.
   subprocess.stdin.on('error', () => undefined);
-  const outputs = [subprocess.stdout, ...pipes.map((_, i) => subprocess.stdio[3 + i] as NodeJS.ReadableStream)];
+  const outputs = pairs.map((_, i): OutputReader => ({
+    read: (consume) => {
+      readers[i] = consume;
+    },
+  }));
   return { stdin: subprocess.stdin, outputs, exited, kill: () => subprocess.kill('SIGKILL') };
+}
+
+function destroyPair(p: { ours: Socket; theirs: Socket }): void {
+  p.ours.destroy();
+  p.theirs.destroy();
+}
+
+/** How long making a socket pair may take (a local connect: microseconds). */
+const PAIR_TIMEOUT_MS = 5000;
+
+/**
+ * A connected pair of Unix stream sockets (Node.js has no socketpair()): `ours` reads into
+ * `buffer` and hands the byte count to `onRead`; `theirs` is for a child. Made through a listener
+ * on a random abstract name (nothing on the filesystem: the image's root is read-only) that
+ * lives until the pair is connected. Another process of the network namespace could connect to
+ * it first: the accepted socket that is ours is the one that reads back a random token ours wrote.
+ */
+async function socketPair(onRead: (bytes: number) => void, buffer: Buffer): Promise<{ ours: Socket; theirs: Socket }> {
+  const token = randomBytes(16);
+  const server = createServer();
+  const strangers: Socket[] = [];
+  let ours: Socket | undefined;
+  const timer = AbortSignal.timeout(PAIR_TIMEOUT_MS);
+  try {
+    server.listen(`\0tcpstate-exporter-${randomBytes(16).toString('hex')}`);
+    await once(server, 'listening', { signal: timer });
+    const theirs = new Promise<Socket>((resolveTheirs) => {
+      server.on('connection', (s: Socket) => {
+        let got = Buffer.alloc(0);
+        const onData = (d: Buffer) => {
+          got = Buffer.concat([got, d]);
+          if (got.length < token.length) return;
+          s.off('data', onData);
+          s.pause();
+          if (got.equals(token)) resolveTheirs(s);
+          else s.destroy();
+        };
+        s.on('data', onData);
+        s.on('error', () => s.destroy());
+        strangers.push(s);
+      });
+    });
+    const address = server.address();
+    if (typeof address !== 'string') throw new Error('the listener has no Unix address');
+    ours = connect({
+      path: address,
+      onread: {
+        buffer,
+        callback: (n: number) => {
+          onRead(n);
+          return true;
+        },
+      },
+    });
+    await once(ours, 'connect', { signal: timer });
+    ours.write(token);
+    const accepted = await Promise.race([theirs, once(timer, 'abort').then(() => Promise.reject(new Error(`not connected within ${PAIR_TIMEOUT_MS} ms`)))]);
+    for (const s of strangers) if (s !== accepted) s.destroy();
+    return { ours, theirs: accepted };
+  } catch (e) {
+    ours?.destroy();
+    for (const s of strangers) s.destroy();
+    throw e;
+  } finally {
+    server.close();
+  }
 }
 
 /**

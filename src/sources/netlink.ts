@@ -13,8 +13,7 @@ import { constants as osConstants } from 'node:os';
 import { FAMILIES, TCP_STATES, type ParseSink } from '../model.ts';
 import { EXT_BIT, InetDiagParser, stateMask } from '../parsers/inet-diag.ts';
 import { startServer, type Server } from './child.ts';
-import { feedYielding } from './lines.ts';
-import type { TableReader } from './source.ts';
+import { asError, type TableReader } from './source.ts';
 
 const hex = (n: number) => n.toString(16);
 
@@ -52,8 +51,16 @@ export async function netlinkHelperInstalled(path: string): Promise<boolean> {
  * The helper in --serve mode, for as long as its owner polls with it. Started by the first round
  * (and again after a failure killed it); stop() ends it for good.
  */
+/**
+ * Bytes of the buffer each dump's output is read into, once per helper: a read takes what the
+ * socket holds up to this, about 500 messages, parsed before the next read (~1 ms).
+ */
+const READ_BUFFER_BYTES = 64 * 1024;
+
 export class NetlinkHelper {
   private server: Server | undefined;
+  /** The helper being started (its output sockets are made first). */
+  private starting: Promise<Server> | undefined;
   /** The round in progress and its helper (one exit handler per helper, not one per round). */
   private current: { server: Server; end: (error: Error) => void } | undefined;
   private readonly lifetime = new AbortController();
@@ -68,7 +75,8 @@ export class NetlinkHelper {
   /** Ends the helper (a round in progress fails as cancelled); no round starts it again. Resolves once it has exited. */
   async stop(): Promise<void> {
     this.lifetime.abort();
-    await this.server?.exited;
+    const server = this.server ?? (await this.starting?.catch(() => undefined));
+    await server?.exited;
   }
 
   /** Whether a helper process is up (between rounds too). */
@@ -95,8 +103,15 @@ export class NetlinkHelper {
 
   /** One round of every dump, each parsed as its bytes arrive; the error, if it failed. */
   private async round(parsers: readonly InetDiagParser[], timeoutMs: number, signal: AbortSignal | undefined, request: string): Promise<Error | undefined> {
-    if (this.lifetime.signal.aborted || signal?.aborted === true) return new Error('netlink helper cancelled (shutting down)');
-    const server = this.ensure();
+    const cancelled = () => this.lifetime.signal.aborted || signal?.aborted === true;
+    if (cancelled()) return new Error('netlink helper cancelled (shutting down)');
+    let server: Server;
+    try {
+      server = await this.ensure();
+    } catch (e) {
+      return asError(e);
+    }
+    if (cancelled()) return new Error('netlink helper cancelled (shutting down)');
     const path = this.options.path;
     const name = path.split('/').pop() ?? path;
     return new Promise<Error | undefined>((resolve) => {
@@ -121,50 +136,49 @@ export class NetlinkHelper {
       };
       const timer = setTimeout(() => finish(new Error(`${name} killed after --netlink.timeout=${timeoutMs}ms`)), timeoutMs);
       this.current = { server, end: finish };
-      server.outputs.forEach((stream, i) => {
+      server.outputs.forEach((output, i) => {
         const parser = parsers[i]!;
         let done = false;
-        const onData = (chunk: Buffer) => {
-          stream.pause();
-          void feedYielding((b: Buffer) => parser.push(b), chunk).then(() => {
-            if (settled) return;
-            // Every dump ends with NLMSG_DONE, one per family.
-            if (!done && parser.dumpsCompleted >= FAMILIES.length) {
-              done = true;
-              if (--pending === 0) finish(undefined);
-            }
-            stream.resume();
-          });
-        };
-        stream.on('data', onData);
-        stream.resume();
-        listeners.push(() => {
-          stream.off('data', onData);
-          stream.pause();
+        // Parsed as it is read: the chunk is a view of the output's one read buffer.
+        output.read((chunk) => {
+          if (settled) return;
+          parser.push(chunk);
+          // Every dump ends with NLMSG_DONE, one per family.
+          if (!done && parser.dumpsCompleted >= FAMILIES.length) {
+            done = true;
+            if (--pending === 0) finish(undefined);
+          }
         });
+        listeners.push(() => output.read(undefined));
       });
       // One line per round: empty for the helper's own namespace, else the namespace file.
       server.stdin.write(`${request}\n`);
     });
   }
 
-  private ensure(): Server {
-    if (this.server !== undefined) return this.server;
-    const server = startServer({
+  /** The helper, started on first use and after it died. */
+  private ensure(): Promise<Server> {
+    if (this.server !== undefined) return Promise.resolve(this.server);
+    this.starting ??= startServer({
       path: this.options.path,
       args: ['--serve', ...NETLINK_DUMPS],
       extraOutputs: NETLINK_DUMPS.length - 1,
+      readBufferBytes: READ_BUFFER_BYTES,
       signal: this.lifetime.signal,
       pathFlag: '--netlink.helper',
       missingHint: 'build it with `npm run build:native`, which needs gcc and libc6-dev',
-    });
-    this.server = server;
-    void server.exited.then((e) => {
-      if (this.server === server) this.server = undefined;
-      // A helper killed after its round failed must not end the next round, run by its successor.
-      if (this.current?.server === server) this.current.end(e);
-    });
-    return server;
+    })
+      .then((server) => {
+        this.server = server;
+        void server.exited.then((e) => {
+          if (this.server === server) this.server = undefined;
+          // A helper killed after its round failed must not end the next round, run by its successor.
+          if (this.current?.server === server) this.current.end(e);
+        });
+        return server;
+      })
+      .finally(() => (this.starting = undefined));
+    return this.starting;
   }
 }
 

@@ -314,6 +314,26 @@ describe('InetDiagParser: the real lab dump (test/fixtures/netlink)', () => {
     );
   });
 
+  it('keeps nothing of a chunk after push(): the same records when every chunk comes in one reused buffer', () => {
+    const whole = parse(bytes).sink.records;
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 700 }), (size) => {
+        // As the netlink source reads: one buffer, overwritten by each read, a view of it pushed.
+        const reused = Buffer.alloc(size);
+        const sink = new CollectingSink();
+        const parser = new InetDiagParser(sink, { littleEndian: true });
+        for (let at = 0; at < bytes.length; at += size) {
+          const n = bytes.copy(reused, 0, at, at + size);
+          parser.push(reused.subarray(0, n));
+          reused.fill(0xa5);
+        }
+        parser.end();
+        assert.deepEqual(sink.errors, []);
+        assert.deepEqual(sink.records, whole);
+      }),
+    );
+  });
+
   it('never throws on arbitrary or damaged bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 600 }), fc.integer({ min: 0, max: bytes.length - 1 }), fc.integer({ min: 0, max: 255 }), (junk, at, value) => {
