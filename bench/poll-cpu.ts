@@ -1,19 +1,27 @@
-// `tsx bench/poll-cpu.ts [--fw1 N] [--est N] [--polls N] [--rounds N] [DIR...]` (root): CPU per poll of
+// `tsx bench/poll-cpu.ts [--fw1 N] [--est N] [--polls N] [--rounds N] [--interval S] [DIR...]` (root): CPU per poll of
 // one or more builds of the exporter on the same big lab, side by side, and node_exporter's CPU
 // per scrape on the same sockets: what issue 14's "CPU per poll ≤ node_exporter's" compares.
 //
 // DIR is a checkout with dist/ and build/tcpstate-diag built (default: this one); give two to
 // compare a change with its parent. Each round builds the lab afresh in a private network
 // namespace (orphaned FIN-WAIT-1 sockets die after ~5 minutes), then runs each build in turn with
-// --poll.interval 1s: after 3 polls, user + system clock ticks of the exporter, of its threads, and
-// of its children (the netlink helper's dump threads count in its own times), from /proc, over
-// --polls polls (default 15). Builds alternate within a round, so a change in the machine's load
-// hits them alike. CPU time is what is compared: on a shared machine wall time is not.
+// --poll.interval S seconds (--interval, default 1; `npm run bench` polls every 5): after 3 polls,
+// user + system clock ticks of the exporter, of its threads, and of its children (the netlink
+// helper's dump threads count in its own times), from /proc, over --polls polls (default 15).
+// Builds alternate within a round, so a change in the machine's load hits them alike. CPU time is
+// what is compared: on a shared machine wall time is not.
+//
+// Each build runs as it ships: its entry point with the V8 flags of its first line (as the bench
+// and the tests start it). DIR::FLAGS runs DIR's build with the node flags FLAGS instead (space-
+// separated, may be empty: `.::` is this build with V8's defaults), to measure a flag on its own.
+// The exporter's threads are split into the HTTP thread (the main one), the poll thread (the one at
+// nice 10) and the others (V8's platform workers, libuv's pool).
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { shippedCommand } from '../test/helpers/daemon.ts';
 import { rerunInPrivateNetns } from './private-netns.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -26,8 +34,18 @@ const FW1 = arg('--fw1', 30_000);
 const EST = arg('--est', 90_000);
 const POLLS = arg('--polls', 15);
 const ROUNDS = arg('--rounds', 2);
+const INTERVAL = arg('--interval', 1);
 const DIRS = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
 if (DIRS.length === 0) DIRS.push(ROOT);
+
+/** The command line of a build: DIR as it ships, or DIR::FLAGS with those node flags instead. */
+function command(build: string): string[] {
+  const [dir = '.', flags] = build.split('::');
+  const root = dir.endsWith('/') ? dir : `${dir}/`;
+  const [node, ...rest] = shippedCommand(root);
+  const bin = rest[rest.length - 1]!;
+  return flags === undefined ? [node!, ...rest] : [node!, ...flags.split(' ').filter((f) => f !== ''), bin];
+}
 
 /** Re-runs this script in a network namespace of its own (the lab's sockets stay out of the host's). */
 function inPrivateNetns(): void {
@@ -39,10 +57,34 @@ function stat(pid: number | string, task?: string): string[] {
   return text.slice(text.lastIndexOf(')') + 2).split(' ');
 }
 
+interface Ticks {
+  total: number;
+  threads: number;
+  /** The HTTP thread (the main one), the poll thread (nice 10), the other threads. */
+  http: number;
+  poll: number;
+  other: number;
+  children: Map<string, number>;
+}
+
 /** Ticks of the exporter (its threads, waited-for children) and of its live children, by name. */
-function ticks(pid: number): { total: number; threads: number; children: Map<string, number> } {
+function ticks(pid: number): Ticks {
   const f = stat(pid);
   const threads = Number(f[11]) + Number(f[12]);
+  let http = 0;
+  let poll = 0;
+  let other = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const t = stat(pid, task);
+      const n = Number(t[11]) + Number(t[12]);
+      if (task === String(pid)) http += n;
+      else if (Number(t[16]) === 10) poll += n;
+      else other += n;
+    } catch {
+      // ended meanwhile
+    }
+  }
   let total = threads + Number(f[13]) + Number(f[14]);
   const children = new Map<string, number>();
   for (const p of readdirSync('/proc')) {
@@ -58,7 +100,7 @@ function ticks(pid: number): { total: number; threads: number; children: Map<str
       // gone meanwhile
     }
   }
-  return { total, threads, children };
+  return { total, threads, http, poll, other, children };
 }
 
 async function buildLab(): Promise<ChildProcess[]> {
@@ -86,13 +128,16 @@ interface Row {
   dir: string;
   cpuMs: number;
   threadsMs: number;
+  /** HTTP thread / poll thread / other threads, ms per poll. */
+  split: string;
   children: string;
   hwmMB: number;
   wallMs: number;
 }
 
 async function measure(dir: string): Promise<Row> {
-  const d = spawn(process.execPath, [`${dir}/bin/tcpstate-exporter.js`, '--poll.interval', '1s', '--log.level', 'debug', '--web.listen-address', '127.0.0.1:0'], {
+  const [node, ...args] = command(dir);
+  const d = spawn(node!, [...args, '--poll.interval', `${INTERVAL}s`, '--log.level', 'debug', '--web.listen-address', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let polls = 0;
@@ -118,6 +163,7 @@ async function measure(dir: string): Promise<Row> {
     dir,
     cpuMs: ms(t1.total - t0.total),
     threadsMs: ms(t1.threads - t0.threads),
+    split: [t1.http - t0.http, t1.poll - t0.poll, t1.other - t0.other].map((t) => ms(t).toFixed(1)).join(' / '),
     children: [...t1.children].map(([k, v]) => `${k} ${ms(v - (t0.children.get(k) ?? 0)).toFixed(0)} ms`).join(', '),
     hwmMB: (hwm * 1024) / 1e6,
     wallMs: wall[wall.length >> 1]! * 1000,
@@ -154,8 +200,10 @@ async function nodeExporter(): Promise<number | undefined> {
 }
 
 inPrivateNetns();
-process.stdout.write(`lab: ${FW1} orphaned FIN-WAIT-1 (+ as many zero-window clients), ${EST} ESTABLISHED; ${POLLS} polls a build, ${ROUNDS} rounds\n\n`);
-process.stdout.write('| round | build | sockets (ss -s) | CPU per poll (exporter + children) | exporter threads | children | peak RSS | poll wall (median) | node_exporter CPU per scrape |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
+process.stdout.write(`lab: ${FW1} orphaned FIN-WAIT-1 (+ as many zero-window clients), ${EST} ESTABLISHED; ${POLLS} polls a build every ${INTERVAL} s, ${ROUNDS} rounds\n\n`);
+process.stdout.write(
+  '| round | build | sockets (ss -s) | CPU per poll (exporter + children) | exporter threads | HTTP / poll / other threads | children | peak RSS | poll wall (median) | node_exporter CPU per scrape |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n',
+);
 for (let round = 1; round <= ROUNDS; round++) {
   const lab = await buildLab();
   try {
@@ -165,7 +213,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     const ne = await nodeExporter();
     for (const r of rows) {
       process.stdout.write(
-        `| ${round} | ${r.dir} | ${sockets} | ${r.cpuMs.toFixed(1)} ms | ${r.threadsMs.toFixed(1)} ms | ${r.children} | ${r.hwmMB.toFixed(0)} MB | ${r.wallMs.toFixed(1)} ms | ${ne === undefined ? 'n/a' : `${ne.toFixed(1)} ms`} |\n`,
+        `| ${round} | ${r.dir} | ${sockets} | ${r.cpuMs.toFixed(1)} ms | ${r.threadsMs.toFixed(1)} ms | ${r.split} ms | ${r.children} | ${r.hwmMB.toFixed(0)} MB | ${r.wallMs.toFixed(1)} ms | ${ne === undefined ? 'n/a' : `${ne.toFixed(1)} ms`} |\n`,
       );
     }
   } finally {
