@@ -6,6 +6,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger, installLastResort } from '../log.ts';
+import { closeKernelFiles } from '../sources/open.ts';
 import { livePoller } from './live-poller.ts';
 import { lowerThreadPriority } from './priority.ts';
 import type { ToPollThread, FromPollThread, PollThreadData } from './thread.ts';
@@ -34,6 +35,7 @@ port.on('message', (m: ToPollThread) => {
   if (m.type !== 'stop') return;
   void poller
     .stop()
+    .then(closeKernelFiles)
     .catch((err: unknown) => logger.error({ err }, 'stopping the poller failed'))
     .finally(() => {
       logger.flush();

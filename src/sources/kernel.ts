@@ -3,7 +3,7 @@
 // and the TcpExt counters of /proc/net/netstat (per netns). Pages are converted to bytes here,
 // with the host's real page size.
 
-import { readRegularFile } from './open.ts';
+import { readKernelFile, readRegularFile } from './open.ts';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import type { ErrorSink, KernelFigures } from '../model.ts';
@@ -26,7 +26,7 @@ function report(errors: ErrorSink, parsed: Errors): void {
 async function readText(path: string, errors: ErrorSink): Promise<string> {
   let text: string;
   try {
-    text = (await readRegularFile(path)).toString('utf8');
+    text = (await readKernelFile(path)).toString('utf8');
   } catch (e) {
     const err = asError(e);
     throw new Error(`reading ${path}: ${err.message}`, { cause: err });
