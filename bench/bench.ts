@@ -23,6 +23,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const SIZES = (process.env.BENCH_SIZES ?? '10000,120000').split(',').map(Number);
 const POLLS = Number(process.env.BENCH_POLLS ?? 3);
+/**
+ * Polls left to run before CPU per poll is counted: V8 compiles the poll code with its optimising
+ * compiler on background threads over the first polls (at ~12 500 sockets the 2nd-4th polls cost
+ * 117-193 ms of CPU each, later ones 67-113 ms, helper included: docs/performance.md, "Fixed costs
+ * of a poll"); a daemon pays that once, a fleet's CPU is the steady state.
+ */
+const WARMUP_POLLS = Number(process.env.BENCH_WARMUP_POLLS ?? 5);
 const INTERVAL = '5s';
 
 // ---------------------------------------------------------------------------------------------
@@ -222,6 +229,8 @@ async function measureOurs(source: Source, extra: readonly string[] = []): Promi
   // The first request to a fresh process compiles its route and metric code (an 18-25 ms stall,
   // seen at every table size): warm it up so that the figures describe polls, not start-up.
   await (await fetch(`${url}/metrics`)).text();
+  const warm = polls.length + WARMUP_POLLS;
+  while (polls.length < warm) await sleep(20);
   // Phase 1, nothing else going on: CPU and wall time of POLLS polls.
   const ticks0 = cpuTicks(child.pid!);
   const quiet = polls.length;
