@@ -11,9 +11,9 @@
 // Builds alternate within a round, so a change in the machine's load hits them alike. CPU time is
 // what is compared: on a shared machine wall time is not.
 //
-// Each build runs as it ships: its entry point with the V8 flags of its first line (as the bench
-// and the tests start it). DIR::FLAGS runs DIR's build with the node flags FLAGS instead (space-
-// separated, may be empty: `.::` is this build with V8's defaults), to measure a flag on its own.
+// Each build runs as it ships: its entry point's first line (environment and V8 flags), as the
+// bench and the tests start it. DIR::FLAGS runs DIR's build with the node flags FLAGS instead
+// (space-separated, may be empty: `.::` is this build with V8's defaults), to measure a flag alone.
 // The exporter's threads are split into the HTTP thread (the main one), the poll thread (the one at
 // nice 10) and the others (V8's platform workers, libuv's pool).
 
@@ -21,7 +21,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { shippedCommand } from '../test/helpers/daemon.ts';
+import { entryPoint, shippedCommand } from '../test/helpers/daemon.ts';
 import { rerunInPrivateNetns } from './private-netns.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -42,9 +42,9 @@ if (DIRS.length === 0) DIRS.push(ROOT);
 function command(build: string): string[] {
   const [dir = '.', flags] = build.split('::');
   const root = dir.endsWith('/') ? dir : `${dir}/`;
-  const [node, ...rest] = shippedCommand(root);
-  const bin = rest[rest.length - 1]!;
-  return flags === undefined ? [node!, ...rest] : [node!, ...flags.split(' ').filter((f) => f !== ''), bin];
+  if (flags === undefined) return shippedCommand(root);
+  const e = entryPoint(root);
+  return ['/usr/bin/env', ...e.env, process.execPath, ...flags.split(' ').filter((f) => f !== ''), e.bin];
 }
 
 /** Re-runs this script in a network namespace of its own (the lab's sockets stay out of the host's). */
