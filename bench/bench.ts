@@ -512,7 +512,7 @@ async function main(): Promise<void> {
       '\n| lab size | ss main pass (-tnoe, all but FIN-WAIT-1) | ss detail pass (-tnoeim, FIN-WAIT-1 only) | -i -m on every socket (-tanoeim) | raw ss -tan | raw cat /proc/net/tcp{,6} | raw tcpstate-diag (both dumps, to /dev/null) |\n' +
       '| --- | --- | --- | --- | --- | --- | --- |\n' +
       `${passes.join('\n')}\n` +
-      '\n| sockets | source | peak RSS | HTTP thread V8 heap (largest seen) | poll thread V8 heap | poll thread external memory (read buffers) |\n' +
+      '\n| sockets | source | peak RSS | HTTP thread V8 heap (largest seen) | poll thread V8 heap | poll thread external memory (array buffers) |\n' +
       '| --- | --- | --- | --- | --- | --- |\n' +
       `${memory.join('\n')}\n`,
   );
