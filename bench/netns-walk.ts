@@ -11,7 +11,8 @@
 //     answers a namespace whose sockstat counters are all 0 without a dump).
 // N: ESTABLISHED pairs built by bench/biglab.py in this script's private namespace; the host's other
 // sockets (other work on the machine) are walked too, and printed (/proc/net/sockstat `alloc`, a
-// host-wide count of TCP sockets). Median of --reps runs (default 5) each; system time from `perf stat`.
+// host-wide count of TCP sockets). Median of --reps runs (default 5) each; system time from `perf stat`
+// (Debian: apt-get install linux-perf; not needed by the tests).
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
