@@ -144,6 +144,28 @@ export function emptyRecord(family: Family, state: TcpState): SocketRecord {
   };
 }
 
+/** Makes `r` what emptyRecord() returns, for a parser that reuses one record object. */
+export function clearRecord(r: SocketRecord, family: Family, state: TcpState): SocketRecord {
+  r.family = family;
+  r.state = state;
+  r.localAddress = '';
+  r.localPort = 0;
+  r.remoteAddress = '';
+  r.remotePort = 0;
+  r.recvQueue = 0;
+  r.sendQueue = 0;
+  r.timer = undefined;
+  r.timerSeconds = 0;
+  r.timerCount = 0;
+  r.inode = undefined;
+  r.wmemQueued = undefined;
+  r.backoff = undefined;
+  r.rtoSeconds = undefined;
+  r.lastDataSentSeconds = undefined;
+  r.identity = undefined;
+  return r;
+}
+
 /**
  * A cookie as an identity: a number when it is a generated cookie (a counter, far below 2^53),
  * else its hex text (a kernel address, used as the cookie before Linux 4.1).

@@ -14,7 +14,7 @@
 //   shutdown markers, `mem:(r,w,f,t)` / `skmem:(r,rb,t,tb,f,w,o[,bl][,d])`, `backoff:N` (-i).
 
 import { isIP } from 'node:net';
-import { emptyRecord, type Family, type ParseSink, type SocketRecord, type TcpState } from '../model.ts';
+import { clearRecord, emptyRecord, type Family, type ParseSink, type SocketRecord, type TcpState } from '../model.ts';
 import { parseCount, tokenize } from './tokens.ts';
 import { parseSsTimer } from './ss-timer.ts';
 
@@ -99,26 +99,71 @@ interface Endpoint {
 
 /** `host:port` with the forms listed at the top of this file; undefined if malformed. */
 export function parseSsEndpoint(text: string): Endpoint | undefined {
+  const e: Endpoint = { host: '', port: 0 };
+  return endpointInto(text, e) ? e : undefined;
+}
+
+/** parseSsEndpoint() into `out` (the streaming parser reuses two); false if malformed. */
+function endpointInto(text: string, out: Endpoint): boolean {
   const colon = text.lastIndexOf(':');
-  if (colon <= 0 || colon === text.length - 1) return undefined;
-  const portText = text.slice(colon + 1);
-  let port: number | undefined;
-  if (portText === '*') port = 0;
-  else {
-    port = parseCount(portText);
-    // Without -n ports are service names; the socket still counts, its port is unknown (0).
-    if (port === undefined) port = 0;
-    else if (port > 65535) return undefined;
+  if (colon <= 0 || colon === text.length - 1) return false;
+  let port = portAt(text, colon + 1);
+  // Without -n ports are service names (or `*`); the socket still counts, its port is unknown (0).
+  if (port === undefined) port = 0;
+  else if (port > 65535) return false;
+  // The same host as the endpoint before (a server's own address, a busy peer): already checked.
+  if (colon === out.host.length && out.host !== '' && text.startsWith(out.host)) {
+    out.port = port;
+    return true;
   }
   let host = text.slice(0, colon);
   const pct = host.indexOf('%');
   if (pct >= 0) host = host.slice(0, pct);
   if (host.charCodeAt(0) === 91 /* [ */) {
-    if (host.charCodeAt(host.length - 1) !== 93 /* ] */) return undefined;
+    if (host.charCodeAt(host.length - 1) !== 93 /* ] */) return false;
     host = host.slice(1, -1);
   }
-  if (host !== '*' && isIP(host) === 0 && !HOST_NAME.test(host)) return undefined;
-  return { host, port };
+  // The dotted quad first: most sockets are IPv4, and node's isIP() allocates a match per call.
+  if (host !== '*' && !isDottedQuad(host) && isIP(host) === 0 && !HOST_NAME.test(host)) return false;
+  out.host = host;
+  out.port = port;
+  return true;
+}
+
+/** The decimal number from `from` to the end of `text` (parseCount() without the copy); undefined if it is none. */
+function portAt(text: string, from: number): number | undefined {
+  const n = text.length;
+  if (n === from || n - from > 15) return undefined;
+  let v = 0;
+  for (let i = from; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+    v = v * 10 + c - 48;
+  }
+  return v;
+}
+
+/** An IPv4 address as isIP() accepts it: four decimal octets, 0-255, no leading zeros. */
+export function isDottedQuad(text: string): boolean {
+  let octets = 0;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const start = i;
+    let value = 0;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      value = value * 10 + c - 48;
+      i++;
+    }
+    const digits = i - start;
+    if (digits === 0 || digits > 3 || value > 255 || (digits > 1 && text.charCodeAt(start) === 48)) return false;
+    if (++octets === 4) return i === n;
+    if (i === n || text.charCodeAt(i) !== 46 /* . */) return false;
+    i++;
+  }
+  return false;
 }
 
 /**
@@ -157,6 +202,14 @@ export class SsParser {
   private generation: 'modern' | 'old' | undefined;
   /** `*` sockets met before the generation was known: delivered once it is (at the latest at end()). */
   private held: SocketRecord[] = [];
+  /**
+   * The record last delivered, reused for the next socket (sinks copy what they keep, see
+   * ParseSink), and the two endpoints of the line being parsed: a table of a million sockets, or
+   * an ss that writes without end, then allocates little more than its text.
+   */
+  private spare: SocketRecord | undefined;
+  private readonly local: Endpoint = { host: '', port: 0 };
+  private readonly remote: Endpoint = { host: '', port: 0 };
 
   constructor(
     private readonly sink: ParseSink,
@@ -201,17 +254,17 @@ export class SsParser {
     }
     const recvQueue = parseCount(t[i]!);
     const sendQueue = parseCount(t[i + 1]!);
-    const local = parseSsEndpoint(t[i + 2]!);
-    const remote = parseSsEndpoint(t[i + 3]!);
     if (recvQueue === undefined || sendQueue === undefined) {
       this.sink.error('Recv-Q/Send-Q not numbers', line);
       return;
     }
-    if (local === undefined || remote === undefined) {
+    const { local, remote } = this;
+    if (!endpointInto(t[i + 2]!, local) || !endpointInto(t[i + 3]!, remote)) {
       this.sink.error('malformed address', line);
       return;
     }
-    const record = emptyRecord('ipv4', state!);
+    const record = this.spare === undefined ? emptyRecord('ipv4', state!) : clearRecord(this.spare, 'ipv4', state!);
+    this.spare = undefined;
     record.localAddress = local.host;
     record.localPort = local.port;
     record.remoteAddress = remote.host;
@@ -225,6 +278,7 @@ export class SsParser {
         // Process names may contain spaces: skip to the token that closes the list.
         while (!t[k]!.endsWith('))') && k + 1 < t.length) k++;
       } else if (!this.extra(record, tok, line)) {
+        this.spare = record;
         return;
       } else if (tok.startsWith('v6only:')) {
         v6only = true;
@@ -323,7 +377,10 @@ export class SsParser {
       const r = this.pending;
       this.pending = undefined;
       if (this.pendingStar && this.generation === undefined) this.held.push(r);
-      else this.sink.record(r);
+      else {
+        this.sink.record(r);
+        this.spare = r;
+      }
     }
   }
 

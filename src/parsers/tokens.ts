@@ -2,13 +2,13 @@
 
 /** Splits on runs of spaces/tabs without a regex; `out` is reused between lines; stops after `max` tokens. */
 export function tokenize(line: string, out: string[], max = Infinity): string[] {
-  out.length = 0;
   const n = line.length;
+  let count = 0;
   let i = 0;
-  while (i < n && out.length < max) {
+  scan: while (i < n && count < max) {
     let c = line.charCodeAt(i);
     while (c === 32 || c === 9) {
-      if (++i >= n) return out;
+      if (++i >= n) break scan;
       c = line.charCodeAt(i);
     }
     const start = i;
@@ -17,8 +17,9 @@ export function tokenize(line: string, out: string[], max = Infinity): string[] 
       if (c === 32 || c === 9) break;
       i++;
     }
-    out.push(line.slice(start, i));
+    out[count++] = line.slice(start, i);
   }
+  if (out.length !== count) out.length = count;
   return out;
 }
 

@@ -31,29 +31,39 @@ export class LineSplitter {
   }
 
   push(chunk: string): void {
-    let text: string;
     let start = 0;
-    if (this.skipping) {
+    if (this.skipping || this.rest !== '') {
       const nl = chunk.indexOf('\n');
-      if (nl < 0) return;
-      this.skipping = false;
-      text = chunk;
+      if (this.skipping) {
+        if (nl < 0) return;
+        this.skipping = false;
+      } else if (nl < 0) {
+        this.hold(this.rest + chunk);
+        return;
+      } else {
+        // Only the line that spans the two chunks is joined: the chunk itself is never copied.
+        const line = this.rest + chunk.slice(0, nl);
+        this.rest = '';
+        this.emit(line, 0, line.length);
+      }
       start = nl + 1;
-    } else {
-      text = this.rest === '' ? chunk : this.rest + chunk;
     }
-    let nl = text.indexOf('\n', start);
+    let nl = chunk.indexOf('\n', start);
     while (nl >= 0) {
-      this.emit(text, start, nl);
+      this.emit(chunk, start, nl);
       start = nl + 1;
-      nl = text.indexOf('\n', start);
+      nl = chunk.indexOf('\n', start);
     }
-    this.rest = start === 0 ? text : text.slice(start);
-    if (this.rest.length > this.maxLine) {
-      this.onTooLong(this.rest.slice(0, TOO_LONG_KEPT));
+    if (start < chunk.length) this.hold(start === 0 ? chunk : chunk.slice(start));
+  }
+
+  /** Keeps a line's beginning for the next chunk, or drops it once it is longer than the cap. */
+  private hold(rest: string): void {
+    if (rest.length > this.maxLine) {
+      this.onTooLong(rest.slice(0, TOO_LONG_KEPT));
       this.rest = '';
       this.skipping = true;
-    }
+    } else this.rest = rest;
   }
 
   end(): void {
