@@ -26,14 +26,14 @@
  * --serve: the program stays, so that a poll costs no process creation in the exporter. Each
  * line read on stdin starts one round (an empty line: this program's own network namespace; a
  * line naming a namespace file: that namespace, entered for the round only, so one helper serves
- * every namespace of a poll). A namespace whose own counters say it holds no TCP socket (sockstat:
+ * every namespace of a poll). On Linux >= 5.2 (where /proc/thread-self/net follows setns), a namespace whose own counters say it holds no TCP socket (sockstat:
  * no socket in use, no TIME-WAIT) is answered with empty dumps without asking the kernel, which
  * would walk every socket of the host to find none. A namespace that cannot be entered (gone: ENOENT; not allowed: EPERM,
  * EACCES) is not fatal: each output gets, instead of its two dumps, two NLMSG_ERROR messages
  * carrying the errno, and the next request is served. Each round: every spec is dumped at the same time by a thread
  * of its own (the kernel's work spread over the CPUs), spec 0 to fd 1 (stdout), spec i to fd i+2
- * (fd 3, 4, ...). End of stdin ends the program. The outputs may be pipes or Unix stream sockets
- * (the exporter gives sockets: it reads them into one reused buffer); either is made blocking.
+ * (fd 3, 4, ...). End of stdin ends the program. The outputs are made blocking (the exporter gives
+ * Unix stream sockets it reads into one reused buffer each).
  *
  * Threads, not forked processes: the exporter kills this program at its timeout, and forked
  * children would outlive it, be reparented to PID 1 and, when the exporter is PID 1 (a container
@@ -62,25 +62,44 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 /* The kernel fills each dump read with up to 32 KiB of messages (netlink_dump()). */
 #define RECV_BUFFER (64 * 1024)
-/* A big pipe lets the kernel's dump run ahead of the exporter's event loop. */
-#define PIPE_SIZE (1024 * 1024)
+/* A big output buffer lets the kernel's dump run ahead of the exporter's parsing. */
+#define OUTPUT_BUFFER (1024 * 1024)
 
 /*
- * An output, made ready for blocking writes of a dump: a pipe gets PIPE_SIZE; a Unix socket (the
- * exporter's --serve outputs, read into one reused buffer) a send buffer as big (SO_SNDBUFFORCE
- * needs CAP_NET_ADMIN, else SO_SNDBUF up to net.core.wmem_max), and blocking mode: the exporter's
- * end was non-blocking and the flag belongs to the socket, shared with this copy.
+ * An output, made ready for the dumps' blocking writes. A pipe (one-shot into a shell pipeline)
+ * gets OUTPUT_BUFFER of pipe; a Unix stream socket (the exporter's --serve outputs: it makes
+ * socket pairs and reads each into one reused buffer) a send buffer as big, which only
+ * SO_SNDBUFFORCE (CAP_NET_ADMIN) grants: without it SO_SNDBUF is capped at net.core.wmem_max
+ * (the kernel doubles it: ~416 KiB by default), which is what a deploy without that capability
+ * gets. With `blocking`, the output is made blocking: the socket the exporter hands over was
+ * accepted by node, non-blocking, and the flag belongs to the socket, not to this descriptor.
+ * One-shot leaves it alone (its stdout may be shared with others).
  */
-static void prepare_output(int fd) {
-  int size = PIPE_SIZE;
-  if (fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE) < 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+static void prepare_output(int fd, int blocking) {
+  int size = OUTPUT_BUFFER;
+  if (fcntl(fd, F_SETPIPE_SZ, OUTPUT_BUFFER) < 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  if (!blocking) return;
   int flags = fcntl(fd, F_GETFL);
   if (flags >= 0 && (flags & O_NONBLOCK) != 0) (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
+
+/*
+ * Whether /proc/thread-self/net follows the namespace a thread has entered with setns(): Linux 5.2
+ * ("proc: fix /proc/net/* after setns(2)"); before, a thread kept seeing the files of the first
+ * namespace it looked at, so per-namespace counters read there could be another namespace's.
+ */
+static int proc_net_follows_setns(void) {
+  struct utsname u;
+  if (uname(&u) != 0) return 0;
+  int major = 0, minor = 0;
+  if (sscanf(u.release, "%d.%d", &major, &minor) != 2) return 0;
+  return major > 5 || (major == 5 && minor >= 2);
 }
 
 static int fail(const char *what, int err) {
@@ -375,7 +394,8 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
       return 1;
     }
   }
-  for (int i = 0; i < dumps; i++) prepare_output(i == 0 ? STDOUT_FILENO : i + 2);
+  for (int i = 0; i < dumps; i++) prepare_output(i == 0 ? STDOUT_FILENO : i + 2, 1);
+  const int skip_empty = proc_net_follows_setns();
   unsigned int seq = 1;
   char nspath[4096];
   for (;;) {
@@ -394,7 +414,7 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
         if (s != 0) return s;
         continue;
       }
-      if (netns_known_empty()) {
+      if (skip_empty && netns_known_empty()) {
         int s = netns_empty_round(dumps, seq);
         seq += 3 * (unsigned int)dumps;
         err = netns_leave();
@@ -469,7 +489,7 @@ int main(int argc, char **argv) {
     }
   }
 
-  prepare_output(STDOUT_FILENO); /* not a pipe or socket, or not allowed: fine */
+  prepare_output(STDOUT_FILENO, 0); /* not a pipe or socket, or not allowed: fine */
   unsigned int seq = 1;
   for (int i = 0; i < dumps; i++) {
     int status = dump_spec(STDOUT_FILENO, states[i], exts[i], &seq);

@@ -101,7 +101,7 @@ export class InetDiagParser {
     this.le = options.littleEndian ?? endianness() === 'LE';
   }
 
-  /** Parses the messages `chunk` completes; keeps nothing of its memory after the call. */
+  /** Parses the messages `chunk` completes; reads nothing of `chunk` after the call (it may be overwritten). */
   push(chunk: Buffer): void {
     if (this.broken || chunk.length === 0) return;
     let buf = chunk;
@@ -119,9 +119,9 @@ export class InetDiagParser {
       }
     }
     off = this.messages(buf, off);
-    // A copy: the chunk may be a view of one buffer that the next read overwrites (the netlink
-    // source reads its helper's output into a single reused buffer).
-    if (off < buf.length && !this.broken) this.carry = Buffer.from(buf.subarray(off));
+    // The chunk may be a view of one buffer that the next read overwrites (the netlink source
+    // reads its helper's output into a single reused buffer): a rest of it is copied.
+    if (off < buf.length && !this.broken) this.carry = buf === chunk ? Buffer.from(buf.subarray(off)) : buf.subarray(off);
   }
 
   /** The stream ended: a partial message left over means the dump was cut short. */

@@ -1,8 +1,7 @@
 // Runs the programs whose output is a socket table: `ss` once per poll, `tcpstate-diag --serve`
 // for the exporter's lifetime. The only module that imports execa.
 
-import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
 import { setPriority } from 'node:os';
 import { resolve } from 'node:path';
@@ -152,35 +151,41 @@ export interface Server {
 
 /**
  * Starts a long-lived child (e.g. `tcpstate-diag --serve`) whose outputs are Unix stream sockets
- * rather than pipes: a pipe's reader gets a new buffer for every read, freed only by a garbage
- * collection (a poll at 150 000 sockets left 9-14 MiB of them behind), where a socket can be read
- * into one reused buffer (net.Socket's `onread`).
+ * made here and read into one buffer each, allocated once (net.Socket's `onread`). child_process
+ * makes a socket pair for each `'pipe'` output too, but its reader gets a new buffer for every
+ * read, freed only by a garbage collection: a poll at 150 000 sockets left 9-14 MiB of them behind.
  */
 export async function startServer(run: ServerRun): Promise<Server> {
   const readers: Array<((chunk: Buffer) => void) | undefined> = [];
-  const pairs: Array<{ ours: Socket; theirs: Socket }> = [];
+  const pairs: Pair[] = [];
+  const name = programName(run);
   try {
     for (let i = 0; i <= run.extraOutputs; i++) {
       const buffer = Buffer.allocUnsafe(run.readBufferBytes);
-      pairs.push(
-        await socketPair((n) => {
-          readers[i]?.(buffer.subarray(0, n));
-        }, buffer),
-      );
+      const onRead = (n: number) => readers[i]?.(buffer.subarray(0, n));
+      // Twice: another process of the network namespace may have filled the listener's backlog.
+      pairs.push(await socketPair(onRead, buffer, run.signal).catch(() => socketPair(onRead, buffer, run.signal)));
     }
+    if (run.signal.aborted) throw new Error('cancelled (shutting down)');
   } catch (e) {
     for (const p of pairs) destroyPair(p);
-    throw new Error(`cannot make the output sockets of ${programName(run)}: ${asError(e).message}`, { cause: e });
+    throw new Error(`cannot make the output sockets of ${name}: ${asError(e).message}`, { cause: e });
   }
-  const subprocess = execa(programPath(run.path), run.args, {
-    stdio: ['pipe', pairs[0]!.theirs, 'pipe', ...pairs.slice(1).map((p) => p.theirs)],
-    buffer: false,
-    cancelSignal: run.signal,
-    forceKillAfterDelay: 1000,
-    env: { LC_ALL: 'C' },
-    extendEnv: true,
-    cwd: '/',
-  });
+  let subprocess;
+  try {
+    subprocess = execa(programPath(run.path), run.args, {
+      stdio: ['pipe', pairs[0]!.theirs, 'pipe', ...pairs.slice(1).map((p) => p.theirs)],
+      buffer: false,
+      cancelSignal: run.signal,
+      forceKillAfterDelay: 1000,
+      env: { LC_ALL: 'C' },
+      extendEnv: true,
+      cwd: '/',
+    });
+  } catch (e) {
+    for (const p of pairs) destroyPair(p);
+    throw e;
+  }
   lowerPriority(subprocess.pid);
   // The last words on stderr, for the error when it exits.
   let stderr = '';
@@ -189,7 +194,7 @@ export async function startServer(run: ServerRun): Promise<Server> {
     stderr = (stderr + s).slice(-500);
   });
   const exited = subprocess.then(
-    () => new Error(`${programName(run)} exited`),
+    () => new Error(`${name} exited`),
     (e: unknown) => describeFailure(e, run, stderr),
   );
   // Their ends stay open here, unused, until the child has gone: execa watches a stream given
@@ -197,10 +202,6 @@ export async function startServer(run: ServerRun): Promise<Server> {
   void exited.then(() => {
     for (const p of pairs) destroyPair(p);
   });
-  for (const p of pairs) {
-    p.ours.on('error', () => undefined); // `exited` says why
-    p.theirs.on('error', () => undefined);
-  }
   // A write to a child that has just died fails with EPIPE: `exited` reports it.
   subprocess.stdin.on('error', () => undefined);
   const outputs = pairs.map((_, i): OutputReader => ({
@@ -211,7 +212,13 @@ export async function startServer(run: ServerRun): Promise<Server> {
   return { stdin: subprocess.stdin, outputs, exited, kill: () => subprocess.kill('SIGKILL') };
 }
 
-function destroyPair(p: { ours: Socket; theirs: Socket }): void {
+/** Two connected Unix stream sockets: ours is read here, theirs is handed to the child. */
+interface Pair {
+  ours: Socket;
+  theirs: Socket;
+}
+
+function destroyPair(p: Pair): void {
   p.ours.destroy();
   p.theirs.destroy();
 }
@@ -221,59 +228,66 @@ const PAIR_TIMEOUT_MS = 5000;
 
 /**
  * A connected pair of Unix stream sockets (Node.js has no socketpair()): `ours` reads into
- * `buffer` and hands the byte count to `onRead`; `theirs` is for a child. Made through a listener
- * on a random abstract name (nothing on the filesystem: the image's root is read-only) that
- * lives until the pair is connected. Another process of the network namespace could connect to
- * it first: the accepted socket that is ours is the one that reads back a random token ours wrote.
+ * `buffer` and hands the byte count to `onRead`. Made through a listener on a random abstract
+ * name (nothing on the filesystem: the image's root is read-only) that lives until the pair is
+ * connected. Another process of the network namespace can see the name in /proc/net/unix and
+ * connect first: the accepted socket that is ours is the one that reads back the random token
+ * ours wrote; every other one is closed. Errors of either socket after that are the child's
+ * business (`exited` says why it ended).
  */
-async function socketPair(onRead: (bytes: number) => void, buffer: Buffer): Promise<{ ours: Socket; theirs: Socket }> {
+async function socketPair(onRead: (bytes: number) => void, buffer: Buffer, signal: AbortSignal): Promise<Pair> {
   const token = randomBytes(16);
+  const address = `\0tcpstate-exporter-${randomBytes(16).toString('hex')}`;
   const server = createServer();
-  const strangers: Socket[] = [];
+  const accepted: Socket[] = [];
   let ours: Socket | undefined;
-  const timer = AbortSignal.timeout(PAIR_TIMEOUT_MS);
+  let pair: Pair | undefined;
+  const deadline = AbortSignal.any([AbortSignal.timeout(PAIR_TIMEOUT_MS), signal]);
   try {
-    server.listen(`\0tcpstate-exporter-${randomBytes(16).toString('hex')}`);
-    await once(server, 'listening', { signal: timer });
-    const theirs = new Promise<Socket>((resolveTheirs) => {
+    pair = await new Promise<Pair>((resolvePair, reject) => {
+      const fail = (e: Error) => reject(e);
+      const onAbort = () => fail(new Error(signal.aborted ? 'cancelled (shutting down)' : `not connected within ${PAIR_TIMEOUT_MS} ms`));
+      if (deadline.aborted) return onAbort();
+      deadline.addEventListener('abort', onAbort, { once: true });
+      server.on('error', fail);
       server.on('connection', (s: Socket) => {
+        accepted.push(s);
+        s.on('error', () => s.destroy());
         let got = Buffer.alloc(0);
         const onData = (d: Buffer) => {
           got = Buffer.concat([got, d]);
           if (got.length < token.length) return;
           s.off('data', onData);
           s.pause();
-          if (got.equals(token)) resolveTheirs(s);
+          if (ours !== undefined && got.length === token.length && timingSafeEqual(got, token)) resolvePair({ ours, theirs: s });
           else s.destroy();
         };
         s.on('data', onData);
-        s.on('error', () => s.destroy());
-        strangers.push(s);
+      });
+      server.listen(address, () => {
+        ours = connect({
+          path: address,
+          onread: {
+            buffer,
+            callback: (n: number) => {
+              onRead(n);
+              return true;
+            },
+          },
+        });
+        ours.on('error', fail);
+        ours.once('connect', () => ours?.write(token));
       });
     });
-    const address = server.address();
-    if (typeof address !== 'string') throw new Error('the listener has no Unix address');
-    ours = connect({
-      path: address,
-      onread: {
-        buffer,
-        callback: (n: number) => {
-          onRead(n);
-          return true;
-        },
-      },
-    });
-    await once(ours, 'connect', { signal: timer });
-    ours.write(token);
-    const accepted = await Promise.race([theirs, once(timer, 'abort').then(() => Promise.reject(new Error(`not connected within ${PAIR_TIMEOUT_MS} ms`)))]);
-    for (const s of strangers) if (s !== accepted) s.destroy();
-    return { ours, theirs: accepted };
-  } catch (e) {
-    ours?.destroy();
-    for (const s of strangers) s.destroy();
-    throw e;
+    return pair;
   } finally {
     server.close();
+    for (const s of accepted) if (s !== pair?.theirs) s.destroy();
+    if (pair === undefined) ours?.destroy();
+    ours?.removeAllListeners('error');
+    ours?.on('error', () => undefined);
+    pair?.theirs.removeAllListeners('error');
+    pair?.theirs.on('error', () => undefined);
   }
 }
 

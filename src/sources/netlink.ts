@@ -48,15 +48,15 @@ export async function netlinkHelperInstalled(path: string): Promise<boolean> {
 }
 
 /**
- * The helper in --serve mode, for as long as its owner polls with it. Started by the first round
- * (and again after a failure killed it); stop() ends it for good.
- */
-/**
  * Bytes of the buffer each dump's output is read into, once per helper: a read takes what the
  * socket holds up to this, about 500 messages, parsed before the next read (~1 ms).
  */
 const READ_BUFFER_BYTES = 64 * 1024;
 
+/**
+ * The helper in --serve mode, for as long as its owner polls with it. Started by the first round
+ * (and again after a failure killed it); stop() ends it for good.
+ */
 export class NetlinkHelper {
   private server: Server | undefined;
   /** The helper being started (its output sockets are made first). */
@@ -142,7 +142,13 @@ export class NetlinkHelper {
         // Parsed as it is read: the chunk is a view of the output's one read buffer.
         output.read((chunk) => {
           if (settled) return;
-          parser.push(chunk);
+          try {
+            parser.push(chunk);
+          } catch (e) {
+            // Called from the socket's read, outside any promise: a throw would end the thread.
+            finish(asError(e));
+            return;
+          }
           // Every dump ends with NLMSG_DONE, one per family.
           if (!done && parser.dumpsCompleted >= FAMILIES.length) {
             done = true;

@@ -5,7 +5,9 @@
 // and the systemd unit do and reads the young generation's size from its own metrics.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { entryPoint, sample, startDaemon, waitForPoll, type Daemon } from '../helpers/daemon.ts';
 
@@ -27,6 +29,28 @@ describe('footprint: the shipped command line caps the heap', () => {
     for (const f of flags) assert.ok(argv.includes(f), `${f} missing from ${argv.join(' ')}`);
     const environ = readFileSync(`/proc/${d.child.pid}/environ`, 'utf8').split('\0');
     for (const v of env) assert.ok(environ.includes(v), `${v} missing from the daemon's environment`);
+  });
+
+  it('the entry point executed itself (as the Dockerfile and the systemd unit run it) gets the same', async () => {
+    // The kernel runs the #! line: env(1) -S, the assignments, then node found on PATH (the test's).
+    const { bin, flags, env } = entryPoint();
+    const child = spawn(bin, ['--web.listen-address', '127.0.0.1:0', '--source', 'proc'], {
+      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => (/Server listening/.test(d.toString()) ? resolve() : undefined));
+        child.once('exit', (code) => reject(new Error(`the entry point exited with ${code}`)));
+      });
+      const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+      assert.equal(argv[0], 'node', `${argv.join(' ')}: node found on PATH by env(1)`);
+      for (const f of flags) assert.ok(argv.includes(f), `${f} missing from ${argv.join(' ')}`);
+      const environ = readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0');
+      for (const v of env) assert.ok(environ.includes(v), `${v} missing from the environment of the entry point run itself`);
+    } finally {
+      child.kill();
+    }
   });
 
   it('the HTTP thread young generation stays at 2 x 1 MiB through 400 scrapes', async () => {

@@ -63,6 +63,36 @@ async function round(name: string): Promise<Buffer[]> {
   return chunks.map((c) => Buffer.concat(c));
 }
 
+/**
+ * Rounds served one after the other by ONE helper (as the exporter's helper serves every namespace
+ * of a poll, going back to its own namespace between them): each round's bytes per output. A round
+ * ends when each output has its two NLMSG_DONE.
+ */
+async function rounds(requests: readonly string[]): Promise<Buffer[][]> {
+  const child = spawn(HELPER, ['--serve', ...NETLINK_DUMPS], { stdio: ['pipe', 'pipe', 'inherit', 'pipe'] });
+  const outputs = [child.stdout!, child.stdio[3] as Readable];
+  const got: Buffer[] = outputs.map(() => Buffer.alloc(0));
+  let wake = () => {};
+  outputs.forEach((s, i) =>
+    s.on('data', (c: Buffer) => {
+      got[i] = Buffer.concat([got[i]!, c]);
+      wake();
+    }),
+  );
+  const answers: Buffer[][] = [];
+  const from = outputs.map(() => 0);
+  for (const request of requests) {
+    child.stdin!.write(`${request}\n`);
+    const ended = () => got.every((b, i) => donePorts(b.subarray(from[i])).length >= 2);
+    while (!ended()) await new Promise<void>((r) => (wake = r));
+    answers.push(got.map((b, i) => b.subarray(from[i])));
+    got.forEach((b, i) => (from[i] = b.length));
+  }
+  child.stdin!.end();
+  assert.equal(await new Promise<number | null>((r) => child.once('exit', r)), 0);
+  return answers;
+}
+
 /** The nlmsg_pid of every NLMSG_DONE of an answer. */
 function donePorts(bytes: Buffer): number[] {
   const out: number[] = [];
@@ -134,5 +164,18 @@ describe('real kernel: a network namespace with no TCP socket is answered withou
     const [main] = await round(NS.full);
     assert.deepEqual(sockets(main!), ['ipv4 established', 'ipv4 established', 'ipv4 listen']);
     assert.ok(donePorts(main!).every((p) => p !== 0), 'dumped by the kernel');
+  });
+
+  it('one helper, rounds in turn (empty, full, empty, its own namespace, TIME-WAIT only): each answered from its own namespace', async () => {
+    const [empty1, full, empty2, own, timeWait] = await rounds([`/run/netns/${NS.empty}`, `/run/netns/${NS.full}`, `/run/netns/${NS.empty}`, '', `/run/netns/${NS.timeWait}`]);
+    for (const [what, answer] of [['first empty', empty1], ['second empty', empty2]] as const) {
+      assert.deepEqual(answer!.map(sockets), [[], []], what);
+      assert.deepEqual(answer!.map(donePorts), [[0, 0], [0, 0]], `${what}: without a dump`);
+    }
+    assert.deepEqual(sockets(full![0]!), ['ipv4 established', 'ipv4 established', 'ipv4 listen']);
+    assert.ok(donePorts(full![0]!).every((p) => p !== 0), 'full: dumped by the kernel');
+    // The helper's own namespace (this test's) holds sockets of its own: dumped, whatever they are.
+    assert.ok(donePorts(own![0]!).every((p) => p !== 0), 'own namespace: dumped by the kernel');
+    assert.deepEqual(sockets(timeWait![0]!), ['ipv4 time_wait']);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { SocketRecord } from '../../src/model.ts';
+import { clearRecord, emptyRecord, type SocketRecord } from '../../src/model.ts';
 import { isIP } from 'node:net';
 import { SsParser, isDottedQuad, parseSsEndpoint, stateFromName } from '../../src/parsers/ss.ts';
 import { tokenize } from '../../src/parsers/tokens.ts';
@@ -387,3 +387,13 @@ describe('SsParser: sk: cookies', () => {
     });
   }
 });
+
+describe('clearRecord(): a reused record starts each socket as a new one', () => {
+  it('leaves no field of the socket before (every field of SocketRecord, set)', () => {
+    const dirty: SocketRecord = { ...emptyRecord('ipv6', 'fin_wait1') };
+    // Every field a parser may set, set to something emptyRecord() does not give.
+    for (const k of Object.keys(dirty) as Array<keyof SocketRecord>) (dirty as unknown as Record<string, unknown>)[k] = `set-${k}`;
+    assert.deepEqual(clearRecord(dirty, 'ipv4', 'established'), emptyRecord('ipv4', 'established'));
+  });
+});
+
