@@ -91,7 +91,7 @@ static void prepare_output(int fd, int blocking) {
 
 /*
  * Whether /proc/thread-self/net follows the namespace a thread has entered with setns(): Linux 5.2
- * ("proc: fix /proc/net/* after setns(2)"); before, a thread kept seeing the files of the first
+ * ("proc: fix /proc/net/... after setns(2)"); before, a thread kept seeing the files of the first
  * namespace it looked at, so per-namespace counters read there could be another namespace's.
  */
 static int proc_net_follows_setns(void) {
