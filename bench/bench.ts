@@ -6,16 +6,15 @@
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { Agent, get as httpGet } from 'node:http';
 import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import { DEFAULT_NETLINK_HELPER } from '../src/build-paths.ts';
 import { NETLINK_DUMPS } from '../src/sources/netlink.ts';
 import { shippedCommand } from '../test/helpers/daemon.ts';
 import { killPorts } from '../test/lab/lab.ts';
 import { rerunInPrivateNetns } from './private-netns.ts';
+import { scraperLikePrometheus } from './scraper.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
@@ -168,35 +167,6 @@ function overlapping(scrapes: ReadonlyArray<[number, number]>, pollWindows: Read
 
 function latency(xs: number[]): Latency {
   return { p50: quantile(xs, 0.5), p99: quantile(xs, 0.99), max: Math.max(...xs) };
-}
-
-/**
- * A scraper closer to Prometheus than fetch(): node:http on one kept-alive connection, asking for
- * gzip with Prometheus's Accept header; the time is to the last byte, decompressed. The bench's
- * first client (fetch(): undici, WHATWG streams, its gunzip on the thread pool, in a fresh request
- * object each time) costs the bench's own process about a millisecond of CPU per scrape on the same
- * CPUs as the exporter; its column is kept as it was measured before. Returns the body and seconds.
- */
-function scraperLikePrometheus(url: string): { scrape: () => Promise<{ body: string; seconds: number }>; close: () => void } {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const headers = { 'accept-encoding': 'gzip', accept: 'application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1' };
-  const scrape = () =>
-    new Promise<{ body: string; seconds: number }>((resolve, reject) => {
-      const t = performance.now();
-      httpGet(`${url}/metrics`, { agent, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.once('error', reject);
-        res.once('end', () => {
-          const raw = Buffer.concat(chunks);
-          const body = (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
-          const seconds = (performance.now() - t) / 1000;
-          if (res.statusCode !== 200) reject(new Error(`/metrics answered ${res.statusCode}`));
-          else resolve({ body, seconds });
-        });
-      }).once('error', reject);
-    });
-  return { scrape, close: () => agent.destroy() };
 }
 
 async function measureOurs(source: Source, extra: readonly string[] = []): Promise<Ours> {

@@ -15,13 +15,12 @@
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { Agent, get as httpGet } from 'node:http';
 import { getPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import { shippedCommand } from '../test/helpers/daemon.ts';
 import { rerunInPrivateNetns } from './private-netns.ts';
+import { scraperLikePrometheus } from './scraper.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const arg = (name: string, def: number) => {
@@ -146,21 +145,8 @@ async function measure(dir: string, names: readonly string[]): Promise<Row> {
     windows.push([end - s, end]);
   });
   while (walls.length < 2 || url === '') await sleep(20);
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const headers = { 'accept-encoding': 'gzip', accept: 'text/plain;version=0.0.4' };
-  const scrape = () =>
-    new Promise<void>((resolve, reject) => {
-      httpGet(`${url}/metrics`, { agent, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.once('error', reject);
-        res.once('end', () => {
-          const raw = Buffer.concat(chunks);
-          (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
-          resolve();
-        });
-      }).once('error', reject);
-    });
+  const client = scraperLikePrometheus(url, 'text/plain;version=0.0.4');
+  const scrape = () => client.scrape();
   await scrape();
   await scrape();
   const scrapes: Array<[number, number]> = [];
@@ -187,7 +173,7 @@ async function measure(dir: string, names: readonly string[]): Promise<Row> {
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${v.toFixed(0)}`)
     .join(', ');
-  agent.destroy();
+  client.close();
   d.kill('SIGTERM');
   await new Promise((r) => d.once('exit', r));
   const during: number[] = [];

@@ -13,9 +13,8 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { InetDiagParser } from '../../src/parsers/inet-diag.ts';
 import { NETLINK_DUMPS } from '../../src/sources/netlink.ts';
-import { CollectingSink } from '../helpers/collect.ts';
+import { roundRecords } from '../helpers/collect.ts';
 import { ROOT } from '../helpers/daemon.ts';
 import { createNetns, deleteNetns } from '../lab/lab.ts';
 
@@ -56,13 +55,9 @@ function shape(bytes: Buffer): string[] {
 
 /** The sockets of an answer, as sortable text. */
 function sockets(bytes: Buffer): string[] {
-  const sink = new CollectingSink();
-  const parser = new InetDiagParser(sink);
-  parser.push(bytes);
-  parser.end();
-  assert.deepEqual(sink.errors, []);
-  assert.equal(parser.dumpsCompleted, 2);
-  return sink.records.map((r) => `${r.family} ${r.state} ${r.localAddress}:${r.localPort} ${r.remoteAddress}:${r.remotePort} ${r.identity}`).sort();
+  return roundRecords(bytes)
+    .map((r) => `${r.family} ${r.state} ${r.localAddress}:${r.localPort} ${r.remoteAddress}:${r.remotePort} ${r.identity}`)
+    .sort();
 }
 
 async function dump(spec: string, env: NodeJS.ProcessEnv = {}): Promise<Buffer> {

@@ -13,9 +13,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { InetDiagParser } from '../../src/parsers/inet-diag.ts';
 import { NETLINK_DUMPS } from '../../src/sources/netlink.ts';
-import { CollectingSink } from '../helpers/collect.ts';
+import { roundRecords } from '../helpers/collect.ts';
 import { ROOT } from '../helpers/daemon.ts';
 import { createNetns, deleteNetns } from '../lab/lab.ts';
 
@@ -104,13 +103,9 @@ function donePorts(bytes: Buffer): number[] {
 
 /** The sockets of an answer as "family state", sorted; the answer must end both of its dumps. */
 function sockets(bytes: Buffer): string[] {
-  const sink = new CollectingSink();
-  const parser = new InetDiagParser(sink);
-  parser.push(bytes);
-  parser.end();
-  assert.deepEqual(sink.errors, []);
-  assert.equal(parser.dumpsCompleted, 2);
-  return sink.records.map((r) => `${r.family} ${r.state}`).sort();
+  return roundRecords(bytes)
+    .map((r) => `${r.family} ${r.state}`)
+    .sort();
 }
 
 describe('real kernel: a network namespace with no TCP socket is answered without a dump', { timeout: 60_000 }, () => {
