@@ -137,6 +137,15 @@ static void nl_init(void *msg, size_t len, unsigned short type) {
   nlh->nlmsg_type = type;
 }
 
+/* Whether the environment asks for a line on stderr per dump request (TCPSTATE_DIAG_TRACE). */
+static int trace_dumps;
+
+static void trace_dump(unsigned char family, unsigned int states, unsigned char ext, int specs) {
+  if (!trace_dumps) return;
+  fprintf(stderr, "tcpstate-diag: trace: dump %s states %#x ext %#x for %d spec%s\n",
+          family == AF_INET ? "ipv4" : family == AF_INET6 ? "ipv6" : "both", states, (unsigned int)ext, specs, specs == 1 ? "" : "s");
+}
+
 /* Whether the kernel answers the both-families request: 1 yes (or not asked yet), 0 refused. */
 static atomic_int both_families = 1;
 
@@ -174,6 +183,7 @@ static int dump(int fd, int out, unsigned char family, unsigned int states, unsi
   }
   msg.v2.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   msg.v2.nlh.nlmsg_seq = seq;
+  trace_dump(family, states, ext, 1);
 
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
   if (sendto(fd, &msg, request_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return fail("sendto", errno);
@@ -229,6 +239,258 @@ static int dump_spec(int out, unsigned long states, unsigned long ext, unsigned 
   }
   free(buf);
   close(fd);
+  return status;
+}
+
+/* ---- One walk for every spec: a namespace that shares the host's hash (see the header). ---- */
+
+/*
+ * The request's ext bits (bit n-1 = attribute n) that make the kernel add attribute `type` to a
+ * full socket's message (inet_sk_diag_fill, inet_diag_msg_attrs_fill, tcp_diag_get_aux and the
+ * congestion controls' get_info); 0 for one it adds whatever ext says: SHUTDOWN, SKV6ONLY (IPv6
+ * listeners), MARK (CAP_NET_ADMIN), PROTOCOL (raw sockets), CGROUP_ID, SOCKOPT, and any attribute
+ * newer than this list. TIME-WAIT and SYN-RECV minisockets carry no attribute that depends on ext.
+ */
+static unsigned int attr_needs(unsigned short type) {
+  switch (type) {
+  case INET_DIAG_MEMINFO:
+    return 1u << (INET_DIAG_MEMINFO - 1);
+  case INET_DIAG_INFO:
+  case INET_DIAG_MD5SIG:   /* tcp_diag_get_aux(), called only with INFO asked */
+  case INET_DIAG_ULP_INFO: /* the same */
+    return 1u << (INET_DIAG_INFO - 1);
+  case INET_DIAG_VEGASINFO:
+  case INET_DIAG_DCTCPINFO: /* the congestion control's get_info(): its own bit is beyond the u8 */
+  case INET_DIAG_BBRINFO:   /* of idiag_ext, so it answers the VEGASINFO bit */
+    return 1u << (INET_DIAG_VEGASINFO - 1);
+  case INET_DIAG_CONG:
+    return 1u << (INET_DIAG_CONG - 1);
+  case INET_DIAG_TOS:
+    return 1u << (INET_DIAG_TOS - 1);
+  case INET_DIAG_TCLASS:
+  case INET_DIAG_CLASS_ID: /* asked with the TCLASS bit (uapi: "request as INET_DIAG_TCLASS") */
+    return 1u << (INET_DIAG_TCLASS - 1);
+  case INET_DIAG_SKMEMINFO:
+    return 1u << (INET_DIAG_SKMEMINFO - 1);
+  default:
+    return 0;
+  }
+}
+
+/* The merged walk's plan, made once from the specs: which spec each reported idiag_state goes to. */
+static struct {
+  int possible; /* the specs can share one walk */
+  unsigned int states;
+  unsigned char ext;
+  signed char route[256];
+} merge;
+
+#define ST_SYN_RECV 3
+#define ST_FIN_WAIT2 5
+#define ST_TIME_WAIT 6
+#define ST_LISTEN 10
+#define ST_NEW_SYN_RECV 12
+
+/* The spec whose states hold bit `state`, or -1. */
+static int spec_of(int dumps, const unsigned long *states, int state) {
+  for (int i = 0; i < dumps; i++) {
+    if (states[i] & (1UL << state)) return i;
+  }
+  return -1;
+}
+
+/*
+ * Whether one walk with the union of the specs' states and extensions can stand for the specs'
+ * walks, and if so the routing. The kernel selects a socket by its sk_state and reports
+ * idiag_state, which differs in two cases: a TIME-WAIT minisocket (selected by TIME-WAIT) is
+ * reported in its substate, FIN-WAIT-2 or TIME-WAIT; a SYN-RECV request (NEW_SYN_RECV, selected by
+ * SYN-RECV or NEW_SYN_RECV) is reported as SYN-RECV. So both states of each pair must belong to
+ * one spec. States that overlap between specs (a socket in two answers): no merge either.
+ */
+static void plan_merge(int dumps, const unsigned long *states, const unsigned long *exts) {
+  merge.possible = 0;
+  if (dumps < 2) return;
+  unsigned long all = 0;
+  for (int i = 0; i < dumps; i++) {
+    if (all & states[i]) return;
+    all |= states[i];
+    merge.ext |= (unsigned char)exts[i];
+  }
+  static const int pairs[][2] = {{ST_FIN_WAIT2, ST_TIME_WAIT}, {ST_SYN_RECV, ST_NEW_SYN_RECV}};
+  for (int p = 0; p < 2; p++) {
+    int a = spec_of(dumps, states, pairs[p][0]), b = spec_of(dumps, states, pairs[p][1]);
+    if (a >= 0 && b >= 0 && a != b) return;
+  }
+  /* A state no spec asks for can still be reported: a socket whose state changed between the
+   * kernel's selection and its message, or a listening-hash socket (that loop does not filter by
+   * state). Its own walk would have been the LISTEN spec's, or any: the first spec. */
+  int fallback = spec_of(dumps, states, ST_LISTEN);
+  if (fallback < 0) fallback = 0;
+  for (int s = 0; s < 256; s++) {
+    int i = s < 32 ? spec_of(dumps, states, s) : -1;
+    merge.route[s] = (signed char)(i >= 0 ? i : fallback);
+  }
+  int i = spec_of(dumps, states, ST_TIME_WAIT);
+  if (i < 0) i = spec_of(dumps, states, ST_FIN_WAIT2);
+  if (i >= 0) merge.route[ST_FIN_WAIT2] = (signed char)i;
+  i = spec_of(dumps, states, ST_SYN_RECV);
+  if (i < 0) i = spec_of(dumps, states, ST_NEW_SYN_RECV);
+  if (i >= 0) merge.route[ST_SYN_RECV] = (signed char)i;
+  merge.states = (unsigned int)all;
+  merge.possible = 1;
+}
+
+/*
+ * Appends socket message h to out as a dump asking `ext` would have carried it: the attributes
+ * only other specs' ext bits added are left out (with the INET_DIAG_PAD the kernel put before a
+ * 64-bit attribute, such as INFO's), and the length is set again. Returns the bytes appended.
+ */
+static size_t strip_into(char *out, const struct nlmsghdr *h, unsigned int ext) {
+  const size_t head = NLMSG_LENGTH(sizeof(struct inet_diag_msg));
+  if (h->nlmsg_len < head) {
+    memcpy(out, h, NLMSG_ALIGN(h->nlmsg_len));
+    return NLMSG_ALIGN(h->nlmsg_len);
+  }
+  memcpy(out, h, NLMSG_ALIGN(head));
+  size_t len = NLMSG_ALIGN(head);
+  const char *at = (const char *)h + NLMSG_ALIGN(head), *end = (const char *)h + h->nlmsg_len;
+  while (at < end) {
+    const struct nlattr *a = (const struct nlattr *)at;
+    if (end - at < NLA_HDRLEN || a->nla_len < NLA_HDRLEN || a->nla_len > end - at) {
+      /* Malformed: copied as the kernel wrote it, for the parser to say so. */
+      memcpy(out + len, at, (size_t)(end - at));
+      len += (size_t)(end - at);
+      break;
+    }
+    size_t step = NLA_ALIGN(a->nla_len);
+    if (step > (size_t)(end - at)) step = (size_t)(end - at);
+    unsigned short type = a->nla_type & NLA_TYPE_MASK;
+    const struct nlattr *judged = a;
+    if (type == INET_DIAG_PAD && at + step + NLA_HDRLEN <= end) judged = (const struct nlattr *)(at + step);
+    unsigned int needs = attr_needs(judged->nla_type & NLA_TYPE_MASK);
+    if (needs == 0 || (needs & ext) != 0) {
+      memcpy(out + len, at, step);
+      len += step;
+    }
+    at += step;
+  }
+  struct nlmsghdr *copy = (struct nlmsghdr *)out;
+  copy->nlmsg_len = (unsigned int)len;
+  return len;
+}
+
+/* Room per output for one read's worth of messages (stripping only shortens them) and two NLMSG_DONE. */
+#define ROUTED_BUFFER (RECV_BUFFER + 2 * NLMSG_ALIGN(NLMSG_LENGTH(sizeof(int))))
+
+/*
+ * One dump of the union of the specs (one family, or both with TCPDIAG_GETSOCK), each socket's
+ * message routed to its spec's output and stripped to that spec's extensions. Each output's
+ * messages carry the sequence number its own dump would have (base seq + 3 per spec, + 1 for
+ * IPv6 when dumped per family), and each output gets the dump's NLMSG_DONE (two for both
+ * families). Returns 0, an exit status, or REFUSED as dump() does.
+ */
+static int dump_merged(int fd, int dumps, const unsigned long *exts, unsigned char family, unsigned int seq, char *buf, char *const *outbufs) {
+  struct {
+    struct nlmsghdr nlh;
+    struct inet_diag_req req;
+  } both;
+  struct {
+    struct nlmsghdr nlh;
+    struct inet_diag_req_v2 req;
+  } v2;
+  const void *request;
+  size_t request_len;
+  unsigned int sent_seq = seq + (family == AF_INET6 ? 1 : 0);
+  if (family == AF_UNSPEC) {
+    nl_init(&both, sizeof both, TCPDIAG_GETSOCK);
+    both.req.idiag_family = AF_INET; /* not read: the kernel dumps both families */
+    both.req.idiag_ext = merge.ext;
+    both.req.idiag_states = merge.states;
+    both.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    both.nlh.nlmsg_seq = sent_seq;
+    request = &both;
+    request_len = sizeof both;
+  } else {
+    nl_init(&v2, sizeof v2, SOCK_DIAG_BY_FAMILY);
+    v2.req.sdiag_family = family;
+    v2.req.sdiag_protocol = IPPROTO_TCP;
+    v2.req.idiag_ext = merge.ext;
+    v2.req.idiag_states = merge.states;
+    v2.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    v2.nlh.nlmsg_seq = sent_seq;
+    request = &v2;
+    request_len = sizeof v2;
+  }
+  trace_dump(family, merge.states, merge.ext, dumps);
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (sendto(fd, request, request_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return fail("sendto", errno);
+
+  int written = 0;
+  size_t lens[64];
+  for (;;) {
+    ssize_t n = recv(fd, buf, RECV_BUFFER, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("recv", errno);
+    }
+    if (n == 0) return fail("recv", ECONNRESET);
+    for (int i = 0; i < dumps; i++) lens[i] = 0;
+    const struct nlmsghdr *done = NULL;
+    int len = (int)n;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_seq != sent_seq) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        if (family == AF_UNSPEC && !written) return REFUSED;
+        const struct nlmsgerr *e = NLMSG_DATA(h);
+        int err = h->nlmsg_len >= NLMSG_LENGTH(sizeof *e) ? -e->error : EPROTO;
+        return fail(family == AF_INET ? "inet_diag dump (IPv4)" : family == AF_INET6 ? "inet_diag dump (IPv6)" : "inet_diag dump", err);
+      }
+      if (h->nlmsg_type == NLMSG_DONE) {
+        done = h;
+        continue;
+      }
+      if (h->nlmsg_type == TCPDIAG_GETSOCK) h->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(2)) {
+        /* Not a socket: each spec's own dump would have carried it. */
+        for (int i = 0; i < dumps; i++) {
+          memcpy(outbufs[i] + lens[i], h, NLMSG_ALIGN(h->nlmsg_len));
+          ((struct nlmsghdr *)(outbufs[i] + lens[i]))->nlmsg_seq = sent_seq + 3 * (unsigned int)i;
+          lens[i] += NLMSG_ALIGN(h->nlmsg_len);
+        }
+        continue;
+      }
+      const unsigned char state = ((const unsigned char *)NLMSG_DATA(h))[1];
+      const int i = merge.route[state];
+      struct nlmsghdr *copy = (struct nlmsghdr *)(outbufs[i] + lens[i]);
+      lens[i] += strip_into(outbufs[i] + lens[i], h, (unsigned int)exts[i]);
+      copy->nlmsg_seq = sent_seq + 3 * (unsigned int)i;
+    }
+    for (int i = 0; i < dumps; i++) {
+      /* Both families: two NLMSG_DONE, as if each family had been dumped on its own. */
+      for (int d = 0; done != NULL && d < (family == AF_UNSPEC ? 2 : 1); d++) {
+        memcpy(outbufs[i] + lens[i], done, NLMSG_ALIGN(done->nlmsg_len));
+        ((struct nlmsghdr *)(outbufs[i] + lens[i]))->nlmsg_seq = sent_seq + 3 * (unsigned int)i;
+        lens[i] += NLMSG_ALIGN(done->nlmsg_len);
+      }
+      int err = lens[i] > 0 ? write_all(i == 0 ? STDOUT_FILENO : i + 2, outbufs[i], lens[i]) : 0;
+      if (err != 0) return fail("write", err);
+    }
+    written = 1;
+    if (done != NULL) return 0;
+  }
+}
+
+/* A merged round over netlink socket fd (made in the round's namespace). Returns 0 or an exit status. */
+static int merged_round(int fd, int dumps, const unsigned long *exts, unsigned int seq, char *buf, char *const *outbufs) {
+  int status = REFUSED;
+  if (atomic_load(&both_families)) {
+    status = dump_merged(fd, dumps, exts, AF_UNSPEC, seq, buf, outbufs);
+    if (status == REFUSED) atomic_store(&both_families, 0);
+  }
+  if (status == REFUSED) {
+    status = dump_merged(fd, dumps, exts, AF_INET, seq, buf, outbufs);
+    if (status == 0) status = dump_merged(fd, dumps, exts, AF_INET6, seq, buf, outbufs);
+  }
   return status;
 }
 
@@ -307,26 +569,84 @@ static long counter_after(const char *text, const char *key) {
   return errno != 0 || end == at + strlen(key) ? -1 : v;
 }
 
-/* Whether the network namespace the calling thread is in holds no TCP socket a dump could return,
- * by its own counters, so that the round can be answered without a dump: with the kernel's default
- * one established-socket hash for the whole host, a dump of even an empty namespace walks every
- * socket of the host (docs/performance.md). /proc/thread-self/net/sockstat{,6} are the calling
- * thread's namespace's; of their fields, TCP `inuse` (IPv4) and TCP6 `inuse` (hashed full sockets:
+/* A network namespace's TCP counters, read right after entering it. */
+struct netns_counts {
+  long inuse;  /* full TCP sockets of the namespace (listeners, connections, orphans), IPv4 + IPv6 */
+  long tw;     /* its TIME-WAIT and FIN-WAIT-2 minisockets */
+  long alloc;  /* TCP sockets allocated on the whole host (all namespaces) */
+};
+
+/* Reads the counters of the namespace the calling thread is in. /proc/thread-self/net/sockstat{,6}
+ * are that namespace's; of their fields, TCP `inuse` (IPv4) and TCP6 `inuse` (hashed full sockets:
  * listeners, connections, orphans) and `tw` (TIME-WAIT and FIN-WAIT-2 minisockets) are per
- * namespace (`orphan`, `alloc` and `mem` are host-wide). All three 0: no listener (so no SYN-RECV
- * request either), no connection, no TIME-WAIT. Not known (a file unreadable, a field missing): 0,
- * and the round dumps. A socket made after this check is missed as one made after a dump passed its
- * hash bucket would be: a dump is not a snapshot either. */
-static int netns_known_empty(void) {
+ * namespace (`orphan`, `alloc` and `mem` are host-wide). Returns 1 if every count was read, else 0
+ * (a file unreadable, a field missing: the round dumps as if nothing were known). */
+static int netns_read_counts(struct netns_counts *c) {
   char text[1024];
   if (read_small("/proc/thread-self/net/sockstat", text, sizeof text) != 0) return 0;
   long inuse = counter_after(text, "TCP: inuse ");
-  long tw = counter_after(text, " tw ");
-  if (inuse != 0 || tw != 0) return 0;
+  c->tw = counter_after(text, " tw ");
+  c->alloc = counter_after(text, " alloc ");
+  if (inuse < 0 || c->tw < 0 || c->alloc < 0) return 0;
   int err = read_small("/proc/thread-self/net/sockstat6", text, sizeof text);
   /* No sockstat6: a kernel without IPv6, where no TCP6 socket can exist. */
-  if (err == ENOENT) return 1;
-  return err == 0 && counter_after(text, "TCP6: inuse ") == 0;
+  long inuse6 = err == ENOENT ? 0 : err != 0 ? -1 : counter_after(text, "TCP6: inuse ");
+  if (inuse6 < 0) return 0;
+  c->inuse = inuse + inuse6;
+  return 1;
+}
+
+/* Whether the namespace holds no TCP socket a dump could return, by its own counters, so that the
+ * round can be answered without a dump: with the kernel's default one established-socket hash for
+ * the whole host, a dump of even an empty namespace walks every socket of the host
+ * (docs/performance.md). No listener (so no SYN-RECV request either), no connection, no TIME-WAIT.
+ * A socket made after this check is missed as one made after a dump passed its hash bucket would
+ * be: a dump is not a snapshot either. */
+static int netns_known_empty(const struct netns_counts *c) {
+  return c->inuse == 0 && c->tw == 0;
+}
+
+/* The size of the established-socket hash the calling thread's namespace uses, negative when it
+ * shares the host's (net.ipv4.tcp_ehash_entries, Linux >= 6.1; /proc/sys/net follows setns). Before
+ * 6.1 the file is absent and every namespace shares the one hash: 0 (shared, size unknown). The
+ * host's own namespace reads positive although other namespaces may share its hash: treated as
+ * having its own. Returns 1 and sets *entries, or 0 if it could not be read. */
+static int netns_ehash_entries(long *entries) {
+  char text[64];
+  int err = read_small("/proc/sys/net/ipv4/tcp_ehash_entries", text, sizeof text);
+  if (err == ENOENT) {
+    *entries = 0;
+    return 1;
+  }
+  if (err != 0) return 0;
+  char *end;
+  errno = 0;
+  *entries = strtol(text, &end, 10);
+  return errno == 0 && end != text;
+}
+
+/*
+ * Whether one walk with every spec's extensions costs the kernel less than a walk per spec, for a
+ * namespace that shares the host's hash: the walk saved is of the whole hash (its buckets and every
+ * socket of the host in them), the price is the extensions (tcp_info, skmeminfo) asked of each full
+ * socket of the namespace that its own spec did not want. Per-unit costs measured with
+ * bench/netns-walk.ts (docs/performance.md "One walk per namespace"), in picoseconds of the
+ * dumping thread's system time: MERGE_PS_PER_EXT_SOCKET per socket given the extensions, and a walk's
+ * MERGE_PS_PER_BUCKET per hash bucket and MERGE_PS_PER_HOST_SOCKET per socket walked past. The host's
+ * sockets are sockstat `alloc` (full sockets of every namespace: some may sit in hashes of their own,
+ * and TIME-WAIT ones are not counted, so it is an estimate).
+ */
+#define MERGE_PS_PER_EXT_SOCKET 600000L
+#define MERGE_PS_PER_BUCKET 1500L
+#define MERGE_PS_PER_HOST_SOCKET 85000L
+/* TCPSTATE_DIAG_MERGE_MAX_SOCKETS=N: merge when the namespace holds at most N full sockets instead
+ * (tests choose which side of the threshold a namespace is on, whatever else the host holds). */
+static long merge_max_sockets = -1;
+static int merge_pays(const struct netns_counts *c, long ehash_entries) {
+  if (merge_max_sockets >= 0) return c->inuse <= merge_max_sockets;
+  long buckets = ehash_entries < 0 ? -ehash_entries : ehash_entries;
+  double walk = (double)buckets * MERGE_PS_PER_BUCKET + (double)c->alloc * MERGE_PS_PER_HOST_SOCKET;
+  return (double)c->inuse * MERGE_PS_PER_EXT_SOCKET < walk;
 }
 
 /* A round answered without a dump: each output gets the two NLMSG_DONE (one per family) that end an
@@ -396,6 +716,17 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
   }
   for (int i = 0; i < dumps; i++) prepare_output(i == 0 ? STDOUT_FILENO : i + 2, 1);
   const int skip_empty = proc_net_follows_setns();
+  /* The merged walk reads the namespace's counters too: only where they follow setns. */
+  const int merging = skip_empty && merge.possible && getenv("TCPSTATE_DIAG_PER_SPEC") == NULL;
+  char *buf = NULL, *outbufs[64];
+  if (merging) {
+    buf = malloc(RECV_BUFFER);
+    for (int i = 0; i < dumps && buf != NULL; i++) {
+      outbufs[i] = malloc(ROUTED_BUFFER);
+      if (outbufs[i] == NULL) buf = NULL;
+    }
+    if (buf == NULL) return fail("malloc", ENOMEM);
+  }
   unsigned int seq = 1;
   char nspath[4096];
   for (;;) {
@@ -414,11 +745,33 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
         if (s != 0) return s;
         continue;
       }
-      if (skip_empty && netns_known_empty()) {
+      struct netns_counts counts;
+      const int counted = skip_empty && netns_read_counts(&counts);
+      if (counted && netns_known_empty(&counts)) {
         int s = netns_empty_round(dumps, seq);
         seq += 3 * (unsigned int)dumps;
         err = netns_leave();
         if (err != 0) return fail("setns (back to the own network namespace)", err);
+        if (s != 0) return s;
+        continue;
+      }
+      long ehash = 0;
+      const int hashed = counted && (merging || trace_dumps) && netns_ehash_entries(&ehash);
+      const int merged = merging && hashed && ehash <= 0 && merge_pays(&counts, ehash);
+      if (trace_dumps && counted) {
+        fprintf(stderr, "tcpstate-diag: trace: round %s: %s (%ld full sockets, host alloc %ld, tcp_ehash_entries %ld)\n", nspath,
+                merged ? "one walk" : "a walk per spec", counts.inuse, counts.alloc, ehash);
+      }
+      if (merged) {
+        /* One walk for every spec, in this thread: the socket belongs to the namespace it was made in. */
+        int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        int sock_err = errno;
+        err = netns_leave();
+        if (err != 0) return fail("setns (back to the own network namespace)", err);
+        if (fd < 0) return fail("socket(AF_NETLINK, NETLINK_SOCK_DIAG)", sock_err);
+        int s = merged_round(fd, dumps, exts, seq, buf, outbufs);
+        close(fd);
+        seq += 3 * (unsigned int)dumps;
         if (s != 0) return s;
         continue;
       }
@@ -480,6 +833,10 @@ int main(int argc, char **argv) {
   /* A reader that went away ends us quietly, as it would end ss. */
   signal(SIGPIPE, SIG_DFL);
   if (getenv("TCPSTATE_DIAG_PER_FAMILY") != NULL) atomic_store(&both_families, 0);
+  trace_dumps = getenv("TCPSTATE_DIAG_TRACE") != NULL;
+  const char *max_sockets = getenv("TCPSTATE_DIAG_MERGE_MAX_SOCKETS");
+  if (max_sockets != NULL) merge_max_sockets = strtol(max_sockets, NULL, 10);
+  plan_merge(dumps, states, exts);
   if (serving) return serve(dumps, states, exts);
   if (netns != NULL) {
     int err = netns_enter(netns);
