@@ -1,0 +1,291 @@
+// Real kernel: tcpstate-diag --serve answers a network namespace that shares the host's
+// established-socket hash (the kernel's default) and holds few sockets with ONE walk for both dump
+// specs: one dump of the union of their states and extensions, each socket's message routed to the
+// output of the spec whose states hold it and stripped of the attributes only the other spec asked
+// for (docs/netns.md "One walk per namespace"). Every dump of such a namespace walks every socket of
+// the host, so two specs walked it twice. What must hold:
+//   - the merged round asks the kernel for one dump (TCPSTATE_DIAG_TRACE prints each request, and
+//     the round's decision with the counts it was made on);
+//   - each output reads exactly as a walk per spec (TCPSTATE_DIAG_PER_SPEC) gives it: the same
+//     sockets, counts and Send-Q, the same attributes on each message, the same sequence numbers and
+//     framing (two NLMSG_DONE per output), for IPv4 and IPv6, with orphaned zero-window FIN-WAIT-1,
+//     ESTABLISHED, TIME-WAIT and LISTEN sockets; and so on the per-family path
+//     (TCPSTATE_DIAG_PER_FAMILY: one dump per family, each for both specs);
+//   - a walk per spec where merging does not pay or does not apply: a namespace above the threshold
+//     (TCPSTATE_DIAG_MERGE_MAX_SOCKETS puts it there whatever else the host holds), the helper's own
+//     namespace, a namespace with a hash of its own (net.ipv4.tcp_child_ehash_entries).
+// Needs root.
+
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import type { SocketRecord } from '../../src/model.ts';
+import { NETLINK_DUMPS } from '../../src/sources/netlink.ts';
+import { roundRecords } from '../helpers/collect.ts';
+import { ROOT } from '../helpers/daemon.ts';
+import { Lab, createNetns, deleteNetns } from '../lab/lab.ts';
+
+const run = promisify(execFile);
+const HELPER = join(ROOT, 'build', 'tcpstate-diag');
+const SHARED = `tcpstate-merge-${process.pid}`;
+const OWN_HASH = `tcpstate-merge-${process.pid}-hash`;
+
+// IPv4: the FIN-WAIT-1 lab. IPv6 (the lab is IPv4 only): a listener, ESTABLISHED pairs, TIME-WAIT
+// sockets and orphaned FIN-WAIT-1 sockets behind zero-window clients, held until stdin closes.
+const LAB = { finWait1: 5, established: 4, timeWait: 3, basePort: 27101 };
+const V6 = { established: 2, timeWait: 2, finWait1: 3 };
+const IPV6_SOCKETS = `
+import socket, sys, time
+est, tw, fw1 = (int(a) for a in sys.argv[1:4])
+keep = []
+l = socket.socket(socket.AF_INET6); l.bind(('::1', 0)); l.listen(64); keep.append(l)
+addr = l.getsockname()[:2]
+for _ in range(est):
+    c = socket.create_connection(addr); keep += [c, l.accept()[0]]
+for _ in range(tw):
+    c = socket.create_connection(addr); s, _ = l.accept()
+    c.close(); time.sleep(0.05); s.close()   # the active closer ends in TIME-WAIT
+for _ in range(fw1):
+    c = socket.socket(socket.AF_INET6); c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.connect(addr); s, _ = l.accept(); s.setblocking(False)
+    try:
+        while True: s.send(b'x' * 65536)
+    except BlockingIOError:
+        pass
+    s.close(); keep.append(c)                 # unsent data behind a zero window: FIN-WAIT-1 orphan
+time.sleep(0.3)
+print('ready', flush=True)
+sys.stdin.read()
+`;
+
+const NLMSG_DONE = 3;
+const SOCK_DIAG_BY_FAMILY = 20;
+
+interface Round {
+  /** Each output's bytes (spec i's on output i). */
+  outputs: Buffer[];
+  /** The helper's TCPSTATE_DIAG_TRACE lines. */
+  trace: string[];
+}
+
+/** One --serve round (the helper in the test's own namespace, as the exporter's): `request` is the request line. */
+async function round(request: string, env: NodeJS.ProcessEnv = {}): Promise<Round> {
+  const child = spawn(HELPER, ['--serve', ...NETLINK_DUMPS], {
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    env: { ...process.env, TCPSTATE_DIAG_TRACE: '1', ...env },
+  });
+  const outputs = [child.stdout, child.stdio[3] as Readable];
+  const chunks: Buffer[][] = outputs.map(() => []);
+  outputs.forEach((s, i) => s.on('data', (c: Buffer) => chunks[i]!.push(c)));
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  child.stdin.end(`${request}\n`); // one round, then end of input: the helper exits after it
+  assert.equal(await exited, 0, stderr);
+  const trace = stderr.split('\n').filter((l) => l.startsWith('tcpstate-diag: trace: '));
+  assert.equal(trace.length, stderr.split('\n').filter((l) => l !== '').length, `only trace lines on stderr: ${stderr}`);
+  return { outputs: chunks.map((c) => Buffer.concat(c)), trace };
+}
+
+const dumpLines = (r: Round) => r.trace.filter((l) => l.includes(': dump '));
+
+/** Every message of an output: type, family (sockets), sequence number, port ID, attribute types. */
+function messages(bytes: Buffer): Array<{ type: number; family: number; seq: number; port: number; key: string; attrs: number[] }> {
+  const out = [];
+  for (let off = 0; off + 16 <= bytes.length; ) {
+    const len = bytes.readUInt32LE(off);
+    const type = bytes.readUInt16LE(off + 4);
+    const attrs: number[] = [];
+    let key = '';
+    if (type === SOCK_DIAG_BY_FAMILY) {
+      const m = off + 16;
+      key = `${bytes[m]} ${bytes[m + 1]} ${bytes.readUInt16BE(m + 4)} ${bytes.readUInt16BE(m + 6)} ${bytes.readBigUInt64LE(m + 44)}`;
+      for (let a = m + 72; a + 4 <= off + len; a += (bytes.readUInt16LE(a) + 3) & ~3) attrs.push(bytes.readUInt16LE(a + 2));
+    }
+    out.push({ type, family: type === SOCK_DIAG_BY_FAMILY ? bytes[off + 16]! : 0, seq: bytes.readUInt32LE(off + 8), port: bytes.readUInt32LE(off + 12), key, attrs });
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
+/** The framing of an output: socket messages by family, NLMSG_DONE, in order, runs of one family collapsed. */
+function framing(bytes: Buffer): string[] {
+  const out: string[] = [];
+  for (const m of messages(bytes)) {
+    const what = m.type === NLMSG_DONE ? 'DONE' : m.type === SOCK_DIAG_BY_FAMILY ? (m.family === 2 ? 'v4' : 'v6') : `type ${m.type}`;
+    if (what === 'DONE' || out.at(-1) !== what) out.push(what);
+  }
+  return out;
+}
+
+const keyOf = (r: SocketRecord) => `${r.family} ${r.state} ${r.localAddress}:${r.localPort} ${r.remoteAddress}:${r.remotePort}`;
+
+/** An output's records by socket. */
+function records(bytes: Buffer): Map<string, SocketRecord> {
+  const map = new Map<string, SocketRecord>();
+  for (const r of roundRecords(bytes)) {
+    assert.ok(!map.has(keyOf(r)), `one record per socket: ${keyOf(r)}`);
+    map.set(keyOf(r), r);
+  }
+  return map;
+}
+
+/** "family state" → count, for an output. */
+function counts(bytes: Buffer): Record<string, number> {
+  const c: Record<string, number> = {};
+  for (const r of roundRecords(bytes)) c[`${r.family} ${r.state}`] = (c[`${r.family} ${r.state}`] ?? 0) + 1;
+  return c;
+}
+
+/**
+ * Two rounds' outputs hold the same sockets, figure for figure: exactly what does not move between
+ * two dumps (queues, memory, inode, cookie, timer kind), within a little what does (a timer's
+ * seconds and count, the zero-window probes' backoff, seconds since data was sent); each message the
+ * same attributes, and each output the same sequence numbers and framing.
+ */
+function assertSameOutputs(a: Round, b: Round): void {
+  for (let i = 0; i < NETLINK_DUMPS.length; i++) {
+    const what = `output ${i} (spec ${NETLINK_DUMPS[i]})`;
+    const [ra, rb] = [records(a.outputs[i]!), records(b.outputs[i]!)];
+    assert.deepEqual([...ra.keys()].sort(), [...rb.keys()].sort(), `${what}: the same sockets`);
+    for (const [key, x] of ra) {
+      const y = rb.get(key)!;
+      const exact = (r: SocketRecord) => [r.recvQueue, r.sendQueue, r.inode, r.identity, r.wmemQueued, r.timer, r.rtoSeconds === undefined];
+      assert.deepEqual(exact(x), exact(y), `${what} ${key}: queues, memory, inode, cookie, timer kind`);
+      const near = (p: number | undefined, q: number | undefined, within: number, field: string) =>
+        assert.ok(p === q || (p !== undefined && q !== undefined && Math.abs(p - q) <= within), `${what} ${key} ${field}: ${p} vs ${q}`);
+      near(x.timerSeconds, y.timerSeconds, 2, 'timer seconds');
+      near(x.timerCount, y.timerCount, 1, 'timer count');
+      near(x.backoff, y.backoff, 1, 'backoff');
+      near(x.lastDataSentSeconds, y.lastDataSentSeconds, 2, 'last data sent');
+    }
+    const attrs = (r: Round) =>
+      messages(r.outputs[i]!)
+        .filter((m) => m.type === SOCK_DIAG_BY_FAMILY)
+        .map((m) => `${m.key}: ${m.attrs.join(',')}`)
+        .sort();
+    assert.deepEqual(attrs(a), attrs(b), `${what}: the same attributes on each message`);
+    const seqs = (r: Round) => [...new Set(messages(r.outputs[i]!).map((m) => m.seq))].sort();
+    assert.deepEqual(seqs(a), seqs(b), `${what}: the same sequence numbers`);
+    assert.deepEqual(framing(a.outputs[i]!), framing(b.outputs[i]!), `${what}: the same framing`);
+  }
+}
+
+describe('real kernel: one walk for both dump specs in a namespace that shares the host\'s hash', { timeout: 90_000 }, () => {
+  let lab: Lab;
+  let v6: ChildProcessByStdio<Writable, Readable, null>;
+  let pair: ChildProcessByStdio<Writable, Readable, null>;
+
+  const holdSockets = async (ns: string, script: string, args: string[]) => {
+    const p = spawn('ip', ['netns', 'exec', ns, 'python3', '-c', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: p.stdout }).once('line', () => resolve());
+      p.once('exit', (code) => reject(new Error(`socket script in ${ns} exited ${code}`)));
+    });
+    return p;
+  };
+
+  before(async () => {
+    await createNetns(SHARED);
+    // A namespace with a hash of its own: made while the setting asks for one, which is set back at once.
+    const { stdout: child } = await run('sysctl', ['-n', 'net.ipv4.tcp_child_ehash_entries']);
+    try {
+      await run('sysctl', ['-q', '-w', 'net.ipv4.tcp_child_ehash_entries=1024']);
+      await createNetns(OWN_HASH);
+    } finally {
+      await run('sysctl', ['-q', '-w', `net.ipv4.tcp_child_ehash_entries=${child.trim()}`]);
+    }
+    lab = await Lab.start({ ...LAB, netns: SHARED });
+    v6 = await holdSockets(SHARED, IPV6_SOCKETS, [String(V6.established), String(V6.timeWait), String(V6.finWait1)]);
+    pair = await holdSockets(OWN_HASH, IPV6_SOCKETS, ['1', '0', '0']);
+  });
+  after(async () => {
+    await lab?.stop();
+    for (const p of [v6, pair]) {
+      p?.stdin.end();
+      if (p !== undefined && p.exitCode === null) await new Promise((r) => p.once('exit', r));
+    }
+    await deleteNetns(SHARED);
+    await deleteNetns(OWN_HASH);
+  });
+
+  it('the test\'s namespaces: one shares the host\'s hash, the other has its own', async () => {
+    const entries = async (ns: string) => Number((await run('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/tcp_ehash_entries'])).stdout.trim());
+    assert.ok((await entries(SHARED)) < 0, `${SHARED} shares the host's hash (net.ipv4.tcp_child_ehash_entries must be 0 when it is made)`);
+    assert.equal(await entries(OWN_HASH), 1024);
+  });
+
+  it('few sockets, shared hash: one dump for both specs, each output as a walk per spec gives it, both families', async () => {
+    const merged = await round(`/run/netns/${SHARED}`);
+    const perSpec = await round(`/run/netns/${SHARED}`, { TCPSTATE_DIAG_PER_SPEC: '1' });
+    assert.deepEqual(dumpLines(merged), ['tcpstate-diag: trace: dump both states 0x1ffe ext 0x42 for 2 specs']);
+    assert.deepEqual(dumpLines(perSpec), [
+      `tcpstate-diag: trace: dump both states 0x${NETLINK_DUMPS[0]} ext 0 for 1 spec`,
+      `tcpstate-diag: trace: dump both states 0x${NETLINK_DUMPS[1]!.replace(':', ' ext 0x')} for 1 spec`,
+    ]);
+    assertSameOutputs(merged, perSpec);
+    // Exact figures: the lab's IPv4 sockets (each FIN-WAIT-1 orphan's client, ESTABLISHED pairs
+    // and the TIME-WAIT sockets' peers on the server side) and the IPv6 ones built above.
+    const [main, fw1] = merged.outputs.map(counts);
+    assert.equal(main!['ipv6 established'], 2 * V6.established + V6.finWait1);
+    assert.equal(main!['ipv6 time_wait'], V6.timeWait);
+    assert.equal(main!['ipv6 listen'], 1);
+    assert.equal(main!['ipv4 time_wait'], LAB.timeWait);
+    assert.equal(main!['ipv4 fin_wait1'], undefined);
+    assert.deepEqual(fw1, { 'ipv4 fin_wait1': LAB.finWait1, 'ipv6 fin_wait1': V6.finWait1 });
+    // The FIN-WAIT-1 orphans' extensions are there (memory pinned, backoff), the others' are not.
+    const fw1Records = roundRecords(merged.outputs[1]!);
+    assert.ok(fw1Records.every((r) => r.sendQueue > 0 && r.wmemQueued !== undefined && r.wmemQueued > 0 && r.backoff !== undefined), 'FIN-WAIT-1: Send-Q, skmeminfo and tcp_info');
+    assert.ok(roundRecords(merged.outputs[0]!).every((r) => r.wmemQueued === undefined && r.backoff === undefined), 'other states: no extension');
+    // The IPv4 figures as the lab itself measures them: counts, and each orphan's Send-Q.
+    const figures = await lab.measure();
+    assert.equal(main!['ipv4 established'], figures.established);
+    assert.equal(main!['ipv4 listen'], figures.listen);
+    if (figures.time_wait !== null) assert.equal(main!['ipv4 time_wait'], figures.time_wait);
+    const sendQ = (rs: Array<{ family?: string; sendQueue?: number; send_queue?: number }>) =>
+      rs.filter((r) => r.family !== 'ipv6').map((r) => r.sendQueue ?? r.send_queue).sort((a, b) => a! - b!);
+    assert.deepEqual(sendQ(fw1Records), sendQ(figures.fin_wait1_sockets));
+    assert.deepEqual(sendQ(fw1Records), sendQ(roundRecords(perSpec.outputs[1]!)));
+  });
+
+  it('per family (TCPSTATE_DIAG_PER_FAMILY): one dump per family for both specs, as a walk per spec and family gives it', async () => {
+    const merged = await round(`/run/netns/${SHARED}`, { TCPSTATE_DIAG_PER_FAMILY: '1' });
+    const perSpec = await round(`/run/netns/${SHARED}`, { TCPSTATE_DIAG_PER_FAMILY: '1', TCPSTATE_DIAG_PER_SPEC: '1' });
+    assert.deepEqual(dumpLines(merged), [
+      'tcpstate-diag: trace: dump ipv4 states 0x1ffe ext 0x42 for 2 specs',
+      'tcpstate-diag: trace: dump ipv6 states 0x1ffe ext 0x42 for 2 specs',
+    ]);
+    assert.equal(dumpLines(perSpec).length, 4);
+    assert.deepEqual(framing(merged.outputs[0]!), ['v4', 'DONE', 'v6', 'DONE']);
+    assertSameOutputs(merged, perSpec);
+    // And the same sockets as the both-families walk.
+    const both = await round(`/run/netns/${SHARED}`);
+    for (let i = 0; i < NETLINK_DUMPS.length; i++) assert.deepEqual([...records(merged.outputs[i]!).keys()].sort(), [...records(both.outputs[i]!).keys()].sort());
+  });
+
+  it('above the threshold (TCPSTATE_DIAG_MERGE_MAX_SOCKETS): a walk per spec, the same records', async () => {
+    const merged = await round(`/run/netns/${SHARED}`);
+    const full = Number(/\((\d+) full sockets/.exec(merged.trace.find((l) => l.includes(': round ')) ?? '')?.[1]);
+    // The lab's and the IPv6 script's full sockets: every one but the TIME-WAIT ones.
+    assert.ok(full >= 2 * LAB.established + 2 * V6.established + V6.finWait1 + 1, `full sockets counted: ${full}`);
+    const at = await round(`/run/netns/${SHARED}`, { TCPSTATE_DIAG_MERGE_MAX_SOCKETS: String(full) });
+    assert.equal(dumpLines(at).length, 1, 'at the threshold: one walk');
+    const above = await round(`/run/netns/${SHARED}`, { TCPSTATE_DIAG_MERGE_MAX_SOCKETS: String(full - 1) });
+    assert.equal(dumpLines(above).length, 2, 'above it: a walk per spec');
+    assert.ok(above.trace.some((l) => l.includes(': a walk per spec (')));
+    assertSameOutputs(above, merged);
+  });
+
+  it('the helper\'s own namespace, and a namespace with a hash of its own: a walk per spec', async () => {
+    const own = await round('');
+    assert.equal(dumpLines(own).length, 2);
+    const ownHash = await round(`/run/netns/${OWN_HASH}`);
+    assert.equal(dumpLines(ownHash).length, 2);
+    assert.ok(ownHash.trace.some((l) => l.endsWith('tcp_ehash_entries 1024)')), ownHash.trace.join('\n'));
+    assert.deepEqual(counts(ownHash.outputs[0]!), { 'ipv6 established': 2, 'ipv6 listen': 1 });
+  });
+});
