@@ -35,6 +35,27 @@
  * (fd 3, 4, ...). End of stdin ends the program. The outputs are made blocking (the exporter gives
  * Unix stream sockets it reads into one reused buffer each).
  *
+ * One walk for every spec (--serve, a namespace entered by setns): where the namespace shares the
+ * host's established-socket hash (net.ipv4.tcp_ehash_entries negative there, or absent: before
+ * Linux 6.1 every namespace shared it), each dump walks every socket of the host to find the
+ * namespace's own, so a walk per spec costs the kernel that walk again for each spec. If the
+ * namespace holds few enough full sockets that asking every spec's extensions (tcp_info,
+ * skmeminfo) of all of them costs less than one more walk of the hash (merge_pays: the figures of
+ * bench/netns-walk.ts), the round is ONE dump of the union of the specs' states and extensions. Each
+ * socket's message goes to the output of the spec whose states hold its idiag_state, without the
+ * attributes that only other specs' extension bits made the kernel add (attr_needs), with the
+ * sequence number of that spec's own dump; each output gets the dump's NLMSG_DONE (two for both
+ * families), so each output reads byte for byte as its own dump would, but for what moves between
+ * two dumps (timers, counters) and the order of the sockets. It is done only where it is exact:
+ * specs whose states do not overlap, with TIME-WAIT and FIN-WAIT-2 in one spec (the kernel selects a
+ * TIME-WAIT minisocket by TIME-WAIT and reports it in its substate, maybe FIN-WAIT-2) and SYN-RECV
+ * and NEW_SYN_RECV in one (a request is reported as SYN-RECV); never in this program's own
+ * namespace, nor in one with a hash of its own (the walk is of its own sockets only), nor on a
+ * kernel whose /proc/thread-self/net does not follow setns (the counters the choice needs). The
+ * dump runs in the main thread: one walking thread instead of one per spec, one CPU left to the
+ * exporter. TCPSTATE_DIAG_PER_SPEC set: a walk per spec always (tests compare the two ways);
+ * TCPSTATE_DIAG_TRACE set: a line on stderr per dump asked of the kernel and per round's choice.
+ *
  * Threads, not forked processes: the exporter kills this program at its timeout, and forked
  * children would outlive it, be reparented to PID 1 and, when the exporter is PID 1 (a container
  * without an init), never be reaped: a zombie per child per timeout. Threads die with it.
