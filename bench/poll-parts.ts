@@ -37,7 +37,7 @@ if (MODE === 'full' || MODE === 'nokernel') {
   const sources = live();
   const poller = new Poller({
     sources: MODE === 'nokernel' ? { ...sources, kernel: [] } : sources,
-    cronExpression: '0 0 0 * * *',
+    intervalMs: 86_400_000,
     forensics: config.forensics,
     peerNetworks: config.peers,
     logger,

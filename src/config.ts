@@ -8,6 +8,7 @@ import { DEFAULT_NETLINK_HELPER } from './build-paths.ts';
 import { MAX_PEER_METRICS_TOP, MAX_PEER_TOP, type PeerNetworkOptions } from './aggregate/peers.ts';
 import type { SourceMode } from './model.ts';
 import { parseNetnsFlag, type NetnsSelection } from './netns/discover.ts';
+import { isWallClockInterval } from './poller/schedule.ts';
 
 export { DEFAULT_NETLINK_HELPER };
 
@@ -39,11 +40,10 @@ export interface Config {
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   logFormat: 'json' | 'logfmt';
   source: SourceMode;
+  /** --poll.interval: polls fire at the wall clock's multiples of it (poller/schedule.ts). */
   pollIntervalMs: number;
   /** --poll.timeout: every source and file read of one poll must be done by then. */
   pollTimeoutMs: number;
-  /** node-cron expression with a seconds field, firing every pollIntervalMs. */
-  cronExpression: string;
   ssPath: string;
   ssTimeoutMs: number;
   netlinkHelper: string;
@@ -73,23 +73,6 @@ export function parseDuration(text: string): number | undefined {
     matched = re.lastIndex;
   }
   return matched === text.length && text.length > 0 ? total : undefined;
-}
-
-/**
- * node-cron fires on wall-clock fields, so an interval must divide its field evenly to give a
- * steady cadence: whole seconds dividing a minute, whole minutes dividing an hour, or whole
- * hours dividing a day.
- */
-export function cronFor(ms: number): string | undefined {
-  if (ms % 1000 !== 0 || ms <= 0) return undefined;
-  const s = ms / 1000;
-  if (s < 60) return 60 % s === 0 ? `*/${s} * * * * *` : undefined;
-  if (s % 60 !== 0) return undefined;
-  const m = s / 60;
-  if (m < 60) return 60 % m === 0 ? `0 */${m} * * * *` : undefined;
-  if (m % 60 !== 0) return undefined;
-  const h = m / 60;
-  return h <= 24 && 24 % h === 0 ? `0 0 */${h} * * *` : undefined;
 }
 
 const duration = (flag: string) =>
@@ -198,8 +181,7 @@ const fields = z.object({
   });
 
 const schema = fields.transform((o, ctx): Config => {
-    const cronExpression = cronFor(o['poll.interval']);
-    if (cronExpression === undefined) {
+    if (!isWallClockInterval(o['poll.interval'])) {
       ctx.addIssue({
         code: 'custom',
         message:
@@ -219,7 +201,6 @@ const schema = fields.transform((o, ctx): Config => {
       source: o.source,
       pollIntervalMs: o['poll.interval'],
       pollTimeoutMs: o['poll.timeout'],
-      cronExpression,
       ssPath: o['ss.path'],
       ssTimeoutMs: o['ss.timeout'],
       netlinkHelper: o['netlink.helper'],

@@ -31,7 +31,7 @@ export function livePoller(config: Config, logger: Logger, onPublish?: PollerOpt
   return new Poller({
     sources,
     ...(netns !== undefined && { netns }),
-    cronExpression: config.cronExpression,
+    intervalMs: config.pollIntervalMs,
     timeoutMs: config.pollTimeoutMs,
     forensics: config.forensics,
     peerNetworks: config.peers,

@@ -1,4 +1,4 @@
-// Runs the sources on a node-cron schedule and publishes each result as an immutable snapshot.
+// Runs the sources on a wall-clock schedule (schedule.ts) and publishes each result as an immutable snapshot.
 // Scrapes only read the latest snapshot, so a scrape costs the same at 100 or 100 000 sockets.
 //
 // A poll owns its aggregation: for each attempt at the socket table it makes one table
@@ -6,7 +6,6 @@
 // the attempt a sink feeding them. Sources only parse; the poll aggregates, times and publishes.
 // What one poll hands the next (FIN-WAIT-1 first-seen times, listening ports) stays here.
 
-import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { DEFAULT_FORENSICS, FinWait1ExitTally, ForensicsCollector, NO_PREVIOUS_POLL, type CrossPoll, type Forensics, type ForensicsOptions } from '../aggregate/forensics.ts';
 import { DEFAULT_PEER_NETWORKS, PeerCounter, type PeerNetworkOptions, type Peers } from '../aggregate/peers.ts';
@@ -17,12 +16,15 @@ import type { NetnsSnapshot } from '../netns/figures.ts';
 import type { NetnsPoller } from '../netns/poll.ts';
 import type { PollSources, TableAttempt, TableReader } from '../sources/source.ts';
 import { SourceRunner, type SourceOutcome, type Tally } from './execute.ts';
+import { WallClockSchedule, type ScheduleClock } from './schedule.ts';
 
 export interface PollerOptions {
   /** What to read: live (sources/live.ts) or capture files (sources/files.ts). */
   sources: PollSources;
-  /** node-cron expression (with seconds field), derived from --poll.interval. */
-  cronExpression: string;
+  /** --poll.interval: polls fire at the wall clock's multiples of it (schedule.ts). */
+  intervalMs: number;
+  /** The wall clock and timers of the schedule (tests); the system's by default. */
+  clock?: ScheduleClock;
   logger: Logger;
   forensics?: ForensicsOptions;
   /** Count the peers of FIN-WAIT-1 sockets per address into snapshot.peers (the one-shot report does). */
@@ -81,7 +83,7 @@ export class Poller implements SnapshotView {
   private latest: Snapshot | undefined;
   private latestOutcomes: readonly SourceOutcome[] = [];
   private running: Promise<void> | undefined;
-  private task: ScheduledTask | undefined;
+  private schedule: WallClockSchedule | undefined;
   private readonly abort = new AbortController();
   private readonly runner: SourceRunner;
   private readonly log: Logger;
@@ -126,10 +128,8 @@ export class Poller implements SnapshotView {
   /** Polls once now, then on the schedule. */
   start(): Promise<void> {
     const first = this.poll();
-    this.task = cron.schedule(this.options.cronExpression, () => this.poll(), {
-      name: 'poll',
-      logger: cronLogger(this.log),
-    });
+    this.schedule = new WallClockSchedule(this.options.intervalMs, () => void this.poll(), this.options.clock);
+    this.schedule.start();
     return first;
   }
 
@@ -163,8 +163,8 @@ export class Poller implements SnapshotView {
 
   /** Stops the schedule, cancels a running poll, waits for it, and ends the netlink helper. */
   async stop(): Promise<void> {
-    await this.task?.destroy();
-    this.task = undefined;
+    this.schedule?.stop();
+    this.schedule = undefined;
     this.abort.abort();
     await this.running;
     await this.options.sources.netlink?.stop();
@@ -311,14 +311,4 @@ function completeFamilies(readers: readonly TableReader[], outcomes: readonly So
     for (const f of r.families) (outcomes[i]!.up ? read : failed).add(f);
   });
   return FAMILIES.filter((f) => read.has(f) && !failed.has(f));
-}
-
-function cronLogger(log: Logger): CronLogger {
-  const l = log.child({ component: 'node-cron' });
-  return {
-    info: (m: string) => l.info(m),
-    warn: (m: string) => l.warn(m),
-    error: (m: string | Error, err?: Error) => l.error({ err: err ?? m }, typeof m === 'string' ? m : m.message),
-    debug: (m: string | Error) => l.debug(typeof m === 'string' ? m : m.message),
-  };
 }

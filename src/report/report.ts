@@ -36,7 +36,7 @@ const HINTS: Readonly<Record<InputKind, string>> = {
 
 /** One poll of these sources by the daemon's poller (peers counted); its snapshot and outcomes. */
 async function pollOnce(sources: PollSources, peerNetworks: PeerNetworkOptions, netns?: NetnsPoller) {
-  const poller = new Poller({ sources, cronExpression: '* * * * * *', logger: pino({ level: 'silent' }), countPeers: true, peerNetworks, ...(netns !== undefined && { netns }) });
+  const poller = new Poller({ sources, intervalMs: 1000, logger: pino({ level: 'silent' }), countPeers: true, peerNetworks, ...(netns !== undefined && { netns }) });
   await poller.poll();
   await poller.stop(); // ends the netlink helper
   return { snapshot: poller.snapshot(), outcomes: poller.outcomes() };

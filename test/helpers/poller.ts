@@ -10,7 +10,7 @@ export const silent = pino({ level: 'silent' });
 export function fakeProcPoller(records: SocketRecord[], extra: TableReader[] = []): Poller {
   return new Poller({
     sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], records), ...extra] }], kernel: [] },
-    cronExpression: '*/1 * * * * *',
+    intervalMs: 1000,
     logger: silent,
   });
 }

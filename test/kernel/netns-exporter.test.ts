@@ -279,7 +279,7 @@ describe('real kernel: one exporter, every network namespace (--netns)', { timeo
         return d;
       },
     });
-    const poller = new Poller({ sources, cronExpression: '0 0 0 * * *', logger, netns });
+    const poller = new Poller({ sources, intervalMs: 86_400_000, logger, netns });
     try {
       await poller.poll();
       const snap = poller.snapshot()!;

@@ -75,7 +75,7 @@ describe('configuration edges', () => {
         table: [{ name: 'proc', readers: [failedReader('proc_tcp', 'EACCES', ['ipv4']), failedReader('proc_tcp6', 'EACCES', ['ipv6'])] }],
         kernel: [{ source: 'sockstat', read: () => Promise.reject(new Error('ENOENT')) }],
       },
-      cronExpression: '*/1 * * * * *',
+      intervalMs: 1000,
       logger: pino({ level: 'silent' }),
     });
     const app = buildApp({ registry: createRegistry({ view: failing, version: 't' }), view: failing, telemetryPath: '/metrics', version: 't', logger: pino({ level: 'silent' }) });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, DEFAULT_NETLINK_HELPER, DEFAULT_PORT, cronFor, parseConfig, parseDuration } from '../../src/config.ts';
+import { isWallClockInterval } from '../../src/poller/schedule.ts';
+import { ConfigError, DEFAULT_NETLINK_HELPER, DEFAULT_PORT, parseConfig, parseDuration } from '../../src/config.ts';
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseConfig(argv, env, '1.2.3');
 
@@ -12,7 +13,7 @@ describe('config', () => {
   it('has production defaults', () => {
     assert.deepEqual(parse([]), {
       listenHost: '', listenPort: DEFAULT_PORT, telemetryPath: '/metrics', webConfigFile: undefined, webSockets: false, procfs: '/proc', logLevel: 'info',
-      logFormat: 'json', source: 'auto', pollIntervalMs: 15000, pollTimeoutMs: 30000, cronExpression: '*/15 * * * * *', ssPath: 'ss', ssTimeoutMs: 10000,
+      logFormat: 'json', source: 'auto', pollIntervalMs: 15000, pollTimeoutMs: 30000, ssPath: 'ss', ssTimeoutMs: 10000,
       netlinkHelper: DEFAULT_NETLINK_HELPER, netlinkTimeoutMs: 10000, netns: { mode: 'own' }, netnsMax: 20,
       forensics: { stuckAfterSeconds: 60, maxTracked: 100000, ports: undefined, topPorts: 10, topSockets: 100 },
       peers: { ipv4Prefix: 24, ipv6Prefix: 64, top: 10, metricsTop: 0 },
@@ -26,8 +27,8 @@ describe('config', () => {
       '--netlink.helper', '/opt/tcpstate-diag',
     ]);
     assert.deepEqual(
-      [c.listenHost, c.listenPort, c.telemetryPath, c.procfs, c.logLevel, c.logFormat, c.source, c.pollIntervalMs, c.cronExpression, c.ssPath, c.ssTimeoutMs, c.netlinkHelper],
-      ['::1', 9999, '/m', '/host/proc', 'debug', 'logfmt', 'proc', 60000, '0 */1 * * * *', '/sbin/ss', 2500, '/opt/tcpstate-diag'],
+      [c.listenHost, c.listenPort, c.telemetryPath, c.procfs, c.logLevel, c.logFormat, c.source, c.pollIntervalMs, c.ssPath, c.ssTimeoutMs, c.netlinkHelper],
+      ['::1', 9999, '/m', '/host/proc', 'debug', 'logfmt', 'proc', 60000, '/sbin/ss', 2500, '/opt/tcpstate-diag'],
     );
   });
   it('--netlink.timeout governs the netlink helper; without it --ss.timeout does, as before', () => {
@@ -100,7 +101,7 @@ describe('config', () => {
   });
 });
 
-describe('parseDuration / cronFor', () => {
+describe('parseDuration / isWallClockInterval', () => {
   it('parses Prometheus durations', () => {
     assert.equal(parseDuration('15s'), 15000);
     assert.equal(parseDuration('1m30s'), 90000);
@@ -108,13 +109,8 @@ describe('parseDuration / cronFor', () => {
     assert.equal(parseDuration('2h'), 7200000);
     for (const bad of ['', '15', 's', '1.5s', '15 s', '-1s', '1d']) assert.equal(parseDuration(bad), undefined, bad);
   });
-  it('maps intervals to steady cron cadences', () => {
-    assert.equal(cronFor(1000), '*/1 * * * * *');
-    assert.equal(cronFor(15000), '*/15 * * * * *');
-    assert.equal(cronFor(30000), '*/30 * * * * *');
-    assert.equal(cronFor(60000), '0 */1 * * * *');
-    assert.equal(cronFor(300000), '0 */5 * * * *');
-    assert.equal(cronFor(3600000), '0 0 */1 * * *');
-    for (const bad of [500, 7000, 45000, 90000, 420000, 5 * 3600000]) assert.equal(cronFor(bad), undefined, String(bad));
+  it('accepts intervals that divide their wall-clock field', () => {
+    for (const ms of [1000, 2000, 15000, 30000, 60000, 300000, 1_200_000, 1_800_000, 3600000, 2 * 3600000, 8 * 3600000, 24 * 3600000]) assert.equal(isWallClockInterval(ms), true, String(ms));
+    for (const bad of [0, -1000, 500, 1500, 7000, 45000, 90000, 420000, 40 * 60000, 5 * 3600000, 48 * 3600000]) assert.equal(isWallClockInterval(bad), false, String(bad));
   });
 });

@@ -135,7 +135,7 @@ describe('Poller with --netns: several namespaces through /proc/<pid>/net', () =
 
   /** The figures one namespace's /proc files give read alone (as --netns=own would). */
   async function alone(pid: string): Promise<Map<string, number>> {
-    const p = new Poller({ sources: { table: [{ name: 'proc', readers: procReaders(join(procfs, pid)) }], kernel: [] }, cronExpression: '*/1 * * * * *', logger: silent });
+    const p = new Poller({ sources: { table: [{ name: 'proc', readers: procReaders(join(procfs, pid)) }], kernel: [] }, intervalMs: 1000, logger: silent });
     await p.poll();
     const body = await createRegistry({ view: p, version: '0', defaultMetrics: false }).metrics();
     return parseExposition(body).series;
@@ -146,7 +146,7 @@ describe('Poller with --netns: several namespaces through /proc/<pid>/net', () =
     let list = [entry(10, 100), entry(20, 200), entry(30, 300), entry(40, undefined, ['blue'])];
     const poller = new Poller({
       sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], hostRecords), okReader('proc_tcp6', ['ipv6'], [])] }], kernel: [] },
-      cronExpression: '*/1 * * * * *',
+      intervalMs: 1000,
       logger: silent,
       netns: netnsPoller(() => list, 5),
     });
@@ -201,7 +201,7 @@ describe('Poller with --netns: several namespaces through /proc/<pid>/net', () =
   it('above --netns.max the rest fold into netns="other"; the host keeps its own', async () => {
     const poller = new Poller({
       sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], estab(1))] }], kernel: [] },
-      cronExpression: '*/1 * * * * *',
+      intervalMs: 1000,
       logger: silent,
       netns: netnsPoller(() => [entry(10, 100), entry(20, 200)], 1),
     });
@@ -223,7 +223,7 @@ describe('Poller with --netns: several namespaces through /proc/<pid>/net', () =
   it('/sockets: each socket says its namespace; ?netns= filters; the HTML table gains a netns column (not with own)', async () => {
     const poller = new Poller({
       sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], [rec({ state: 'fin_wait1', sendQueue: 3, inode: 0 })])] }], kernel: [] },
-      cronExpression: '*/1 * * * * *',
+      intervalMs: 1000,
       logger: silent,
       netns: netnsPoller(() => [entry(10, 100), entry(20, 200)], 5),
     });
@@ -243,7 +243,7 @@ describe('Poller with --netns: several namespaces through /proc/<pid>/net', () =
     assert.match(html, /network namespace 20/);
     assert.match(html, /Network namespace: <a href="\/sockets">all<\/a> · <b>20<\/b>/);
 
-    const ownPoller = new Poller({ sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], [rec({ state: 'fin_wait1', sendQueue: 3, inode: 0 })])] }], kernel: [] }, cronExpression: '*/1 * * * * *', logger: silent });
+    const ownPoller = new Poller({ sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], [rec({ state: 'fin_wait1', sendQueue: 3, inode: 0 })])] }], kernel: [] }, intervalMs: 1000, logger: silent });
     await ownPoller.poll();
     const ownApp = buildApp({ registry: createRegistry({ view: ownPoller, version: 't' }), view: ownPoller, telemetryPath: '/metrics', version: 't', logger: silent, sockets: true });
     assert.doesNotMatch((await ownApp.inject({ url: '/sockets', headers: { accept: 'text/html' } })).body, /<th>netns/);
@@ -251,7 +251,7 @@ describe('Poller with --netns: several namespaces through /proc/<pid>/net', () =
   });
 
   it('--netns=own (no NetnsPoller): no netns label, no netns families', async () => {
-    const poller = new Poller({ sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], estab(1))] }], kernel: [] }, cronExpression: '*/1 * * * * *', logger: silent });
+    const poller = new Poller({ sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], estab(1))] }], kernel: [] }, intervalMs: 1000, logger: silent });
     await poller.poll();
     const body = await createRegistry({ view: poller, version: '0', defaultMetrics: false }).metrics();
     assert.ok(!body.includes('netns'));

@@ -115,7 +115,7 @@ describe('peer networks as metric labels (opt-in)', () => {
   async function polled(metricsTop: number | undefined): Promise<Poller> {
     const poller = new Poller({
       sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], records)] }], kernel: [] },
-      cronExpression: '*/1 * * * * *',
+      intervalMs: 1000,
       logger: silent,
       ...(metricsTop !== undefined && { peerNetworks: { ...DEFAULT_PEER_NETWORKS, metricsTop } }),
     });

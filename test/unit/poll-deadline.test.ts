@@ -44,7 +44,7 @@ describe('a FIFO under --path.procfs', () => {
   });
   it('net/sockstat: the kernel-wide source is down at once, the others read', async () => {
     const root = procfsWithFifo('net/sockstat');
-    const p = new Poller({ sources: { table: [{ name: 'proc', readers: procReaders(root) }], kernel: kernelReaders(root) }, cronExpression: '*/1 * * * * *', logger: silent, timeoutMs: 5000 });
+    const p = new Poller({ sources: { table: [{ name: 'proc', readers: procReaders(root) }], kernel: kernelReaders(root) }, intervalMs: 1000, logger: silent, timeoutMs: 5000 });
     const started = Date.now();
     await p.poll();
     assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms`);
@@ -62,7 +62,7 @@ describe('the poll deadline (--poll.timeout)', () => {
         table: [{ name: 'proc', readers: procReaders(`${FIX}proc`) }],
         kernel: [{ source: 'sockstat', read: () => never }],
       },
-      cronExpression: '*/1 * * * * *',
+      intervalMs: 1000,
       logger: silent,
       timeoutMs: 300,
     });
@@ -78,7 +78,7 @@ describe('the poll deadline (--poll.timeout)', () => {
   it('shutdown does not wait for a hung source', async () => {
     const p = new Poller({
       sources: { table: [{ name: 'x', readers: [{ source: 'x', families: ['ipv4'], read: () => new Promise<never>(() => undefined) }] }], kernel: [] },
-      cronExpression: '*/1 * * * * *',
+      intervalMs: 1000,
       logger: silent,
       timeoutMs: 60_000,
     });

@@ -29,7 +29,7 @@ function capture(): { logger: pino.Logger; lines: Line[] } {
 }
 
 function poller(table: TableAttempt[], logger: pino.Logger): Poller {
-  return new Poller({ sources: { table, kernel: [] }, cronExpression: '*/1 * * * * *', logger });
+  return new Poller({ sources: { table, kernel: [] }, intervalMs: 1000, logger });
 }
 const ss = (read: TableReader['read']): TableAttempt => ({ name: 'ss', readers: [{ source: 'ss', families: ['ipv4', 'ipv6'], read }] });
 
@@ -86,7 +86,7 @@ describe('poller logs', () => {
   it('--source=auto with a --netlink.helper path that is wrong: names the flag, not "not built"', async () => {
     const { logger, lines } = capture();
     const live = liveSources({ mode: 'auto', netlink: { path: '/opt/wrong/tcpstate-diag', timeoutMs: 1000 }, ss: { path: `${FIX}bin/ss-v61`, timeoutMs: 5000 }, procfs: `${FIX}proc` });
-    const p = new Poller({ sources: { ...live, kernel: [] }, cronExpression: '*/1 * * * * *', logger });
+    const p = new Poller({ sources: { ...live, kernel: [] }, intervalMs: 1000, logger });
     await p.poll();
     await p.stop();
     assert.deepEqual(lines.map((l) => [l.level, l.msg]), [[40, '--source=auto: --netlink.helper=/opt/wrong/tcpstate-diag is missing or not executable: skipped']]);
@@ -97,7 +97,7 @@ describe('poller logs', () => {
     const live = liveSources({ mode: 'auto', netlink: { path: DEFAULT_NETLINK_HELPER, timeoutMs: 1000 }, ss: { path: `${FIX}bin/ss-v61`, timeoutMs: 5000 }, procfs: `${FIX}proc` });
     // As if `npm ci` had found no compiler: the default path, not installed.
     const table = live.table.map((a) => (a.name === 'netlink' ? { ...a, installed: async () => false } : a));
-    const p = new Poller({ sources: { table, kernel: [] }, cronExpression: '*/1 * * * * *', logger });
+    const p = new Poller({ sources: { table, kernel: [] }, intervalMs: 1000, logger });
     await p.poll();
     await p.stop();
     assert.deepEqual(lines.map((l) => [l.level, l.msg]), [[30, '--source=auto: the netlink helper is not built (npm run build:native needs gcc): skipped']]);

@@ -9,7 +9,7 @@ import { failedReader, okReader, rec } from '../helpers/readers.ts';
 const silent = pino({ level: 'silent' });
 
 function poller(table: TableAttempt[], options: Partial<PollerOptions> = {}, kernel: KernelReader[] = []): Poller {
-  return new Poller({ sources: { table, kernel }, cronExpression: '*/1 * * * * *', logger: silent, ...options });
+  return new Poller({ sources: { table, kernel }, intervalMs: 1000, logger: silent, ...options });
 }
 
 const procReaders = (): TableReader[] => [
@@ -189,7 +189,7 @@ describe('Poller', () => {
     });
     const p = new Poller({
       sources: { table: [attempt('ss', ss)], kernel: [], netlink: { stop: async () => void helperStopped++ } },
-      cronExpression: '*/1 * * * * *',
+      intervalMs: 1000,
       logger: silent,
     });
     const running = p.poll();

@@ -47,7 +47,7 @@ async function seriesCount(ports: readonly number[] | undefined, listeners: numb
     : [{ name: 'proc', readers }];
   const poller = new Poller({
     sources: { table, kernel: kernelReaders('test/fixtures/lab-proc') },
-    cronExpression: '*/1 * * * * *',
+    intervalMs: 1000,
     logger: silent,
     forensics: { ...DEFAULT_FORENSICS, ports, topPorts: ports === undefined && listeners > MAX_PORTS ? MAX_PORTS : 10 },
   });
@@ -93,7 +93,7 @@ describe('per-port rows', () => {
   it('a listening port has its server-side states only; "other" has every state; sums equal the table', async () => {
     const poller = new Poller({
       sources: { table: [{ name: 'proc', readers: [okReader('proc_tcp', ['ipv4'], everything(3).filter((r) => r.family === 'ipv4'))] }], kernel: [] },
-      cronExpression: '*/1 * * * * *',
+      intervalMs: 1000,
       logger: silent,
     });
     await poller.poll();

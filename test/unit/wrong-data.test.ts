@@ -32,7 +32,7 @@ describe('a source that answers garbage', () => {
   it('1 MB of random bytes from ss (exit 0): ss is down, naming why', async () => {
     const p = new Poller({
       sources: { table: [{ name: 'ss', readers: [ssReader({ path: `${FIX}bin/ss-garbage`, timeoutMs: 10_000 })] }], kernel: [] },
-      cronExpression: '*/1 * * * * *',
+      intervalMs: 1000,
       logger: pino({ level: 'silent' }),
     });
     await p.poll();
