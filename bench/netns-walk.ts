@@ -168,7 +168,7 @@ try {
       const alloc = Number(hostSockets());
       const merged = serveRoundMs(small, 40);
       const perSpec = serveRoundMs(small, 40, { TCPSTATE_DIAG_PER_SPEC: '1' });
-      const perSocket = (ms: number, count: number) => (count > 0 ? `${((ms * 1e6) / count).toFixed(0)} ns` : '-');
+      const perSocket = (ms: number, count: number) => (count > 0 ? `${((ms * 1e6) / count).toFixed(1)} ns` : '-');
       mergeRows.push(
         `| ${n} | ${alloc} | ${ownPlain.toFixed(1)} / ${ownExt.toFixed(1)} ms | ${perSocket(ownExt - ownPlain, n)} | ${walkBig.toFixed(2)} ms | ${perSocket(walkBig, Math.abs(hostBuckets))} | ${walkEmpty.toFixed(1)} ms | ${perSocket(walkEmpty - walkBig, alloc)} | ${merged.toFixed(1)} / ${perSpec.toFixed(1)} ms |\n`,
       );

@@ -657,9 +657,9 @@ static int netns_ehash_entries(long *entries) {
  * sockets are sockstat `alloc` (full sockets of every namespace: some may sit in hashes of their own,
  * and TIME-WAIT ones are not counted, so it is an estimate).
  */
-#define MERGE_PS_PER_EXT_SOCKET 600000L
-#define MERGE_PS_PER_BUCKET 1500L
-#define MERGE_PS_PER_HOST_SOCKET 85000L
+#define MERGE_PS_PER_EXT_SOCKET 360000L
+#define MERGE_PS_PER_BUCKET 700L
+#define MERGE_PS_PER_HOST_SOCKET 100000L
 /* TCPSTATE_DIAG_MERGE_MAX_SOCKETS=N: merge when the namespace holds at most N full sockets instead
  * (tests choose which side of the threshold a namespace is on, whatever else the host holds). */
 static long merge_max_sockets = -1;
