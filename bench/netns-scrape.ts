@@ -11,7 +11,8 @@
 // build/tcpstate-diag; default this one) runs with --netns=LIST --source netlink --poll.interval
 // 1s while a keep-alive gzip client (as Prometheus scrapes) asks for /metrics every 20 ms for P polls
 // (default 20). Printed per build: poll wall, the scrapes that overlapped a poll (p50 / p99 / max)
-// and the others, and the nice value of every thread of the exporter's netlink helper.
+// and the others, the nice value of every thread of the exporter's netlink helper, and CPU per poll
+// by thread (the helper's as a whole too: its dump threads end with each round).
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -101,7 +102,12 @@ function threadTicks(pid: number): Map<string, number> {
     if (!/^\d+$/.test(p)) continue;
     try {
       const s = readFileSync(`/proc/${p}/stat`, 'utf8');
-      if (Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]) === pid) add(p, 'child ');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[1]) !== pid) continue;
+      add(p, 'child ');
+      // The process's own figure also counts its threads that have exited (the helper's dumpers).
+      const key = 'child, all threads (exited too)';
+      out.set(key, (out.get(key) ?? 0) + Number(f[11]) + Number(f[12]));
     } catch {
       // gone meanwhile
     }
