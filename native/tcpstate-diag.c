@@ -18,7 +18,10 @@
  * per-family answers (SOCK_DIAG_BY_FAMILY) and ends the walk's answer with two NLMSG_DONE, one per
  * family: the output reads as before. A kernel that refuses that request (NLMSG_ERROR before any
  * socket) gets the two per-family dumps from then on; so does every run with the environment
- * variable TCPSTATE_DIAG_PER_FAMILY set (tests compare the two ways).
+ * variable TCPSTATE_DIAG_PER_FAMILY set (tests compare the two ways). A spec's dumps carry fixed
+ * sequence numbers: n for both families, n + 1 and n + 2 for IPv4 and IPv6, whether or not the
+ * both-families request was asked. TCPSTATE_DIAG_REFUSE_BOTH_FAMILIES set (tests): the helper
+ * acts as if the kernel had refused that request.
  *
  * One-shot: the specs are dumped one after the other to stdout, then the program exits.
  * --netns NSFILE (one-shot): dump inside the network namespace behind NSFILE (/proc/PID/ns/net,
@@ -47,9 +50,11 @@
  * sequence number of that spec's own dump; each output gets the dump's NLMSG_DONE (two for both
  * families), so each output reads byte for byte as its own dump would, but for what moves between
  * two dumps (timers, counters) and the order of the sockets. It is done only where it is exact:
- * specs whose states do not overlap, with TIME-WAIT and FIN-WAIT-2 in one spec (the kernel selects a
- * TIME-WAIT minisocket by TIME-WAIT and reports it in its substate, maybe FIN-WAIT-2) and SYN-RECV
- * and NEW_SYN_RECV in one (a request is reported as SYN-RECV); never in this program's own
+ * specs whose states do not overlap, with TIME-WAIT and FIN-WAIT-2 in one spec (a TIME-WAIT
+ * minisocket is reported in its substate, FIN-WAIT-2 for an orphan's; inet_diag_dump_icsk selects it
+ * by that substate too, but kernels that kept minisockets on a chain of their own walked it for the
+ * TIME-WAIT bit: the pair stays one spec's) and SYN-RECV and NEW_SYN_RECV in one (a request is
+ * selected by either and reported as SYN-RECV); never in this program's own
  * namespace, nor in one with a hash of its own (the walk is of its own sockets only), nor on a
  * kernel whose /proc/thread-self/net does not follow setns (the counters the choice needs). The
  * dump runs in the main thread: one walking thread instead of one per spec, one CPU left to the
@@ -173,6 +178,10 @@ static atomic_int both_families = 1;
 /* A refused both-families request: nothing was written, ask per family. */
 #define REFUSED (-1)
 
+/* TCPSTATE_DIAG_REFUSE_BOTH_FAMILIES set (tests): a both-families request is taken as refused
+ * without being sent, as a kernel that refuses it would answer (then per family, as there). */
+static int refuse_both;
+
 /* One dump request and its answer, copied to out: one family (AF_INET, AF_INET6) with
  * SOCK_DIAG_BY_FAMILY, or both (AF_UNSPEC) with TCPDIAG_GETSOCK. Returns 0, an exit status, or
  * REFUSED (AF_UNSPEC only: the kernel answered NLMSG_ERROR before any socket). */
@@ -205,6 +214,7 @@ static int dump(int fd, int out, unsigned char family, unsigned int states, unsi
   msg.v2.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   msg.v2.nlh.nlmsg_seq = seq;
   trace_dump(family, states, ext, 1);
+  if (family == AF_UNSPEC && refuse_both) return REFUSED;
 
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
   if (sendto(fd, &msg, request_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return fail("sendto", errno);
@@ -246,16 +256,21 @@ static int dump_spec(int out, unsigned long states, unsigned long ext, unsigned 
   if (fd < 0) return fail("socket(AF_NETLINK, NETLINK_SOCK_DIAG)", errno);
   char *buf = malloc(RECV_BUFFER);
   if (buf == NULL) return fail("malloc", ENOMEM);
+  /* A spec's three sequence numbers: the both-families request's, then IPv4's and IPv6's, whether
+   * or not the first was asked (threads of one round may find it refused already, or not yet): a
+   * spec's dumps carry the same numbers either way, and as the merged walk gives them. */
+  const unsigned int base = *seq;
+  *seq += 3;
   int status = REFUSED;
   if (atomic_load(&both_families)) {
-    status = dump(fd, out, AF_UNSPEC, (unsigned int)states, (unsigned char)ext, (*seq)++, buf);
+    status = dump(fd, out, AF_UNSPEC, (unsigned int)states, (unsigned char)ext, base, buf);
     if (status == REFUSED) atomic_store(&both_families, 0);
   }
   if (status == REFUSED) {
     static const unsigned char families[] = {AF_INET, AF_INET6};
     status = 0;
     for (int f = 0; f < 2 && status == 0; f++) {
-      status = dump(fd, out, families[f], (unsigned int)states, (unsigned char)ext, (*seq)++, buf);
+      status = dump(fd, out, families[f], (unsigned int)states, (unsigned char)ext, base + 1 + (unsigned int)f, buf);
     }
   }
   free(buf);
@@ -322,11 +337,13 @@ static int spec_of(int dumps, const unsigned long *states, int state) {
 
 /*
  * Whether one walk with the union of the specs' states and extensions can stand for the specs'
- * walks, and if so the routing. The kernel selects a socket by its sk_state and reports
- * idiag_state, which differs in two cases: a TIME-WAIT minisocket (selected by TIME-WAIT) is
- * reported in its substate, FIN-WAIT-2 or TIME-WAIT; a SYN-RECV request (NEW_SYN_RECV, selected by
- * SYN-RECV or NEW_SYN_RECV) is reported as SYN-RECV. So both states of each pair must belong to
- * one spec. States that overlap between specs (a socket in two answers): no merge either.
+ * walks, and if so the routing. The kernel selects a socket by its state and reports idiag_state.
+ * A TIME-WAIT minisocket is reported in its substate, FIN-WAIT-2 (an orphan's) or TIME-WAIT;
+ * inet_diag_dump_icsk selects it by that substate too (an orphaned FIN-WAIT-2 minisocket answers
+ * states 0x20, not 0x40: seen on Linux 6.18), but kernels that kept minisockets on a chain of their
+ * own walked that chain for the TIME-WAIT bit. A SYN-RECV request (NEW_SYN_RECV, selected by
+ * SYN-RECV or NEW_SYN_RECV) is reported as SYN-RECV. So both states of each pair belong to one
+ * spec. States that overlap between specs (a socket in two answers): no merge either.
  */
 static void plan_merge(int dumps, const unsigned long *states, const unsigned long *exts) {
   merge.possible = 0;
@@ -369,7 +386,8 @@ static void plan_merge(int dumps, const unsigned long *states, const unsigned lo
 static size_t strip_into(char *out, const struct nlmsghdr *h, unsigned int ext) {
   const size_t head = NLMSG_LENGTH(sizeof(struct inet_diag_msg));
   if (h->nlmsg_len < head) {
-    memcpy(out, h, NLMSG_ALIGN(h->nlmsg_len));
+    memcpy(out, h, h->nlmsg_len);
+    memset(out + h->nlmsg_len, 0, NLMSG_ALIGN(h->nlmsg_len) - h->nlmsg_len);
     return NLMSG_ALIGN(h->nlmsg_len);
   }
   memcpy(out, h, NLMSG_ALIGN(head));
@@ -397,18 +415,28 @@ static size_t strip_into(char *out, const struct nlmsghdr *h, unsigned int ext) 
   }
   struct nlmsghdr *copy = (struct nlmsghdr *)out;
   copy->nlmsg_len = (unsigned int)len;
-  return len;
+  /* The next message starts 4-aligned, after zeroed padding (a malformed tail may end unaligned). */
+  memset(out + len, 0, NLMSG_ALIGN(len) - len);
+  return NLMSG_ALIGN(len);
 }
 
-/* Room per output for one read's worth of messages (stripping only shortens them) and two NLMSG_DONE. */
-#define ROUTED_BUFFER (RECV_BUFFER + 2 * NLMSG_ALIGN(NLMSG_LENGTH(sizeof(int))))
+/* The NLMSG_DONE each output gets: a fixed size (header and the kernel's int), whatever the kernel's
+ * length (extended acks may make it longer), so that ROUTED_BUFFER always has room for two. */
+struct done_msg {
+  struct nlmsghdr nlh;
+  int status;
+};
+
+/* Room per output for one read's worth of messages (stripping only shortens them; a last message of
+ * unaligned length is padded) and two NLMSG_DONE. */
+#define ROUTED_BUFFER (RECV_BUFFER + NLMSG_ALIGNTO + 2 * sizeof(struct done_msg))
 
 /*
  * One dump of the union of the specs (one family, or both with TCPDIAG_GETSOCK), each socket's
  * message routed to its spec's output and stripped to that spec's extensions. Each output's
- * messages carry the sequence number its own dump would have (base seq + 3 per spec, + 1 for
- * IPv6 when dumped per family), and each output gets the dump's NLMSG_DONE (two for both
- * families). Returns 0, an exit status, or REFUSED as dump() does.
+ * messages carry the sequence number its own dump would have (seq + 3 per spec; per family,
+ * merged_round passes the spec's IPv4 number and IPv6 takes the next), and each output gets the
+ * dump's NLMSG_DONE (two for both families). Returns 0, an exit status, or REFUSED as dump() does.
  */
 static int dump_merged(int fd, int dumps, const unsigned long *exts, unsigned char family, unsigned int seq, char *buf, char *const *outbufs) {
   struct {
@@ -443,6 +471,7 @@ static int dump_merged(int fd, int dumps, const unsigned long *exts, unsigned ch
     request_len = sizeof v2;
   }
   trace_dump(family, merge.states, merge.ext, dumps);
+  if (family == AF_UNSPEC && refuse_both) return REFUSED;
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
   if (sendto(fd, request, request_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return fail("sendto", errno);
 
@@ -474,7 +503,8 @@ static int dump_merged(int fd, int dumps, const unsigned long *exts, unsigned ch
       if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(2)) {
         /* Not a socket: each spec's own dump would have carried it. */
         for (int i = 0; i < dumps; i++) {
-          memcpy(outbufs[i] + lens[i], h, NLMSG_ALIGN(h->nlmsg_len));
+          memcpy(outbufs[i] + lens[i], h, h->nlmsg_len);
+          memset(outbufs[i] + lens[i] + h->nlmsg_len, 0, NLMSG_ALIGN(h->nlmsg_len) - h->nlmsg_len);
           ((struct nlmsghdr *)(outbufs[i] + lens[i]))->nlmsg_seq = sent_seq + 3 * (unsigned int)i;
           lens[i] += NLMSG_ALIGN(h->nlmsg_len);
         }
@@ -486,12 +516,18 @@ static int dump_merged(int fd, int dumps, const unsigned long *exts, unsigned ch
       lens[i] += strip_into(outbufs[i] + lens[i], h, (unsigned int)exts[i]);
       copy->nlmsg_seq = sent_seq + 3 * (unsigned int)i;
     }
+    struct done_msg end = {.nlh = {.nlmsg_len = sizeof end, .nlmsg_type = NLMSG_DONE}};
+    if (done != NULL) {
+      end.nlh.nlmsg_flags = done->nlmsg_flags;
+      end.nlh.nlmsg_pid = done->nlmsg_pid;
+      if (done->nlmsg_len >= NLMSG_LENGTH(sizeof end.status)) memcpy(&end.status, NLMSG_DATA(done), sizeof end.status);
+    }
     for (int i = 0; i < dumps; i++) {
       /* Both families: two NLMSG_DONE, as if each family had been dumped on its own. */
       for (int d = 0; done != NULL && d < (family == AF_UNSPEC ? 2 : 1); d++) {
-        memcpy(outbufs[i] + lens[i], done, NLMSG_ALIGN(done->nlmsg_len));
-        ((struct nlmsghdr *)(outbufs[i] + lens[i]))->nlmsg_seq = sent_seq + 3 * (unsigned int)i;
-        lens[i] += NLMSG_ALIGN(done->nlmsg_len);
+        end.nlh.nlmsg_seq = sent_seq + 3 * (unsigned int)i;
+        memcpy(outbufs[i] + lens[i], &end, sizeof end);
+        lens[i] += sizeof end;
       }
       int err = lens[i] > 0 ? write_all(i == 0 ? STDOUT_FILENO : i + 2, outbufs[i], lens[i]) : 0;
       if (err != 0) return fail("write", err);
@@ -509,8 +545,9 @@ static int merged_round(int fd, int dumps, const unsigned long *exts, unsigned i
     if (status == REFUSED) atomic_store(&both_families, 0);
   }
   if (status == REFUSED) {
-    status = dump_merged(fd, dumps, exts, AF_INET, seq, buf, outbufs);
-    if (status == 0) status = dump_merged(fd, dumps, exts, AF_INET6, seq, buf, outbufs);
+    /* As dump_spec: the families' dumps take the two numbers after the both-families one. */
+    status = dump_merged(fd, dumps, exts, AF_INET, seq + 1, buf, outbufs);
+    if (status == 0) status = dump_merged(fd, dumps, exts, AF_INET6, seq + 1, buf, outbufs);
   }
   return status;
 }
@@ -651,11 +688,11 @@ static int netns_ehash_entries(long *entries) {
  * namespace that shares the host's hash: the walk saved is of the whole hash (its buckets and every
  * socket of the host in them), the price is the extensions (tcp_info, skmeminfo) asked of each full
  * socket of the namespace that its own spec did not want. Per-unit costs measured with
- * bench/netns-walk.ts (docs/performance.md "One walk per namespace"), in picoseconds of the
- * dumping thread's system time: MERGE_PS_PER_EXT_SOCKET per socket given the extensions, and a walk's
- * MERGE_PS_PER_BUCKET per hash bucket and MERGE_PS_PER_HOST_SOCKET per socket walked past. The host's
- * sockets are sockstat `alloc` (full sockets of every namespace: some may sit in hashes of their own,
- * and TIME-WAIT ones are not counted, so it is an estimate).
+ * bench/netns-walk.ts (docs/performance.md "One walk per namespace where the hash is shared"), in
+ * picoseconds of the dumping thread's system time: MERGE_PS_PER_EXT_SOCKET per socket given the
+ * extensions, and a walk's MERGE_PS_PER_BUCKET per hash bucket and MERGE_PS_PER_HOST_SOCKET per
+ * socket walked past. The host's sockets are sockstat `alloc` (full sockets of every namespace: some
+ * may sit in hashes of their own, and TIME-WAIT ones are not counted, so it is an estimate).
  */
 #define MERGE_PS_PER_EXT_SOCKET 360000L
 #define MERGE_PS_PER_BUCKET 700L
@@ -809,7 +846,7 @@ static int serve(int dumps, const unsigned long *states, const unsigned long *ex
       int err = netns_leave();
       if (err != 0) return fail("setns (back to the own network namespace)", err);
     }
-    seq += 3 * (unsigned int)dumps; /* a spec uses up to 3: both families, or each */
+    seq += 3 * (unsigned int)dumps; /* a spec's 3: both families, IPv4, IPv6 (dump_spec) */
     int status = 0;
     for (int i = 0; i < dumps; i++) {
       int err = pthread_join(jobs[i].thread, NULL);
@@ -854,6 +891,7 @@ int main(int argc, char **argv) {
   /* A reader that went away ends us quietly, as it would end ss. */
   signal(SIGPIPE, SIG_DFL);
   if (getenv("TCPSTATE_DIAG_PER_FAMILY") != NULL) atomic_store(&both_families, 0);
+  refuse_both = getenv("TCPSTATE_DIAG_REFUSE_BOTH_FAMILIES") != NULL;
   trace_dumps = getenv("TCPSTATE_DIAG_TRACE") != NULL;
   const char *max_sockets = getenv("TCPSTATE_DIAG_MERGE_MAX_SOCKETS");
   if (max_sockets != NULL) merge_max_sockets = strtol(max_sockets, NULL, 10);

@@ -10,7 +10,12 @@
 //     sockets, counts and Send-Q, the same attributes on each message, the same sequence numbers and
 //     framing (two NLMSG_DONE per output), for IPv4 and IPv6, with orphaned zero-window FIN-WAIT-1,
 //     ESTABLISHED, TIME-WAIT and LISTEN sockets; and so on the per-family path
-//     (TCPSTATE_DIAG_PER_FAMILY: one dump per family, each for both specs);
+//     (TCPSTATE_DIAG_PER_FAMILY: one dump per family, each for both specs), and after a refused
+//     both-families request (TCPSTATE_DIAG_REFUSE_BOTH_FAMILIES: the same sequence numbers);
+//   - the same for other spec pairs given to the helper directly (`400:1c 1bfe:63`, `400:63 1bfe:1d`,
+//     `1fee:ff 10:00`), in a namespace whose sockets carry CONG (one with another congestion
+//     control), the congestion control's INFO, TOS, TCLASS, MEMINFO and SKMEMINFO: each attribute
+//     that only the other spec asked for must be stripped (attr_needs), no more, no less;
 //   - a walk per spec where merging does not pay or does not apply: a namespace above the threshold
 //     (TCPSTATE_DIAG_MERGE_MAX_SOCKETS puts it there whatever else the host holds), the helper's own
 //     namespace, a namespace with a hash of its own (net.ipv4.tcp_child_ehash_entries).
@@ -33,6 +38,7 @@ const run = promisify(execFile);
 const HELPER = join(ROOT, 'build', 'tcpstate-diag');
 const SHARED = `tcpstate-merge-${process.pid}`;
 const OWN_HASH = `tcpstate-merge-${process.pid}-hash`;
+const ATTRS = `tcpstate-merge-${process.pid}-attrs`;
 
 // IPv4: the FIN-WAIT-1 lab. IPv6 (the lab is IPv4 only): a listener, ESTABLISHED pairs, TIME-WAIT
 // sockets and orphaned FIN-WAIT-1 sockets behind zero-window clients, held until stdin closes.
@@ -62,6 +68,41 @@ print('ready', flush=True)
 sys.stdin.read()
 `;
 
+// Sockets whose messages carry the attributes the exporter's specs do not ask for: TCLASS (IPv6,
+// set on a listener and on clients), TOS (set on an IPv4 listener and client), CONG and the
+// congestion control's INFO attribute (one client with TCP_CONGESTION set to argv[1], the others
+// with the namespace's default), MEMINFO/SKMEMINFO/INFO on every full socket, and minisockets
+// (TIME-WAIT, an orphan's FIN-WAIT-2) and FIN-WAIT-1 orphans, which carry none of them.
+const ATTR_SOCKETS = `
+import socket, sys, time
+cc = sys.argv[1].encode()
+keep = []
+l6 = socket.socket(socket.AF_INET6); l6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0x28)
+l6.bind(('::1', 0)); l6.listen(64); keep.append(l6)
+for _ in range(2):
+    c = socket.socket(socket.AF_INET6); c.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0x48)
+    c.connect(l6.getsockname()[:2]); keep += [c, l6.accept()[0]]
+l4 = socket.socket(); l4.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x10)
+l4.bind(('127.0.0.1', 0)); l4.listen(64); keep.append(l4)
+addr = l4.getsockname()
+c = socket.socket(); c.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x08)
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc); c.connect(addr); keep += [c, l4.accept()[0]]
+c = socket.create_connection(addr); s, _ = l4.accept(); c.close(); time.sleep(0.05); s.close()  # TIME-WAIT
+c = socket.create_connection(addr); s, _ = l4.accept(); c.close(); keep.append(s)  # FIN-WAIT-2 orphan
+for _ in range(2):
+    c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.connect(addr); s, _ = l4.accept(); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc)
+    s.setblocking(False)
+    try:
+        while True: s.send(b'x' * 65536)
+    except BlockingIOError:
+        pass
+    s.close(); keep.append(c)                 # unsent data behind a zero window: FIN-WAIT-1 orphan
+time.sleep(0.3)
+print('ready', flush=True)
+sys.stdin.read()
+`;
+
 const NLMSG_DONE = 3;
 const SOCK_DIAG_BY_FAMILY = 20;
 
@@ -72,9 +113,13 @@ interface Round {
   trace: string[];
 }
 
-/** One --serve round (the helper in the test's own namespace, as the exporter's): `request` is the request line. */
-async function round(request: string, env: NodeJS.ProcessEnv = {}): Promise<Round> {
-  const child = spawn(HELPER, ['--serve', ...NETLINK_DUMPS], {
+/**
+ * One --serve round (the helper in the test's own namespace, as the exporter's): `request` is the
+ * request line; `specs` two dump specs, the exporter's unless given.
+ */
+async function round(request: string, env: NodeJS.ProcessEnv = {}, specs: readonly string[] = NETLINK_DUMPS): Promise<Round> {
+  assert.equal(specs.length, 2);
+  const child = spawn(HELPER, ['--serve', ...specs], {
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, TCPSTATE_DIAG_TRACE: '1', ...env },
   });
@@ -147,9 +192,9 @@ function counts(bytes: Buffer): Record<string, number> {
  * seconds and count, the zero-window probes' backoff, seconds since data was sent); each message the
  * same attributes, and each output the same sequence numbers and framing.
  */
-function assertSameOutputs(a: Round, b: Round): void {
-  for (let i = 0; i < NETLINK_DUMPS.length; i++) {
-    const what = `output ${i} (spec ${NETLINK_DUMPS[i]})`;
+function assertSameOutputs(a: Round, b: Round, specs: readonly string[] = NETLINK_DUMPS): void {
+  for (let i = 0; i < specs.length; i++) {
+    const what = `output ${i} (spec ${specs[i]})`;
     const [ra, rb] = [records(a.outputs[i]!), records(b.outputs[i]!)];
     assert.deepEqual([...ra.keys()].sort(), [...rb.keys()].sort(), `${what}: the same sockets`);
     for (const [key, x] of ra) {
@@ -179,6 +224,9 @@ describe('real kernel: one walk for both dump specs in a namespace that shares t
   let lab: Lab;
   let v6: ChildProcessByStdio<Writable, Readable, null>;
   let pair: ChildProcessByStdio<Writable, Readable, null>;
+  let attrs: ChildProcessByStdio<Writable, Readable, null>;
+  // A congestion control other than the namespace's default, for one socket's CONG attribute.
+  let otherCc = '';
 
   const holdSockets = async (ns: string, script: string, args: string[]) => {
     const p = spawn('ip', ['netns', 'exec', ns, 'python3', '-c', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -191,6 +239,7 @@ describe('real kernel: one walk for both dump specs in a namespace that shares t
 
   before(async () => {
     await createNetns(SHARED);
+    await createNetns(ATTRS);
     // A namespace with a hash of its own: made while the setting asks for one, which is set back at once.
     const { stdout: child } = await run('sysctl', ['-n', 'net.ipv4.tcp_child_ehash_entries']);
     try {
@@ -202,15 +251,20 @@ describe('real kernel: one walk for both dump specs in a namespace that shares t
     lab = await Lab.start({ ...LAB, netns: SHARED });
     v6 = await holdSockets(SHARED, IPV6_SOCKETS, [String(V6.established), String(V6.timeWait), String(V6.finWait1)]);
     pair = await holdSockets(OWN_HASH, IPV6_SOCKETS, ['1', '0', '0']);
+    const sysctl = async (name: string) => (await run('ip', ['netns', 'exec', ATTRS, 'sysctl', '-n', name])).stdout.trim();
+    const own = await sysctl('net.ipv4.tcp_congestion_control');
+    otherCc = (await sysctl('net.ipv4.tcp_available_congestion_control')).split(/\s+/).find((c) => c !== own) ?? own;
+    attrs = await holdSockets(ATTRS, ATTR_SOCKETS, [otherCc]);
   });
   after(async () => {
     await lab?.stop();
-    for (const p of [v6, pair]) {
+    for (const p of [v6, pair, attrs]) {
       p?.stdin.end();
       if (p !== undefined && p.exitCode === null) await new Promise((r) => p.once('exit', r));
     }
     await deleteNetns(SHARED);
     await deleteNetns(OWN_HASH);
+    await deleteNetns(ATTRS);
   });
 
   it('the test\'s namespaces: one shares the host\'s hash, the other has its own', async () => {
@@ -267,6 +321,41 @@ describe('real kernel: one walk for both dump specs in a namespace that shares t
     const both = await round(`/run/netns/${SHARED}`);
     for (let i = 0; i < NETLINK_DUMPS.length; i++) assert.deepEqual([...records(merged.outputs[i]!).keys()].sort(), [...records(both.outputs[i]!).keys()].sort());
   });
+
+  it('a refused both-families request (TCPSTATE_DIAG_REFUSE_BOTH_FAMILIES): per family, with the sequence numbers of a walk per spec', async () => {
+    const env = { TCPSTATE_DIAG_REFUSE_BOTH_FAMILIES: '1' };
+    const merged = await round(`/run/netns/${SHARED}`, env);
+    const perSpec = await round(`/run/netns/${SHARED}`, { ...env, TCPSTATE_DIAG_PER_SPEC: '1' });
+    assert.deepEqual(dumpLines(merged), [
+      'tcpstate-diag: trace: dump both states 0x1ffe ext 0x42 for 2 specs',
+      'tcpstate-diag: trace: dump ipv4 states 0x1ffe ext 0x42 for 2 specs',
+      'tcpstate-diag: trace: dump ipv6 states 0x1ffe ext 0x42 for 2 specs',
+    ]);
+    // Spec i's refused request used 1 + 3i, its families' dumps the next two.
+    const seqs = (r: Round, i: number) => [...new Set(messages(r.outputs[i]!).map((m) => m.seq))].sort((x, y) => x - y);
+    assert.deepEqual([seqs(perSpec, 0), seqs(perSpec, 1)], [[2, 3], [5, 6]]);
+    assertSameOutputs(merged, perSpec);
+  });
+
+  for (const specs of [['400:1c', '1bfe:63'], ['400:63', '1bfe:1d'], ['1fee:ff', '10:00']] as const) {
+    it(`specs ${specs.join(' ')}: one walk, each output as a walk per spec gives it, attribute for attribute`, async () => {
+      const merged = await round(`/run/netns/${ATTRS}`, {}, specs);
+      const perSpec = await round(`/run/netns/${ATTRS}`, { TCPSTATE_DIAG_PER_SPEC: '1' }, specs);
+      const union = (part: 0 | 1) => specs.reduce((u, s) => u | parseInt(s.split(':')[part]!, 16), 0).toString(16);
+      assert.deepEqual(dumpLines(merged), [`tcpstate-diag: trace: dump both states 0x${union(0)} ext 0x${union(1)} for 2 specs`]);
+      assert.equal(dumpLines(perSpec).length, 2);
+      assertSameOutputs(merged, perSpec, specs);
+      // The sockets are there, and the attributes the other spec asked for were there to strip.
+      const all = merged.outputs.flatMap((o) => messages(o)).filter((m) => m.type === SOCK_DIAG_BY_FAMILY);
+      assert.equal(all.filter((m) => m.key.startsWith('10 10 ')).length, 1, 'the IPv6 listener');
+      assert.equal(all.filter((m) => m.key.startsWith('2 4 ')).length, 2, 'the FIN-WAIT-1 orphans');
+      assert.equal(all.filter((m) => m.key.startsWith('2 5 ')).length, 1, 'the orphan\'s FIN-WAIT-2 minisocket');
+      assert.equal(all.filter((m) => m.key.startsWith('2 6 ')).length, 1, 'the TIME-WAIT minisocket');
+      const carrying = (attr: number) => perSpec.outputs.some((o) => messages(o).some((m) => m.attrs.includes(attr)));
+      const INET_DIAG = { MEMINFO: 1, INFO: 2, CONG: 4, TOS: 5, TCLASS: 6, SKMEMINFO: 7 };
+      for (const [name, attr] of Object.entries(INET_DIAG)) assert.ok(carrying(attr), `some spec's own walk carries ${name}`);
+    });
+  }
 
   it('above the threshold (TCPSTATE_DIAG_MERGE_MAX_SOCKETS): a walk per spec, the same records', async () => {
     const merged = await round(`/run/netns/${SHARED}`);
