@@ -182,10 +182,10 @@ static atomic_int both_families = 1;
  * without being sent, as a kernel that refuses it would answer (then per family, as there). */
 static int refuse_both;
 
-/* One dump request and its answer, copied to out: one family (AF_INET, AF_INET6) with
- * SOCK_DIAG_BY_FAMILY, or both (AF_UNSPEC) with TCPDIAG_GETSOCK. Returns 0, an exit status, or
- * REFUSED (AF_UNSPEC only: the kernel answered NLMSG_ERROR before any socket). */
-static int dump(int fd, int out, unsigned char family, unsigned int states, unsigned char ext, unsigned int seq, char *buf) {
+/* Sends one dump request: one family (AF_INET, AF_INET6) with SOCK_DIAG_BY_FAMILY, or both
+ * (AF_UNSPEC) with TCPDIAG_GETSOCK; `specs` is for the trace only. Returns 0, an exit status, or
+ * REFUSED (a both-families request under TCPSTATE_DIAG_REFUSE_BOTH_FAMILIES, not sent). */
+static int send_dump_request(int fd, unsigned char family, unsigned int states, unsigned char ext, unsigned int seq, int specs) {
   union {
     struct {
       struct nlmsghdr nlh;
@@ -213,11 +213,29 @@ static int dump(int fd, int out, unsigned char family, unsigned int states, unsi
   }
   msg.v2.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   msg.v2.nlh.nlmsg_seq = seq;
-  trace_dump(family, states, ext, 1);
+  trace_dump(family, states, ext, specs);
   if (family == AF_UNSPEC && refuse_both) return REFUSED;
 
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
   if (sendto(fd, &msg, request_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return fail("sendto", errno);
+  return 0;
+}
+
+/* What the kernel's NLMSG_ERROR answer to a dump means: REFUSED for a both-families request
+ * refused before any socket was written, otherwise an exit status (the reason on stderr). */
+static int dump_error(const struct nlmsghdr *h, unsigned char family, int written) {
+  if (family == AF_UNSPEC && !written) return REFUSED;
+  const struct nlmsgerr *e = NLMSG_DATA(h);
+  int err = h->nlmsg_len >= NLMSG_LENGTH(sizeof *e) ? -e->error : EPROTO;
+  /* ENOENT: no inet_diag handler for TCP (module tcp_diag missing). */
+  return fail(family == AF_INET ? "inet_diag dump (IPv4)" : family == AF_INET6 ? "inet_diag dump (IPv6)" : "inet_diag dump", err);
+}
+
+/* One dump request and its answer, copied to out (see send_dump_request). Returns 0, an exit
+ * status, or REFUSED (AF_UNSPEC only: the kernel answered NLMSG_ERROR before any socket). */
+static int dump(int fd, int out, unsigned char family, unsigned int states, unsigned char ext, unsigned int seq, char *buf) {
+  int sent = send_dump_request(fd, family, states, ext, seq, 1);
+  if (sent != 0) return sent;
 
   int written = 0;
   for (;;) {
@@ -231,13 +249,7 @@ static int dump(int fd, int out, unsigned char family, unsigned int states, unsi
     int len = (int)n;
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_seq != seq) continue;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        if (family == AF_UNSPEC && !written) return REFUSED;
-        const struct nlmsgerr *e = NLMSG_DATA(h);
-        int err = h->nlmsg_len >= NLMSG_LENGTH(sizeof *e) ? -e->error : EPROTO;
-        /* ENOENT: no inet_diag handler for TCP (module tcp_diag missing). */
-        return fail(family == AF_INET ? "inet_diag dump (IPv4)" : family == AF_INET6 ? "inet_diag dump (IPv6)" : "inet_diag dump", err);
-      }
+      if (h->nlmsg_type == NLMSG_ERROR) return dump_error(h, family, written);
       if (h->nlmsg_type == NLMSG_DONE) done = h;
       else if (h->nlmsg_type == TCPDIAG_GETSOCK) h->nlmsg_type = SOCK_DIAG_BY_FAMILY;
     }
@@ -439,41 +451,9 @@ struct done_msg {
  * dump's NLMSG_DONE (two for both families). Returns 0, an exit status, or REFUSED as dump() does.
  */
 static int dump_merged(int fd, int dumps, const unsigned long *exts, unsigned char family, unsigned int seq, char *buf, char *const *outbufs) {
-  struct {
-    struct nlmsghdr nlh;
-    struct inet_diag_req req;
-  } both;
-  struct {
-    struct nlmsghdr nlh;
-    struct inet_diag_req_v2 req;
-  } v2;
-  const void *request;
-  size_t request_len;
   unsigned int sent_seq = seq + (family == AF_INET6 ? 1 : 0);
-  if (family == AF_UNSPEC) {
-    nl_init(&both, sizeof both, TCPDIAG_GETSOCK);
-    both.req.idiag_family = AF_INET; /* not read: the kernel dumps both families */
-    both.req.idiag_ext = merge.ext;
-    both.req.idiag_states = merge.states;
-    both.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    both.nlh.nlmsg_seq = sent_seq;
-    request = &both;
-    request_len = sizeof both;
-  } else {
-    nl_init(&v2, sizeof v2, SOCK_DIAG_BY_FAMILY);
-    v2.req.sdiag_family = family;
-    v2.req.sdiag_protocol = IPPROTO_TCP;
-    v2.req.idiag_ext = merge.ext;
-    v2.req.idiag_states = merge.states;
-    v2.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    v2.nlh.nlmsg_seq = sent_seq;
-    request = &v2;
-    request_len = sizeof v2;
-  }
-  trace_dump(family, merge.states, merge.ext, dumps);
-  if (family == AF_UNSPEC && refuse_both) return REFUSED;
-  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  if (sendto(fd, request, request_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return fail("sendto", errno);
+  int sent = send_dump_request(fd, family, merge.states, merge.ext, sent_seq, dumps);
+  if (sent != 0) return sent;
 
   int written = 0;
   size_t lens[64];
@@ -489,12 +469,7 @@ static int dump_merged(int fd, int dumps, const unsigned long *exts, unsigned ch
     int len = (int)n;
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_seq != sent_seq) continue;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        if (family == AF_UNSPEC && !written) return REFUSED;
-        const struct nlmsgerr *e = NLMSG_DATA(h);
-        int err = h->nlmsg_len >= NLMSG_LENGTH(sizeof *e) ? -e->error : EPROTO;
-        return fail(family == AF_INET ? "inet_diag dump (IPv4)" : family == AF_INET6 ? "inet_diag dump (IPv6)" : "inet_diag dump", err);
-      }
+      if (h->nlmsg_type == NLMSG_ERROR) return dump_error(h, family, written);
       if (h->nlmsg_type == NLMSG_DONE) {
         done = h;
         continue;
