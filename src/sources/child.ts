@@ -318,7 +318,10 @@ function describeFailure(e: unknown, p: Program, stderr: string): Error {
   if (!(e instanceof ExecaError)) return asError(e);
   const name = programName(p);
   if (e.isCanceled) return new Error(`${name} cancelled (shutting down)`, { cause: e });
-  if (e.code === 'ENOENT') return new Error(`${name} not found at ${p.pathFlag}=${p.path} (${p.missingHint})`, { cause: e });
+  // Without execa's error as the cause: its text names the arguments of the run that found the
+  // program missing, and the log says a failure once by its text (a program removed between two
+  // runs of a poll, as ss's two passes, would read as two failures).
+  if (e.code === 'ENOENT') return new Error(`${name} not found at ${p.pathFlag}=${p.path} (${p.missingHint})`);
   const why = stderr.trim().slice(-500);
   return new Error(`${e.shortMessage}${why === '' ? '' : `: ${why}`}`, { cause: e });
 }

@@ -11,7 +11,9 @@ import { DEFAULT_NETLINK_HELPER } from '../../src/config.ts';
 import type { ParseSink } from '../../src/model.ts';
 import { NETLINK_DUMPS, NetlinkHelper, netlinkHelperInstalled, netlinkReader } from '../../src/sources/netlink.ts';
 import { procReaders } from '../../src/sources/proc.ts';
-import { ssReader } from '../../src/sources/ss.ts';
+import { SS_ARGS, SS_DETAIL_ARGS, ssReader } from '../../src/sources/ss.ts';
+import { runChild } from '../../src/sources/child.ts';
+import { errorText } from '../../src/log.ts';
 import { runReader } from '../helpers/readers.ts';
 
 const FIX = new URL('../fixtures/', import.meta.url).pathname;
@@ -47,6 +49,15 @@ describe('ss source', () => {
     const r = await runReader(ssReader({ path: '/nonexistent/ss', timeoutMs: 1000 }), signal);
     assert.equal(r.up, false);
     assert.match(r.error!.message, /ss not found at --ss\.path=\/nonexistent\/ss/);
+  });
+  it('a missing binary reads the same whichever pass found it: one log line when ss goes missing between two passes', async () => {
+    // The fault matrix removes ss while the daemon polls: one poll's detail pass found it gone, the
+    // next poll's main pass; the log dedupes by the text, which named each pass's arguments.
+    const run = (args: string[]) =>
+      runChild({ path: '/nonexistent/ss', args, deadline: Date.now() + 1000, signal, pathFlag: '--ss.path', timeoutFlag: '--ss.timeout', timeoutMs: 1000, missingHint: 'install iproute2' }, () => undefined);
+    const [main, detail] = await Promise.all([run([...SS_ARGS]), run([...SS_DETAIL_ARGS])]);
+    assert.equal(errorText(main!), 'ss not found at --ss.path=/nonexistent/ss (install iproute2)');
+    assert.equal(errorText(detail!), errorText(main!));
   });
   it('reports exit status and stderr of a failing ss', async () => {
     const r = await runReader(ssReader({ path: `${FIX}bin/ss-broken`, timeoutMs: 1000 }), signal);
