@@ -11,6 +11,12 @@ import { Absent, asError } from '../sources/source.ts';
 const MAX_LOGGED_LINE = 200;
 
 /** The outcome of reading one source once. */
+
+/** Nothing recognised in a table's output but unparsable lines: not a socket table at all. */
+class NoTable extends Error {
+  override name = 'NoTable';
+}
+
 export interface SourceOutcome {
   /** `source` label value. */
   readonly source: string;
@@ -96,7 +102,7 @@ export class SourceRunner {
     // Nothing recognised but lines that failed to parse: not a table (random bytes, another
     // program's output), whatever the exit status said. Kernel-wide sources deliver no records.
     if (error === undefined && !absent && options.records === true && tally.records === 0 && tally.parseErrors > 0) {
-      error = new Error(`no socket recognised: ${tally.parseErrors} unparsable lines (first: ${tally.firstParseError?.reason ?? '?'})`);
+      error = new NoTable(`no socket recognised: ${tally.parseErrors} unparsable lines (first: ${tally.firstParseError?.reason ?? '?'})`);
     }
     const outcome: SourceOutcome = {
       source,
@@ -122,17 +128,22 @@ export class SourceRunner {
     this.parseErrorsTotal.set(r.source, (this.parseErrorsTotal.get(r.source) ?? 0) + r.parseErrors);
     const reason = r.parseErrors > 0 ? (r.firstParseError?.reason ?? '?') : '';
     const previousReason = this.lastParseReason.get(r.source) ?? '';
-    this.lastParseReason.set(r.source, reason);
+    // A table of nothing but unparsable lines is a failure (below), whose one line says so: no
+    // warning besides it, and lines skipped after it recovers are told afresh.
+    const noTable = r.error instanceof NoTable;
+    this.lastParseReason.set(r.source, noTable ? '' : reason);
     // Every poll counts them (tcpstate_parse_errors_total); the log says when they start or change.
-    if (r.parseErrors > 0 && reason !== previousReason) log.warn({ parseErrors: r.parseErrors, first: r.firstParseError }, `unparsable lines skipped: ${reason}`);
-    else if (r.parseErrors > 0) log.debug({ parseErrors: r.parseErrors }, 'unparsable lines skipped');
-    else if (previousReason !== '' && r.error === undefined) log.info('every line parses again');
+    if (r.parseErrors > 0 && !noTable) {
+      if (reason !== previousReason) log.warn({ parseErrors: r.parseErrors, first: r.firstParseError }, `unparsable lines skipped: ${reason}`);
+      else log.debug({ parseErrors: r.parseErrors }, 'unparsable lines skipped');
+    } else if (previousReason !== '' && r.error === undefined) log.info('every line parses again');
     if (r.error !== undefined) {
       // An operational failure, not a bug: one line with the cause (it names the flag), no stack.
       // The same failure with other figures (random bytes give another count of unparsable lines
       // every poll) is the same state: logged once.
       const message = errorText(r.error);
-      const key = message.replace(/\d+/g, '#');
+      // Random bytes give another first bad line every poll too: still the same failure.
+      const key = noTable ? NoTable.name : message.replace(/\d+/g, '#');
       if (this.lastError.get(r.source) !== key) {
         log.error(`source down: ${message}`);
         this.lastError.set(r.source, key);

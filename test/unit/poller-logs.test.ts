@@ -54,6 +54,23 @@ describe('poller logs', () => {
     assert.doesNotMatch(JSON.stringify(lines), /stack| {4}at /);
   });
 
+  it('a table of garbage: one line, whatever line happens to come first each poll', async () => {
+    // Random bytes (the fault matrix's `ss` row) give another count of lines and another first
+    // bad line every poll: the same failure, so one line, not one per poll.
+    const { logger, lines } = capture();
+    const firsts = ['unrecognised line', 'continuation line without a socket line', 'unrecognised line'];
+    let poll = 0;
+    const p = poller([ss(async (sink) => {
+      sink.error(firsts[poll]!, '\u0001\u0002');
+      for (let i = 0; i < 8000 + 97 * poll; i++) sink.error('unrecognised line', 'x');
+      poll++;
+    })], logger);
+    for (let i = 0; i < 3; i++) await p.poll();
+    assert.deepEqual(lines.map((l) => [l.level, l.source, l.msg]), [
+      [50, 'ss', 'source down: no socket recognised: 8001 unparsable lines (first: unrecognised line)'],
+    ]);
+  });
+
   it('a poll slower than the interval: one line when ticks start being skipped, one when it ends', async () => {
     const { logger, lines } = capture();
     let release!: () => void;
