@@ -231,6 +231,18 @@ static int dump_error(const struct nlmsghdr *h, unsigned char family, int writte
   return fail(family == AF_INET ? "inet_diag dump (IPv4)" : family == AF_INET6 ? "inet_diag dump (IPv6)" : "inet_diag dump", err);
 }
 
+/* One read of a dump's answer into buf (RECV_BUFFER bytes): its length, or -1 with *status set
+ * to the exit status (the reason on stderr). */
+static int recv_answer(int fd, char *buf, int *status) {
+  for (;;) {
+    ssize_t n = recv(fd, buf, RECV_BUFFER, 0);
+    if (n > 0) return (int)n;
+    if (n < 0 && errno == EINTR) continue;
+    *status = fail("recv", n < 0 ? errno : ECONNRESET);
+    return -1;
+  }
+}
+
 /* One dump request and its answer, copied to out (see send_dump_request). Returns 0, an exit
  * status, or REFUSED (AF_UNSPEC only: the kernel answered NLMSG_ERROR before any socket). */
 static int dump(int fd, int out, unsigned char family, unsigned int states, unsigned char ext, unsigned int seq, char *buf) {
@@ -239,21 +251,18 @@ static int dump(int fd, int out, unsigned char family, unsigned int states, unsi
 
   int written = 0;
   for (;;) {
-    ssize_t n = recv(fd, buf, RECV_BUFFER, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("recv", errno);
-    }
-    if (n == 0) return fail("recv", ECONNRESET);
+    int status;
+    const int got = recv_answer(fd, buf, &status);
+    if (got < 0) return status;
     struct nlmsghdr *done = NULL;
-    int len = (int)n;
+    int len = got;
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_seq != seq) continue;
       if (h->nlmsg_type == NLMSG_ERROR) return dump_error(h, family, written);
       if (h->nlmsg_type == NLMSG_DONE) done = h;
       else if (h->nlmsg_type == TCPDIAG_GETSOCK) h->nlmsg_type = SOCK_DIAG_BY_FAMILY;
     }
-    int err = write_all(out, buf, (size_t)n);
+    int err = write_all(out, buf, (size_t)got);
     /* Both families: a second NLMSG_DONE, as if each family had been dumped on its own. */
     if (err == 0 && done != NULL && family == AF_UNSPEC) err = write_all(out, (const char *)done, NLMSG_ALIGN(done->nlmsg_len));
     if (err != 0) return fail("write", err);
@@ -458,15 +467,11 @@ static int dump_merged(int fd, int dumps, const unsigned long *exts, unsigned ch
   int written = 0;
   size_t lens[64];
   for (;;) {
-    ssize_t n = recv(fd, buf, RECV_BUFFER, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("recv", errno);
-    }
-    if (n == 0) return fail("recv", ECONNRESET);
+    int status;
+    int len = recv_answer(fd, buf, &status);
+    if (len < 0) return status;
     for (int i = 0; i < dumps; i++) lens[i] = 0;
     const struct nlmsghdr *done = NULL;
-    int len = (int)n;
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_seq != sent_seq) continue;
       if (h->nlmsg_type == NLMSG_ERROR) return dump_error(h, family, written);

@@ -40,12 +40,30 @@ const SHARED = `tcpstate-merge-${process.pid}`;
 const OWN_HASH = `tcpstate-merge-${process.pid}-hash`;
 const ATTRS = `tcpstate-merge-${process.pid}-attrs`;
 
+// The two ways of making a socket both lab scripts below use, in Python (the lab's language).
+const PY_SOCKETS = `
+import socket, sys, time
+def time_wait(l):
+    c = socket.create_connection(l.getsockname()[:2]); s, _ = l.accept()
+    c.close(); time.sleep(0.05); s.close()   # the active closer ends in TIME-WAIT
+def fw1_orphan(family, l, cc=None):
+    # unsent data behind a zero window: a FIN-WAIT-1 orphan; returns the client, to keep
+    c = socket.socket(family); c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.connect(l.getsockname()[:2]); s, _ = l.accept()
+    if cc: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc)
+    s.setblocking(False)
+    try:
+        while True: s.send(b'x' * 65536)
+    except BlockingIOError:
+        pass
+    s.close(); return c
+`;
+
 // IPv4: the FIN-WAIT-1 lab. IPv6 (the lab is IPv4 only): a listener, ESTABLISHED pairs, TIME-WAIT
 // sockets and orphaned FIN-WAIT-1 sockets behind zero-window clients, held until stdin closes.
 const LAB = { finWait1: 5, established: 4, timeWait: 3, basePort: 27101 };
 const V6 = { established: 2, timeWait: 2, finWait1: 3 };
-const IPV6_SOCKETS = `
-import socket, sys, time
+const IPV6_SOCKETS = `${PY_SOCKETS}
 est, tw, fw1 = (int(a) for a in sys.argv[1:4])
 keep = []
 l = socket.socket(socket.AF_INET6); l.bind(('::1', 0)); l.listen(64); keep.append(l)
@@ -53,16 +71,9 @@ addr = l.getsockname()[:2]
 for _ in range(est):
     c = socket.create_connection(addr); keep += [c, l.accept()[0]]
 for _ in range(tw):
-    c = socket.create_connection(addr); s, _ = l.accept()
-    c.close(); time.sleep(0.05); s.close()   # the active closer ends in TIME-WAIT
+    time_wait(l)
 for _ in range(fw1):
-    c = socket.socket(socket.AF_INET6); c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    c.connect(addr); s, _ = l.accept(); s.setblocking(False)
-    try:
-        while True: s.send(b'x' * 65536)
-    except BlockingIOError:
-        pass
-    s.close(); keep.append(c)                 # unsent data behind a zero window: FIN-WAIT-1 orphan
+    keep.append(fw1_orphan(socket.AF_INET6, l))
 time.sleep(0.3)
 print('ready', flush=True)
 sys.stdin.read()
@@ -73,8 +84,7 @@ sys.stdin.read()
 // congestion control's INFO attribute (one client with TCP_CONGESTION set to argv[1], the others
 // with the namespace's default), MEMINFO/SKMEMINFO/INFO on every full socket, and minisockets
 // (TIME-WAIT, an orphan's FIN-WAIT-2) and FIN-WAIT-1 orphans, which carry none of them.
-const ATTR_SOCKETS = `
-import socket, sys, time
+const ATTR_SOCKETS = `${PY_SOCKETS}
 cc = sys.argv[1].encode()
 keep = []
 l6 = socket.socket(socket.AF_INET6); l6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0x28)
@@ -87,17 +97,10 @@ l4.bind(('127.0.0.1', 0)); l4.listen(64); keep.append(l4)
 addr = l4.getsockname()
 c = socket.socket(); c.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x08)
 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc); c.connect(addr); keep += [c, l4.accept()[0]]
-c = socket.create_connection(addr); s, _ = l4.accept(); c.close(); time.sleep(0.05); s.close()  # TIME-WAIT
+time_wait(l4)
 c = socket.create_connection(addr); s, _ = l4.accept(); c.close(); keep.append(s)  # FIN-WAIT-2 orphan
 for _ in range(2):
-    c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    c.connect(addr); s, _ = l4.accept(); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc)
-    s.setblocking(False)
-    try:
-        while True: s.send(b'x' * 65536)
-    except BlockingIOError:
-        pass
-    s.close(); keep.append(c)                 # unsent data behind a zero window: FIN-WAIT-1 orphan
+    keep.append(fw1_orphan(socket.AF_INET, l4, cc))
 time.sleep(0.3)
 print('ready', flush=True)
 sys.stdin.read()
